@@ -1,0 +1,38 @@
+# Set-up and everyday commands. `make run` and `make test` each do all the set-up they need.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run index test test-fast bench eval browser clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# The CPU build of torch first (an unpinned torch pulls a multi-GB CUDA build).
+	$(BIN)/pip install --quiet -c constraints.txt torch==2.13.0
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python app.py
+
+index: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m qa index
+
+browser:
+	@bash scripts/ensure-chromium
+
+test: $(STAMP) browser
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+eval: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m qa eval --mode all
+
+bench: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m qa bench
+
+clean:
+	rm -rf index/CURRENT index/builds index/cache artifacts

@@ -1,0 +1,197 @@
+"""Build the index: load -> chunk -> embed -> FAISS + BM25 -> publish atomically.
+
+Only text not already in the embedding cache is embedded, so a rebuild after
+one document changes costs that document's new chunks and sentences.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from . import config, store
+from .chunk import chunk_document, clean, context_prefix
+from .config import ChunkSettings
+from .embed import EmbeddingCache, Embedder, resolve_model, text_key
+from .load import corpus_fingerprint, load_folder
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
+"""progress(stage, done, total)"""
+
+BM25_STEMMER = "english"
+BM25_STOPWORDS = "en"
+
+HNSW_THRESHOLD = 50_000
+"""Above this many chunks the dense index is HNSW (approximate) rather than exact flat search.
+
+Flat search costs O(n) per query: about 4 ms at 50k 384-d vectors on 2 cores,
+growing linearly; HNSW stays near 1 ms. Below the threshold exact search is
+fast enough and never misses.
+"""
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 128
+
+
+def bm25_tokenize(texts: list[str]):
+    import bm25s
+    import Stemmer
+
+    return bm25s.tokenize(texts, stopwords=BM25_STOPWORDS, stemmer=Stemmer.Stemmer(BM25_STEMMER), show_progress=False)
+
+
+def dense_index(vectors: np.ndarray):
+    """Exact inner-product index for small collections, HNSW above HNSW_THRESHOLD (vectors are unit length)."""
+    import faiss
+
+    n, dim = vectors.shape
+    if n > HNSW_THRESHOLD:
+        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+    else:
+        index = faiss.IndexFlatIP(dim)
+    if n:
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("qa", "faiss-cpu", "bm25s", "sentence-transformers", "torch", "transformers", "pysbd", "pypdf"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = ""
+    return out
+
+
+def settings_of(embedder: Embedder, settings: ChunkSettings) -> dict:
+    """What, besides the documents, decides the index's contents: a change means rebuild."""
+    return {
+        "model": {"name": embedder.name, "path": resolve_model(embedder.name)},
+        "chunking": settings.to_dict(),
+        "bm25": {"stemmer": BM25_STEMMER, "stopwords": BM25_STOPWORDS},
+        "format": store.FORMAT_VERSION,
+    }
+
+
+def stale_reasons(manifest: dict, corpus: Path, embedder: Embedder, settings: ChunkSettings) -> list[str]:
+    """Why the index built with ``manifest`` no longer matches the corpus and settings ([] if fresh)."""
+    reasons = []
+    want = settings_of(embedder, settings)
+    for key, value in want.items():
+        if manifest.get("settings", {}).get(key) != value:
+            reasons.append(f"{key} changed")
+    if manifest.get("corpus") != str(corpus.resolve()):
+        reasons.append(f"corpus folder changed ({manifest.get('corpus')} -> {corpus.resolve()})")
+    old, new = manifest.get("fingerprint", {}), corpus_fingerprint(corpus)
+    changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+    if changed:
+        reasons.append(f"{len(changed)} file(s) added, removed or changed: {', '.join(changed[:5])}")
+    return reasons
+
+
+def build(
+    corpus: Path,
+    index_dir: Path,
+    embedder: Embedder,
+    settings: ChunkSettings = ChunkSettings(),
+    progress: Progress | None = None,
+    warn: Callable | None = None,
+) -> Path:
+    """Build the index for ``corpus`` into ``index_dir`` and publish it. Call under store.build_lock."""
+    t0 = time.perf_counter()
+    say = progress or (lambda stage, done, total: None)
+    corpus = Path(corpus)
+    fingerprint = corpus_fingerprint(corpus)
+    say("loading documents", 0, 1)
+    docs, skipped = load_folder(corpus, warn=warn)
+    say("chunking", 0, len(docs))
+    max_seq = embedder.max_seq_length
+    chunks = []
+    for i, doc in enumerate(docs):
+        chunks.extend(chunk_document(doc, embedder.count_tokens, settings, max_seq))
+        say("chunking", i + 1, len(docs))
+    by_source = {d.source: d for d in docs}
+
+    # Every distinct sentence, embedded once with the same title/section context as its chunk.
+    sentence_rows: dict[tuple[str, int, int], int] = {}
+    sentence_texts: list[str] = []
+    chunk_rows: list[list[int]] = []
+    for c in chunks:
+        rows = []
+        for a, b in c.sentences:
+            key = (c.source, a, b)
+            if key not in sentence_rows:
+                sentence_rows[key] = len(sentence_texts)
+                body = clean(by_source[c.source].text[a:b])
+                prefix = context_prefix(by_source[c.source], c.section) if settings.contextual else ""
+                sentence_texts.append(f"{prefix}\n{body}" if prefix else body)
+            rows.append(sentence_rows[key])
+        chunk_rows.append(rows)
+
+    cache = EmbeddingCache(index_dir / "cache" / f"{text_key(embedder.name)[:16]}.npz")
+    texts = [c.embed_text for c in chunks] + sentence_texts
+    vectors, embedded = cache.embed(embedder, texts, progress=lambda d, t: say("embedding", d, t))
+    chunk_vecs, sent_vecs = vectors[: len(chunks)], vectors[len(chunks) :]
+    t_embed = time.perf_counter()
+
+    import bm25s
+    import faiss
+
+    tmp, build_id = store.new_build_dir(index_dir)
+    say("writing index", 0, 1)
+    store.write_jsonl(tmp / "docs.jsonl", (asdict(d) for d in docs))
+    store.write_jsonl(
+        tmp / "chunks.jsonl",
+        (
+            {
+                "id": c.id,
+                "source": c.source,
+                "start": c.start,
+                "end": c.end,
+                "section": list(c.section),
+                "sentences": [list(s) for s in c.sentences],
+                "sentence_rows": rows,
+                "embed_text": c.embed_text,
+            }
+            for c, rows in zip(chunks, chunk_rows)
+        ),
+    )
+    with open(tmp / "sentences.npy", "wb") as f:
+        np.save(f, sent_vecs.astype(np.float32))
+    index = dense_index(chunk_vecs)
+    faiss.write_index(index, str(tmp / "dense.faiss"))
+    retriever = bm25s.BM25()
+    retriever.index(bm25_tokenize([c.embed_text for c in chunks]), show_progress=False)
+    retriever.save(str(tmp / "bm25"), show_progress=False)
+    manifest = {
+        "format": store.FORMAT_VERSION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "corpus": str(corpus.resolve()),
+        "settings": settings_of(embedder, settings),
+        "model": {"name": embedder.name, "dim": embedder.dim, "max_seq_length": max_seq},
+        "dense_index": {"type": "hnsw" if isinstance(index, faiss.IndexHNSWFlat) else "flat", "vectors": index.ntotal},
+        "documents": {d.source: d.sha256 for d in docs},
+        "fingerprint": fingerprint,
+        "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
+        "counts": {"documents": len(docs), "chunks": len(chunks), "sentences": len(sentence_texts), "embedded": embedded},
+        "seconds": {"embedding": round(t_embed - t0, 3), "total": round(time.perf_counter() - t0, 3)},
+        "versions": versions(),
+    }
+    final = store.publish(index_dir, tmp, build_id, manifest)
+    cache.save(keep={text_key(t) for t in texts})
+    say("done", 1, 1)
+    log.info("built %s: %s", final, json.dumps(manifest["counts"]))
+    return final

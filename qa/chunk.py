@@ -1,0 +1,223 @@
+"""Cut documents into chunks along sentence and paragraph boundaries.
+
+Pure: a function of the document, the settings and a token counter. A chunk
+never crosses a heading or layout debris, never exceeds what the model reads
+(its body plus the title/section prefix), and keeps ``start``/``end`` offsets
+so ``doc.text[start:end] == chunk.text``. Sentences are found with pysbd.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from .config import ChunkSettings
+from .records import Chunk, Document, Span
+from .structure import BULLET, lines_with_offsets, section_at
+
+TokenCounter = Callable[[Sequence[str]], list[int]]
+"""Counts word pieces of each text, without the model's special tokens."""
+
+SPECIAL_TOKENS = 2  # [CLS] and [SEP], added by the model to every input
+MAX_PREFIX_TOKENS = 48  # a longer title/section prefix is cut so the body keeps room
+
+
+@lru_cache(maxsize=1)
+def _segmenter():
+    import pysbd
+
+    return pysbd.Segmenter(language="en", clean=False)
+
+
+def clean(text: str) -> str:
+    """What the model and BM25 read: hyphenation at line ends joined, emphasis marks and runs of white space removed."""
+    text = re.sub(r"(\w)-\n\s*(\w)", r"\1\2", text)
+    text = text.replace("**", "")
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def split_sentences(text: str, start: int, end: int) -> list[Span]:
+    """Sentence spans (absolute offsets) inside ``text[start:end]``."""
+    # Line breaks inside a paragraph are wrapping, not sentence ends; a space keeps offsets.
+    para = text[start:end].replace("\n", " ")
+    spans, cursor = [], 0
+    try:
+        pieces = _segmenter().segment(para)
+    except Exception:  # pysbd can fail on pathological input; keep the paragraph whole
+        pieces = [para]
+    for piece in pieces:
+        piece = piece.strip()
+        if not piece:
+            continue
+        at = para.find(piece, cursor)
+        if at < 0:  # the segmenter changed the text; fall back to the rest as one sentence
+            rest = para[cursor:].strip()
+            if rest:
+                at = para.find(rest, cursor)
+                spans.append((start + at, start + at + len(rest)))
+            break
+        spans.append((start + at, start + at + len(piece)))
+        cursor = at + len(piece)
+    return spans
+
+
+def paragraphs(doc: Document) -> list[tuple[Span, bool]]:
+    """Body paragraphs as (span, breaks_before): blank lines, bullets, headings and debris separate them.
+
+    ``breaks_before`` is True where a heading or debris stands between this
+    paragraph and the previous one, so no chunk may join them.
+    """
+    blocked = sorted([(h.start, h.end) for h in doc.headings] + list(doc.skipped))
+    out: list[tuple[Span, bool]] = []
+    cur: list[int] | None = None
+    hard = False
+
+    def in_blocked(s: int, e: int) -> bool:
+        return any(a < e and s < b for a, b in blocked)
+
+    def flush() -> None:
+        nonlocal cur, hard
+        if cur:
+            out.append(((cur[0], cur[1]), hard))
+            hard = False
+        cur = None
+
+    for s, e, line in lines_with_offsets(doc.text):
+        if not line.strip():
+            flush()
+            continue
+        if in_blocked(s, e):
+            flush()
+            hard = True
+            continue
+        a = s + len(line) - len(line.lstrip())
+        b = e - (len(line) - len(line.rstrip()))
+        if cur is None or BULLET.match(line):
+            flush()
+            cur = [a, b]
+        else:
+            cur[1] = b
+    flush()
+    return out
+
+
+@dataclass
+class _Unit:
+    start: int
+    end: int
+    tokens: int
+    para_start: bool
+    hard_break: bool
+
+
+def _split_long(doc_text: str, span: Span, budget: int, count: TokenCounter) -> list[tuple[Span, int]]:
+    """Cut a sentence longer than ``budget`` word pieces at word boundaries."""
+    start, end = span
+    words = [(m.start() + start, m.end() + start) for m in re.finditer(r"\S+", doc_text[start:end])]
+    counts = count([clean(doc_text[a:b]) for a, b in words])
+    out, cur_start, cur_tokens, last_end = [], None, 0, None
+    for (a, b), n in zip(words, counts):
+        n = min(n, budget)
+        if cur_start is not None and cur_tokens + n > budget:
+            out.append(((cur_start, last_end), cur_tokens))
+            cur_start, cur_tokens = None, 0
+        if cur_start is None:
+            cur_start = a
+        cur_tokens += n
+        last_end = b
+    if cur_start is not None:
+        out.append(((cur_start, last_end), cur_tokens))
+    # A single "word" longer than the budget (e.g. a run of symbols) is cut by characters.
+    fixed = []
+    for (a, b), n in out:
+        if n <= budget or b - a <= 1:
+            fixed.append(((a, b), n))
+            continue
+        step = max(1, (b - a) * budget // (n + 1))
+        for x in range(a, b, step):
+            y = min(b, x + step)
+            fixed.append(((x, y), min(budget, count([clean(doc_text[x:y])])[0])))
+    return fixed
+
+
+def context_prefix(doc: Document, section: tuple[str, ...]) -> str:
+    parts = [doc.title] + [s for s in section if s != doc.title]
+    return " | ".join(parts)
+
+
+def chunk_document(doc: Document, count: TokenCounter, settings: ChunkSettings, max_seq_tokens: int) -> list[Chunk]:
+    """Cut one document into chunks; see the module docstring for the guarantees."""
+    units: list[tuple[_Unit, tuple[str, ...]]] = []
+    spans: list[tuple[Span, bool, bool]] = []
+    for (ps, pe), hard in paragraphs(doc):
+        for i, sp in enumerate(split_sentences(doc.text, ps, pe)):
+            spans.append((sp, i == 0, hard and i == 0))
+    if not spans:
+        return []
+    sentence_tokens = count([clean(doc.text[a:b]) for (a, b), _, _ in spans])
+    prefixes: dict[tuple[str, ...], tuple[str, int]] = {}
+
+    def prefix_for(section: tuple[str, ...]) -> tuple[str, int]:
+        if section not in prefixes:
+            text = context_prefix(doc, section) if settings.contextual else ""
+            n = count([text])[0] if text else 0
+            while n > MAX_PREFIX_TOKENS and " " in text:
+                text = text.rsplit(" ", 1)[0]
+                n = count([text])[0]
+            prefixes[section] = (text, n + 1 if text else 0)  # +1 for the separator
+        return prefixes[section]
+
+    for ((a, b), para_start, hard), n in zip(spans, sentence_tokens):
+        section = section_at(doc.headings, a)
+        budget = min(settings.max_tokens, max_seq_tokens - SPECIAL_TOKENS - prefix_for(section)[1])
+        pieces = [((a, b), n)] if n <= budget else _split_long(doc.text, (a, b), budget, count)
+        for j, (sp, m) in enumerate(pieces):
+            units.append((_Unit(sp[0], sp[1], m, para_start and j == 0, hard and j == 0), section))
+
+    chunks: list[Chunk] = []
+    cur: list[_Unit] = []
+    cur_section: tuple[str, ...] | None = None
+
+    def emit() -> None:
+        if not cur:
+            return
+        start, end = cur[0].start, cur[-1].end
+        text = doc.text[start:end]
+        prefix = prefix_for(cur_section)[0]
+        body = clean(text)
+        chunks.append(
+            Chunk(
+                id=Chunk.make_id(doc.source, start, end, text),
+                source=doc.source,
+                start=start,
+                end=end,
+                text=text,
+                section=cur_section,
+                sentences=tuple((u.start, u.end) for u in cur),
+                embed_text=f"{prefix}\n{body}" if prefix else body,
+            )
+        )
+
+    for unit, section in units:
+        budget = min(settings.max_tokens, max_seq_tokens - SPECIAL_TOKENS - prefix_for(section)[1])
+        size = sum(u.tokens for u in cur)
+        new_section = section != cur_section or unit.hard_break
+        full = size + unit.tokens > budget
+        soft = unit.para_start and size >= 0.6 * budget
+        if cur and (new_section or full or soft):
+            emit()
+            carry: list[_Unit] = []
+            if not new_section and settings.overlap_tokens:
+                for u in reversed(cur[1:]):
+                    if sum(x.tokens for x in carry) + u.tokens > settings.overlap_tokens:
+                        break
+                    carry.insert(0, u)
+                if sum(x.tokens for x in carry) + unit.tokens > budget:
+                    carry = []
+            cur = carry
+        cur_section = section
+        cur.append(unit)
+    emit()
+    return chunks

