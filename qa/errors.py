@@ -29,3 +29,7 @@ class BadQuestionError(QAError):
 
 class UnknownDocumentError(QAError):
     """A document was asked for that is not in the index."""
+
+
+class EvalSetError(QAError):
+    """An evaluation question file is malformed or does not match the documents."""

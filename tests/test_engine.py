@@ -1,0 +1,114 @@
+"""End to end on the real model and the seed corpus (index built once per session)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qa import BadQuestionError, UnknownDocumentError
+from qa.cli import main as cli_main
+
+ROOT = Path(__file__).resolve().parent.parent
+KF_REPORT = "002_8b2d330c9379f12a.txt"
+PRESS = "000_ca9353bd9b097081.txt"
+
+
+def assert_slices(engine, answer):
+    for p in answer.passages:
+        doc = engine.document(p.source)
+        assert doc.text[p.start : p.end] == p.text
+        assert p.title == doc.title
+        for a, b in p.highlights:
+            assert p.start <= a < b <= p.end
+
+
+@pytest.mark.model
+def test_claire_fuller_authority_comes_from_the_kings_fund_report(engine):
+    answer = engine.ask("Where does Claire Fuller say her authority comes from?", k=5, sources=[KF_REPORT])
+    assert not answer.abstained
+    assert_slices(engine, answer)
+    top = answer.passages[0]
+    assert top.source == KF_REPORT
+    assert "grown up in Surrey" in top.text
+    assert top.section[0] == "1 Skills, authority and accountability"
+    highlighted = " ".join(top.text[a - top.start : b - top.start] for a, b in top.highlights)
+    assert "Surrey" in highlighted
+
+
+@pytest.mark.model
+def test_hybrid_finds_the_answer_across_the_corpus_and_modes_differ(engine):
+    q = "How many system leaders did Timmins interview?"
+    for mode in ("hybrid", "dense", "bm25"):
+        answer = engine.ask(q, k=5, mode=mode)
+        assert answer.mode == mode
+        assert_slices(engine, answer)
+        assert any("16" in p.text and p.source in (PRESS, KF_REPORT) for p in answer.passages), mode
+
+
+@pytest.mark.model
+def test_source_filter_is_honoured(engine):
+    answer = engine.ask("What makes system leadership hard?", k=8, sources=[PRESS, "004_5a4e078f2933e62d.txt"])
+    assert answer.passages
+    assert {p.source for p in answer.passages} <= {PRESS, "004_5a4e078f2933e62d.txt"}
+    with pytest.raises(UnknownDocumentError, match="Indexed documents"):
+        engine.ask("anything", sources=["../../etc/passwd"])
+
+
+@pytest.mark.model
+def test_out_of_scope_question_abstains_but_lists_nearest_passages(engine):
+    answer = engine.ask("What is the capital of France?", k=3)
+    assert answer.abstained
+    assert "do not seem to answer" in answer.message
+    assert len(answer.passages) == 3
+    assert answer.confidence < engine.threshold
+
+
+def test_bad_questions_raise_a_clear_error(engine):
+    for q in ["", "   \n\t ", "?!", "\x00\x01"]:
+        with pytest.raises(BadQuestionError, match="Type a question"):
+            engine.ask(q)
+    with pytest.raises(ValueError, match="mode"):
+        engine.ask("leadership", mode="fuzzy")
+    with pytest.raises(ValueError, match="k must be"):
+        engine.ask("leadership", k=0)
+
+
+def test_document_lookup_refuses_anything_not_indexed(engine):
+    assert engine.document(KF_REPORT).title.startswith("Leading for integrated care")
+    for bad in ["../seeds/" + KF_REPORT, "/etc/passwd", "catalog.toml", None]:
+        with pytest.raises(UnknownDocumentError):
+            engine.document(bad)
+
+
+@pytest.mark.model
+def test_cli_ask_json_has_every_field(seed_index_dir, capsys):
+    code = cli_main(["ask", "Who is Dr Claire Fuller?", "--k", "2", "--json", "--index-dir", str(seed_index_dir), "--corpus", str(ROOT / "seeds")])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["question"] == "Who is Dr Claire Fuller?" and len(out["passages"]) == 2
+    p = out["passages"][0]
+    assert set(p) >= {"source", "title", "section", "start", "end", "score", "text", "highlights", "citation"}
+    text = open(ROOT / "seeds" / p["source"], encoding="utf-8").read()
+    assert text[p["start"] : p["end"]] == p["text"]
+    assert all(p["start"] <= h["start"] < h["end"] <= p["end"] for h in p["highlights"])
+
+
+def test_cli_errors_are_one_line_and_exit_non_zero(seed_index_dir, capsys):
+    code = cli_main(["ask", "   ", "--index-dir", str(seed_index_dir), "--corpus", str(ROOT / "seeds")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.model
+def test_console_command_runs_as_a_module(seed_index_dir):
+    r = subprocess.run(
+        [sys.executable, "-m", "qa", "ask", "Which place in New Zealand is held up as an example?", "--k", "1",
+         "--index-dir", str(seed_index_dir), "--corpus", str(ROOT / "seeds")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "Canterbury" in r.stdout
+    assert "[1] Systems leadership" in r.stdout
