@@ -78,7 +78,7 @@ class Engine:
     def open(self, build: str = "auto") -> None:
         """Load the index; under ``auto`` build it first if missing, stale or broken."""
         if build == "force":
-            self.rebuild()
+            self.rebuild(force=True)
             return
         try:
             index = store.load(self.index_dir)
@@ -99,16 +99,17 @@ class Engine:
             return
         self._use(index)
 
-    def rebuild(self) -> None:
-        """Build under the lock; if another process built a fresh index meanwhile, use that."""
+    def rebuild(self, force: bool = False) -> None:
+        """Build under the lock; unless ``force``, use a fresh index another process built meanwhile."""
         with store.build_lock(self.index_dir):
-            try:
-                index = store.load(self.index_dir)
-                if not builder.stale_reasons(index.manifest, self.corpus, self.embedder, self.settings) and self.index is None:
-                    self._use(index)
-                    return
-            except (IndexMissingError, IndexCorruptError):
-                pass
+            if not force:
+                try:
+                    index = store.load(self.index_dir)
+                    if not builder.stale_reasons(index.manifest, self.corpus, self.embedder, self.settings):
+                        self._use(index)
+                        return
+                except (IndexMissingError, IndexCorruptError):
+                    pass
             builder.build(self.corpus, self.index_dir, self.embedder, self.settings, self._progress, self._warn)
             self._use(store.load(self.index_dir))
 

@@ -105,3 +105,17 @@ def test_manifest_file_list_must_match(tiny_corpus, tmp_path, embedder):
     (e.index.path / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(IndexCorruptError, match="does not match its manifest"):
         store.load(ix)
+
+
+def test_cli_index_reuses_a_fresh_index_and_force_rebuilds(tiny_corpus, tmp_path, embedder, capsys):
+    from qa.cli import main as cli_main
+
+    ix = tmp_path / "ix"
+    assert cli_main(["index", str(tiny_corpus), "--index-dir", str(ix)]) == 0
+    first = store.current_build(ix)
+    assert cli_main(["index", str(tiny_corpus), "--index-dir", str(ix)]) == 0
+    assert store.current_build(ix) == first
+    assert cli_main(["index", str(tiny_corpus), "--index-dir", str(ix), "--force"]) == 0
+    assert store.current_build(ix) != first
+    out = capsys.readouterr().out
+    assert out.count("Index ready") == 3 and "4 documents" in out
