@@ -29,6 +29,10 @@ EXAMPLES = (
     "Why is there no room for heroes in health and care leadership?",
 )
 
+SYSTEM_FONTS = ("ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif")
+MONO_FONTS = ("ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace")
+"""Local fonts only: the theme's default web fonts would be fetched from the internet."""
+
 CSS = """
 .qa-header h1 {margin: 0 0 2px 0; font-size: 1.6rem;}
 .qa-header p {margin: 0; color: var(--body-text-color-subdued);}
@@ -78,10 +82,10 @@ HEAD = """
   function activate(el) {
     document.querySelectorAll('.qa-active').forEach(x => x.classList.remove('qa-active'));
     el.classList.add('qa-active');
-    send(el.getAttribute('data-qa-cite'));
+    send(el.getAttribute('href'));
   }
   document.addEventListener('click', (e) => {
-    const el = e.target.closest && e.target.closest('[data-qa-cite]');
+    const el = e.target.closest && e.target.closest('a[href^="#qa-cite/"]');
     if (!el) return;
     e.preventDefault();
     e.stopPropagation();
@@ -141,7 +145,7 @@ def build_demo(engine, feedback_path=None):
 
     def open_source(ref):
         try:
-            source, start, end, highlights = render.parse_ref(ref)
+            source, start, end, highlights = render.parse_ref(render.ref_from_href(ref))
             return render.panel_html(engine.document(source), start, end, highlights)
         except (QAError, ValueError) as e:
             return render.panel_error_html(str(e))
@@ -165,7 +169,7 @@ def build_demo(engine, feedback_path=None):
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=420):
                 chat = gr.Chatbot(
-                    label="Answers", elem_id="qa-chat", height=600, latex_delimiters=[], buttons=["copy_all"],
+                    label="Answers", elem_id="qa-chat", height="58vh", latex_delimiters=[], buttons=["copy_all"],
                     placeholder="Ask a question about the documents, or pick an example.",
                     examples=[{"text": q} for q in EXAMPLES], feedback_options=("Like", "Dislike"),
                 )
@@ -212,7 +216,7 @@ def launch(demo, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, block: bool
 
     return demo.launch(
         server_name=host, server_port=port, share=False, prevent_thread_lock=not block, show_error=True,
-        css=CSS, head=HEAD, theme=gr.themes.Soft(primary_hue="indigo"), quiet=not block,
+        css=CSS, head=HEAD, theme=gr.themes.Soft(primary_hue="indigo", font=SYSTEM_FONTS, font_mono=MONO_FONTS), quiet=not block,
     )
 
 

@@ -19,7 +19,10 @@ from . import config
 from .errors import ModelNotFoundError
 
 DEFAULT_ALIASES = {config.DEFAULT_MODEL, "sentence-transformers/all-MiniLM-L6-v2"}
-BATCH_SIZE = 64
+BATCH_SIZE = 32
+"""Texts per forward pass; see ``python -m qa bench`` (benchmarks/README.md) for the measurement."""
+THREADS = int(os.environ.get("QA_THREADS", "0"))
+"""Torch threads for embedding; 0 means one per core."""
 _MODELS: dict[str, object] = {}  # loaded models by resolved path: each is loaded once per process
 _MODELS_LOCK = threading.Lock()
 
@@ -42,6 +45,16 @@ def resolve_model(name: str | None = None) -> str:
 
 def text_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _use_all_cores() -> None:
+    """Let torch use every core for embedding (it may default to fewer, e.g. under a CPU quota)."""
+    import torch
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    want = THREADS or cores
+    if torch.get_num_threads() != want:
+        torch.set_num_threads(want)
 
 
 class Embedder:
@@ -108,19 +121,29 @@ class Embedder:
         return [len(ids) for ids in enc]
 
     def encode(self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-        """Unit-length float32 vectors, one row per text."""
+        """Unit-length float32 vectors, one row per text.
+
+        Texts are encoded longest first in batches of similar length, so a batch
+        pads to its own longest text rather than to the longest of the whole
+        call (chunks are ~200 word pieces, sentences ~30: mixed batches spend
+        most of their time on padding). Torch uses every core (see THREADS).
+        """
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        out = []
-        for i in range(0, len(texts), BATCH_SIZE * 8):
-            batch = list(texts[i : i + BATCH_SIZE * 8])
+        _use_all_cores()
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        step = BATCH_SIZE * 8
+        for i in range(0, len(texts), step):
+            rows = order[i : i + step]
             vecs = self.model.encode(
-                batch, batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+                [texts[r] for r in rows], batch_size=BATCH_SIZE, normalize_embeddings=True,
+                convert_to_numpy=True, show_progress_bar=False,
             )
-            out.append(vecs.astype(np.float32))
+            out[rows] = vecs
             if progress:
-                progress(min(i + len(batch), len(texts)), len(texts))
-        return np.vstack(out)
+                progress(min(i + len(rows), len(texts)), len(texts))
+        return out
 
 
 class EmbeddingCache:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import re
+from urllib.parse import quote, unquote
 from collections.abc import Sequence
 
 from .answer import best_sentences
@@ -28,6 +29,8 @@ MODE_ALIASES = {label.lower(): mode for label, mode in MODE_CHOICES} | {mode: mo
 
 MAX_REF_CHARS = 1000
 """A reference longer than this did not come from a card: refuse it before parsing."""
+
+HREF_PREFIX = "#qa-cite/"
 
 FOCUS_ID = "qa-focus"
 """Element id of the passage in the source panel; the page scrolls it into view."""
@@ -112,7 +115,10 @@ def _flow(text: str) -> str:
     Chat messages are single-line HTML so the chat's Markdown never reads inside them.
     """
     paras = re.split(r"\s*\n\s*\n\s*", text)
-    return "<br>".join(esc(" ".join(p.split())) for p in paras)
+    body = "<br>".join(esc(" ".join(p.split())) for p in paras)
+    lead = " " if text[:1].isspace() and not body.startswith("<br>") else ""
+    tail = " " if text[-1:].isspace() and not body.endswith("<br>") else ""
+    return lead + body + tail
 
 
 def _marked(text: str, offset: int, spans: Sequence[Span], flow: bool = True) -> str:
@@ -123,11 +129,24 @@ def _marked(text: str, offset: int, spans: Sequence[Span], flow: bool = True) ->
     )
 
 
-def _cite(n: int, p: Passage, cls: str = "qa-cite") -> str:
+def cite_href(p: Passage) -> str:
+    """The link a citation carries: ``#qa-cite/`` and the URL-encoded reference.
+
+    A fragment link survives the chat's HTML sanitiser (data attributes do not); the
+    page's script catches the click, so the browser never navigates.
+    """
+    return HREF_PREFIX + quote(cite_ref(p), safe="")
+
+
+def ref_from_href(href: str) -> str:
+    return unquote(href[len(HREF_PREFIX):]) if isinstance(href, str) and href.startswith(HREF_PREFIX) else href
+
+
+def _cite(n: int, p: Passage, cls: str = "qa-cite", label: str = "") -> str:
     where = f" — {' › '.join(p.section)}" if p.section else ""
     return (
-        f'<button type="button" class="{cls}" data-qa-cite="{esc(cite_ref(p))}" '
-        f'title="Open {esc(p.title + where)} in the source panel">[{n}]</button>'
+        f'<a class="{cls}" href="{esc(cite_href(p))}" role="button" '
+        f'title="Open {esc(p.title + where)} in the source panel">{label or f"[{n}]"}</a>'
     )
 
 
@@ -145,7 +164,7 @@ def card_html(n: int, p: Passage) -> str:
         f'<div class="qa-card-meta">{section} · <span title="retrieval score">score {p.score:.4f}</span>{match}'
         f' · <span class="qa-span">{esc(p.source)} [{p.start}:{p.end}]</span></div>'
         f'<div class="qa-card-text">{_marked(p.text, p.start, p.highlights)}</div>'
-        f'<button type="button" class="qa-show" data-qa-cite="{esc(cite_ref(p))}">Show in document →</button>'
+        f'{_cite(n, p, "qa-show", "Show in document →")}'
         "</div>"
     )
 
