@@ -22,7 +22,7 @@ from qa.errors import QAError  # noqa: E402
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
-EXAMPLES = (
+SEED_EXAMPLES = (
     "How many system leaders did Timmins interview?",
     "What makes collaboration between organisations hard?",
     "What does Claire Fuller find hardest about leading her system?",
@@ -54,14 +54,17 @@ CSS = """
   display: inline-block;}
 .qa-show:hover, .qa-show:focus-visible {text-decoration: underline;}
 mark.qa-sentence {background: #fde047; color: #111827; border-radius: 3px; padding: 0 1px; font-weight: 600;}
+.qa-weak mark.qa-sentence {background: #fef3c7; font-weight: normal;}
 mark.qa-passage {background: #fef9c3; color: #111827; border-radius: 3px;}
 .qa-abstain {background: #fff7ed; border: 1px solid #fdba74; color: #7c2d12; border-radius: 8px; padding: 8px 12px;}
 .qa-panel {padding: 4px 6px;}
 .qa-doc-title {font-size: 1.1rem; font-weight: 700;}
 .qa-doc-meta {color: var(--body-text-color-subdued); font-size: 0.88rem; margin-top: 2px;}
 .qa-doc-where {font-size: 0.8rem; color: var(--body-text-color-subdued); margin: 2px 0 8px;}
-.qa-doc-text {white-space: pre-wrap; position: relative; overflow-y: auto; max-height: 68vh; font-size: 0.92rem;
+.qa-doc-text {white-space: pre-wrap; position: relative; overflow-y: auto; max-height: calc(60vh - 70px); font-size: 0.92rem;
   line-height: 1.55; border-top: 1px solid var(--border-color-primary); padding-top: 8px;}
+#qa-chat button.example {border: 1px solid var(--border-color-primary); border-radius: 10px;}
+#qa-chat button.example:hover {border-color: #6366f1;}
 .qa-panel-empty p {color: var(--body-text-color-subdued);}
 .qa-panel-error {color: #b91c1c !important;}
 """
@@ -109,20 +112,41 @@ SCROLL_JS = """
 """
 
 
-def build_demo(engine, feedback_path=None):
+def source_panel(engine, ref: str) -> str:
+    """The source panel for a citation link; only documents in the index can be opened."""
+    try:
+        source, start, end, highlights = render.parse_ref(render.ref_from_href(ref))
+        return render.panel_html(engine.document(source), start, end, highlights)
+    except (QAError, ValueError) as e:
+        return render.panel_error_html(str(e))
+
+
+def example_questions(engine) -> list[str]:
+    """Questions offered on first load: curated ones for the seed corpus, else one per document title."""
+    from qa.config import PROJECT_ROOT
+
+    if engine.corpus.resolve() == (PROJECT_ROOT / "seeds").resolve():
+        return list(SEED_EXAMPLES)
+    return [f"What is {d.title} about?" for d in engine.documents[:3] if d.title]
+
+
+def build_demo(engine, feedback_path=None, examples: list[str] | None = None):
     """The page over ``engine``; ``feedback_path`` is where verdicts go (default: ``QA_FEEDBACK`` or feedback/)."""
     import gradio as gr
 
+    examples = example_questions(engine) if examples is None else examples
     target = feedback.feedback_path(feedback_path)
     docs = engine.documents
     doc_choices = [(d.title or d.source, d.source) for d in docs]
 
     def ask_api(question: str, k: int = 5, mode: str = "hybrid", sources: list[str] | None = None) -> dict:
-        """The structured answer: passages with source, title, section, start, end, score and highlight offsets."""
+        """The structured answer (Answer.to_dict()): passages with source, title, section, start, end, score and
+        highlight offsets. mode: hybrid, semantic (dense) or keyword (bm25); sources: file names to search (empty: all)."""
         try:
-            return engine.ask(question, k=int(k), mode=render.mode_name(mode), sources=list(sources or []) or None).to_dict()
+            answer = engine.ask(question, k=int(k), mode=render.mode_name(mode), sources=list(sources or []) or None)
         except (QAError, ValueError) as e:
             raise gr.Error(str(e)) from None
+        return answer.to_dict()
 
     def add_question(question, history):
         history = list(history or [])
@@ -143,12 +167,11 @@ def build_demo(engine, feedback_path=None):
         history.append({"role": "assistant", "content": render.answer_html(answer)})
         return history, answers
 
+    def pick_example(history, evt: gr.SelectData):
+        return add_question(evt.value["text"], history)
+
     def open_source(ref):
-        try:
-            source, start, end, highlights = render.parse_ref(render.ref_from_href(ref))
-            return render.panel_html(engine.document(source), start, end, highlights)
-        except (QAError, ValueError) as e:
-            return render.panel_error_html(str(e))
+        return source_panel(engine, ref)
 
     def on_like(answers, evt: gr.LikeData):
         verdict = {True: "helpful", False: "not helpful"}.get(evt.liked) if isinstance(evt.liked, bool) else None
@@ -166,30 +189,30 @@ def build_demo(engine, feedback_path=None):
         )
         answers = gr.State({})
         pending = gr.State("")
+        with gr.Row(variant="panel", elem_id="qa-options"):
+            pick = gr.Dropdown(
+                choices=doc_choices, value=[], multiselect=True, label="Only these documents",
+                info="Leave empty to search all documents.", scale=4, elem_id="qa-docs",
+            )
+            k = gr.Slider(1, 10, value=5, step=1, label="Passages", info="How many to show.", scale=2,
+                          elem_id="qa-k")
+            mode = gr.Radio(
+                choices=list(render.MODE_CHOICES), value="hybrid", label="Retrieval",
+                info="Hybrid combines meaning (semantic) and exact words (keyword).", scale=3, elem_id="qa-mode",
+            )
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=420):
                 chat = gr.Chatbot(
-                    label="Answers", elem_id="qa-chat", height="58vh", latex_delimiters=[], buttons=["copy_all"],
-                    placeholder="Ask a question about the documents, or pick an example.",
-                    examples=[{"text": q} for q in EXAMPLES], feedback_options=("Like", "Dislike"),
+                    show_label=False, elem_id="qa-chat", height="60vh", latex_delimiters=[], buttons=["copy_all"],
+                    placeholder="**Ask a question about the documents**, or pick an example.",
+                    examples=[{"text": q} for q in examples] or None, feedback_options=("Like", "Dislike"),
                 )
                 with gr.Row():
                     box = gr.Textbox(
-                        show_label=False, placeholder="Ask a question, e.g. Who leads Surrey Heartlands?",
+                        show_label=False, placeholder="Type a question and press Enter",
                         elem_id="qa-question", scale=6, max_lines=4, submit_btn=False,
                     )
                     send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="qa-ask")
-                with gr.Accordion("Search options", open=True):
-                    with gr.Row():
-                        pick = gr.Dropdown(
-                            choices=doc_choices, value=[], multiselect=True, label="Only these documents",
-                            info="Empty: search all documents.", scale=3, elem_id="qa-docs",
-                        )
-                        k = gr.Slider(1, 10, value=5, step=1, label="Passages", scale=1, elem_id="qa-k")
-                        mode = gr.Radio(
-                            choices=list(render.MODE_CHOICES), value="hybrid", label="Retrieval", scale=2,
-                            elem_id="qa-mode",
-                        )
             with gr.Column(scale=2, min_width=360):
                 panel = gr.HTML(render.PANEL_EMPTY, elem_id="qa-panel", container=True, padding=True)
         cite_box = gr.Textbox(visible="hidden", elem_id="qa-cite-box")
@@ -200,10 +223,9 @@ def build_demo(engine, feedback_path=None):
             trigger(add_question, [box, chat], [box, chat, pending], queue=False, **private).then(
                 respond, [pending, chat, pick, k, mode, answers], [chat, answers], **private
             )
-        def pick_example(history, evt: gr.SelectData):
-            return add_question(evt.value["text"], history)
-
-        chat.example_select(pick_example, [chat], [box, chat, pending], **private).then(respond, [pending, chat, pick, k, mode, answers], [chat, answers], **private)
+        chat.example_select(pick_example, [chat], [box, chat, pending], **private).then(
+            respond, [pending, chat, pick, k, mode, answers], [chat, answers], **private
+        )
         cite_btn.click(open_source, cite_box, panel, **private).then(None, js=SCROLL_JS, **private)
         chat.like(on_like, [answers], None, **private)
         gr.api(ask_api, api_name="ask")
@@ -216,7 +238,8 @@ def launch(demo, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, block: bool
 
     return demo.launch(
         server_name=host, server_port=port, share=False, prevent_thread_lock=not block, show_error=True,
-        css=CSS, head=HEAD, theme=gr.themes.Soft(primary_hue="indigo", font=SYSTEM_FONTS, font_mono=MONO_FONTS), quiet=not block,
+        css=CSS, head=HEAD, theme=gr.themes.Soft(primary_hue="indigo", font=SYSTEM_FONTS, font_mono=MONO_FONTS),
+        quiet=not block,
     )
 
 
@@ -259,7 +282,15 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    try:
+        return serve(parser().parse_args(argv))
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+        return 130
+
+
+def serve(args) -> int:
+    """Load (or build) the index, serve the page, load the model, then serve until interrupted."""
     if not 0 < args.port < 65536:
         print(f"error: --port must be between 1 and 65535, got {args.port}", file=sys.stderr)
         return 2
@@ -270,23 +301,36 @@ def main(argv: list[str] | None = None) -> int:
     from qa.engine import Engine
 
     t0 = time.perf_counter()
-    print("Loading the index and the model (building the index first if it is missing or stale)...", file=sys.stderr)
+    print("Loading the index (building it first if it is missing or stale)...", file=sys.stderr)
     try:
         engine = Engine(
             corpus=args.corpus, index_dir=args.index_dir, model=args.model,
             progress=_progress_printer() if sys.stderr.isatty() else _line_progress(),
             warn=lambda s: print(f"warning: {s}", file=sys.stderr),
         )
-        engine.ask("warm up", k=1)  # load the model now, not on the first question
     except QAError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    demo = build_demo(engine, args.feedback)
     c = engine.status()["counts"]
     print(f"Index ready: {c['documents']} documents, {c['chunks']} passages ({time.perf_counter() - t0:.1f} s). "
           f"Feedback goes to {feedback.feedback_path(args.feedback)}.", file=sys.stderr)
-    print(f"Serving on http://{args.host}:{args.port} (Ctrl+C to stop)", file=sys.stderr, flush=True)
-    launch(demo, args.host, args.port)
+    demo = build_demo(engine, args.feedback)
+    try:
+        launch(demo, args.host, args.port, block=False)
+    except OSError as e:
+        print(f"error: cannot serve on {args.host}:{args.port} ({e}). Pass another --port or set QA_PORT.",
+              file=sys.stderr)
+        return 2
+    print(f"Serving on http://{args.host}:{args.port}; loading the model...", file=sys.stderr, flush=True)
+    try:
+        engine.ask("warm up", k=1)  # load the model now: a question asked meanwhile waits for it
+    except QAError as e:
+        print(f"error: {e}", file=sys.stderr)
+        demo.close()
+        return 2
+    print(f"Ready for questions at http://{args.host}:{args.port} ({time.perf_counter() - t0:.1f} s; Ctrl+C to stop)",
+          file=sys.stderr, flush=True)
+    demo.block_thread()
     return 0
 
 

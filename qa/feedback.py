@@ -65,8 +65,11 @@ def append(path: str | os.PathLike | None, record: dict) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
     with _THREAD_LOCK, FileLock(str(target) + ".lock"):
-        fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(target, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                line = b"\n" + line  # a torn line from a crash stays alone on its line
             os.write(fd, line)
             os.fsync(fd)
         finally:

@@ -175,7 +175,7 @@ def answer_html(answer: Answer) -> str:
     When the engine abstains the reply says so first, plainly, and lists the
     nearest passages under a heading that does not call them an answer.
     """
-    parts = ['<div class="qa-answer">']
+    parts = [f'<div class="qa-answer{" qa-weak" if answer.abstained else ""}">']
     if answer.abstained:
         parts.append(f'<div class="qa-abstain"><b>No answer found.</b> {esc(answer.message)}</div>')
         label = "Nearest passages (not an answer)" if answer.passages else ""
