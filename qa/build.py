@@ -173,6 +173,7 @@ def build(
         np.save(f, sent_vecs.astype(np.float32))
     index = dense_index(chunk_vecs)
     faiss.write_index(index, str(tmp / "dense.faiss"))
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every build at DEBUG otherwise
     retriever = bm25s.BM25()
     retriever.index(bm25_tokenize([c.embed_text for c in chunks]), show_progress=False)
     retriever.save(str(tmp / "bm25"), show_progress=False)

@@ -86,7 +86,10 @@ class Engine:
         except (IndexMissingError, IndexCorruptError) as e:
             if build == "never":
                 raise
-            log.warning("%s Building it now.", e)
+            if isinstance(e, IndexMissingError):
+                log.warning("No index in %s yet: building it now.", self.index_dir)
+            else:
+                log.warning("Rebuilding the index, the current one is unusable: %s", str(e).split(" Run `")[0])
             self.rebuild()
             return
         if reasons:
