@@ -15,9 +15,11 @@ from .errors import QAError
 EXIT_ERROR = 2
 
 
-def _progress_printer(stream=sys.stderr):
+def _progress_printer(stream=None):
     """A tqdm bar per build stage, on stderr so --json output stays clean."""
     from tqdm import tqdm
+
+    stream = stream or sys.stderr  # the stderr of now, not of import time
 
     bars: dict[str, object] = {}
 
@@ -167,15 +169,21 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return args.func(args)
-    except QAError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_ERROR
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (QAError, ValueError) as e:
+        print(f"error: {_one_line(e)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # not foreseen: still one line; -v shows the traceback
+        if args.verbose:
+            raise
+        print(f"error: {e.__class__.__name__}: {_one_line(e)} (run with -v for the details)", file=sys.stderr)
+        return 1
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split())
 
 
 if __name__ == "__main__":

@@ -129,7 +129,7 @@ def read_document(path: Path, source: str, meta: dict | None = None) -> Document
             raise Unreadable(f"{size} bytes is over the {MAX_FILE_BYTES} byte limit; split it")
         data = path.read_bytes()
     except FileNotFoundError:
-        raise Unreadable("it disappeared while indexing") from None
+        raise Unreadable("it is a link to a file that does not exist" if path.is_symlink() else "it disappeared while indexing") from None
     except OSError as e:
         raise Unreadable(f"cannot be read ({e.strerror or e})") from None
     suffix = path.suffix.lower()

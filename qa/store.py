@@ -139,7 +139,7 @@ def publish(index_dir: Path, tmp: Path, build_id: str, manifest: dict) -> Path:
 
 
 def prune(index_dir: Path, keep: str) -> None:
-    """Remove unfinished builds and all but the newest KEEP_BUILDS finished ones (call under the lock)."""
+    """Remove unfinished builds, stray temporary files and all but the newest KEEP_BUILDS finished builds (call under the lock)."""
     builds = index_dir / "builds"
     if not builds.is_dir():
         return
@@ -147,8 +147,8 @@ def prune(index_dir: Path, keep: str) -> None:
     old = [p for p in finished if p.name != keep][: max(0, len(finished) - KEEP_BUILDS)]
     for p in [p for p in builds.iterdir() if ".tmp-" in p.name] + old:
         shutil.rmtree(p, ignore_errors=True)
-    for p in index_dir.glob(".CURRENT.*.tmp"):
-        p.unlink(missing_ok=True)
+    for p in list(index_dir.glob(".CURRENT.*.tmp")) + list(index_dir.glob("cache/.*.tmp.npz")):
+        p.unlink(missing_ok=True)  # left by a process killed while writing them
 
 
 def current_build(index_dir: Path) -> Path:

@@ -1,0 +1,110 @@
+"""Many users at once: 32 concurrent clients ask the running page 20 questions each over loopback.
+
+Every request must come back, without an error, with the answer to the question that client asked
+(the same passages as the engine gives when asked alone), every passage slicing exactly out of its
+document. Latency p50/p95 are printed (measured, not asserted: the machine is shared).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import statistics
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = [pytest.mark.model, pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")]
+
+CLIENTS = 32
+QUESTIONS_EACH = 20
+DEADLINE_S = 300
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(engine, tmp_path_factory):
+    import app
+
+    demo = app.build_demo(engine, tmp_path_factory.mktemp("feedback") / "feedback.jsonl")
+    port = _free_port()
+    app.launch(demo, "127.0.0.1", port, block=False)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+def _questions(n: int) -> list[str]:
+    rows = [json.loads(line) for line in (ROOT / "evals" / "questions.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r["question"] for r in rows[:n]]
+
+
+def _spans(answer: dict) -> list[tuple[str, int, int]]:
+    return [(p["source"], p["start"], p["end"]) for p in answer["passages"]]
+
+
+@pytest.mark.timeout(DEADLINE_S + 120)
+def test_32_concurrent_clients_are_all_answered_correctly(served, engine):
+    from gradio_client import Client
+
+    questions = _questions(QUESTIONS_EACH)
+    assert len(questions) == QUESTIONS_EACH
+    expected = {q: engine.ask(q, k=5).to_dict() for q in questions}  # each question asked alone
+    texts = {d.source: d.text for d in engine.documents}
+    latencies: list[float] = []
+    problems: list[str] = []
+    lock = threading.Lock()
+    deadline = time.monotonic() + DEADLINE_S
+
+    def user(i: int) -> int:
+        client = Client(served, verbose=False)
+        done = 0
+        for j in range(QUESTIONS_EACH):
+            if time.monotonic() > deadline:
+                break
+            q = questions[(i + j) % QUESTIONS_EACH]  # clients ask different questions at the same moment
+            t0 = time.perf_counter()
+            try:
+                got = client.predict(q, 5, "hybrid", [], api_name="/ask")
+            except Exception as e:  # any failure is a finding, reported with the question
+                with lock:
+                    problems.append(f"client {i} q{j}: {e.__class__.__name__}: {e}")
+                continue
+            dt = time.perf_counter() - t0
+            want = expected[q]
+            bad = []
+            if got["question"] != want["question"]:
+                bad.append(f"answered {got['question']!r}")
+            if _spans(got) != _spans(want) and set(_spans(got)) != set(_spans(want)):
+                bad.append(f"passages {_spans(got)} != {_spans(want)}")
+            for p in got["passages"]:
+                if texts[p["source"]][p["start"] : p["end"]] != p["text"]:
+                    bad.append(f"passage {p['source']} [{p['start']}:{p['end']}] does not slice out of it")
+            with lock:
+                latencies.append(dt)
+                problems.extend(f"client {i} q{j} ({q[:40]}): {b}" for b in bad)
+            done += 1
+        return done
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
+        futures = [pool.submit(user, i) for i in range(CLIENTS)]
+        answered = sum(f.result(timeout=DEADLINE_S + 60) for f in as_completed(futures, timeout=DEADLINE_S + 60))
+    wall = time.perf_counter() - t0
+
+    q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
+    print(
+        f"\nload: {CLIENTS} clients x {QUESTIONS_EACH} questions: {answered} answered in {wall:.1f} s "
+        f"({answered / wall:.1f} req/s); latency p50 {statistics.median(latencies) * 1e3:.0f} ms, "
+        f"p95 {q[94] * 1e3:.0f} ms, max {max(latencies) * 1e3:.0f} ms"
+    )
+    assert not problems, "\n".join(problems[:20])
+    assert answered == CLIENTS * QUESTIONS_EACH, f"only {answered} answered before the {DEADLINE_S} s deadline"
