@@ -7,6 +7,7 @@ import math
 import time
 from pathlib import Path
 
+from .config import PROJECT_ROOT
 from .evals import FAIL_AT, Question, Result, mean_overlap, relevance_run, retrieval_metrics, split_groups
 
 COLUMNS = [
@@ -18,7 +19,7 @@ COLUMNS = [
 
 def settings_snapshot(engine) -> dict:
     """The knobs that decide the figures, read from the modules so the report says what was measured."""
-    from . import answer, build, fusion, retrieve
+    from . import answer, retrieve
 
     def consts(mod, names):
         return {n: getattr(mod, n) for n in names if hasattr(mod, n)}
@@ -28,9 +29,8 @@ def settings_snapshot(engine) -> dict:
         "model": m.get("model", {}).get("name"),
         "chunking": m.get("settings", {}).get("chunking"),
         "bm25": m.get("settings", {}).get("bm25"),
-        "retrieve": consts(retrieve, ["CANDIDATES", "SENTENCE_WEIGHT", "DENSE_WEIGHT", "BM25_WEIGHT", "QUERY_STRIP"]),
-        "fusion": consts(fusion, ["RRF_K"]),
-        "answer": {"ABSTAIN_THRESHOLD": engine.threshold, **consts(answer, ["HIGHLIGHT_MARGIN", "LEXICAL_WEIGHT"])},
+        "retrieve": consts(retrieve, ["CANDIDATES", "SENTENCE_WEIGHT", "DENSE_WEIGHT", "BM25_WEIGHT", "RRF_K"]),
+        "answer": {"ABSTAIN_THRESHOLD": engine.threshold, **consts(answer, ["HIGHLIGHT_MARGIN"])},
         "counts": m.get("counts"),
     }
 
@@ -55,9 +55,12 @@ def summarize(engine, questions: list[Question], results: dict[str, list[Result]
         m: [failure(by_id[r.qid], r) for r in rs if not by_id[r.qid].out_of_scope and (r.first_hit or FAIL_AT + 1) > FAIL_AT]
         for m, rs in results.items()
     }
+    qfile = Path(args.questions).resolve()
+    if qfile.is_relative_to(PROJECT_ROOT):
+        qfile = qfile.relative_to(PROJECT_ROOT)
     return {
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "questions_file": str(args.questions),
+        "questions_file": str(qfile),
         "k": args.k,
         "counts": {s: {"in_scope": sum(not q.out_of_scope for q in g), "out_of_scope": sum(q.out_of_scope for q in g)}
                    for s, g in groups.items()},
@@ -141,7 +144,9 @@ def write_report(path: str | Path, summary: dict, results: dict[str, list[Result
         for f in fs:
             lines += _failure_lines(f)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    path.with_suffix(".json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    brief = {**summary, "failures": {m: [{"id": f["id"], "split": f["split"], "first_hit_rank": f["first_hit_rank"]} for f in fs]
+                                     for m, fs in summary["failures"].items()}}
+    path.with_suffix(".json").write_text(json.dumps(brief, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
 
 

@@ -29,8 +29,6 @@ SPLITS = ("dev", "test")
 CUTOFFS = (1, 3, 5, 10)
 FAIL_AT = 5
 """A question is listed as a failure when no passage in its top FAIL_AT hits (the bar is Recall@5)."""
-ANSWER_PASSAGES = 5
-"""The answer sentence is the best highlight among the first ANSWER_PASSAGES passages: what `qa ask` shows by default."""
 MIN_COVER = 0.5
 """A passage must cover at least this share of the evidence's characters to count as a hit."""
 
@@ -184,7 +182,7 @@ class Result:
     qid: str
     mode: str
     results: tuple[dict, ...]  # {"source", "start", "end", "score"}, best first
-    hit_ranks: tuple[int | None, ...]  # per result: index of the target it hits, or None
+    hit_targets: tuple[int | None, ...]  # per result: index of the target it hits, or None
     doc_hits: tuple[bool, ...]  # per result: from a target's file
     answer_hit: bool  # the top answer sentence overlaps an evidence span
     answer_sentence: str
@@ -196,22 +194,28 @@ class Result:
     @property
     def first_hit(self) -> int | None:
         """Rank (from 1) of the first passage that hits, or None."""
-        return next((i + 1 for i, h in enumerate(self.hit_ranks) if h is not None), None)
+        return next((i + 1 for i, h in enumerate(self.hit_targets) if h is not None), None)
 
 
-def top_sentence(answer, n_passages: int = ANSWER_PASSAGES) -> tuple[str, int, int, float] | None:
-    """(source, start, end, score) of the best highlighted sentence among the first passages."""
-    best = None
-    for p in answer.passages[:n_passages]:
-        for (a, b), s in zip(p.highlights, p.highlight_scores or (0.0,) * len(p.highlights)):
-            if best is None or s > best[3]:
-                best = (p.source, a, b, float(s))
-    return best
+def top_sentence(answer) -> tuple[str, int, int, float] | None:
+    """(source, start, end, score) of the answer's first highlighted sentence, the one `qa ask` shows first."""
+    from .answer import ranked_highlights
+
+    ranked = ranked_highlights(answer)
+    if not ranked:
+        return None
+    i, (a, b), score = ranked[0]
+    return answer.passages[i].source, a, b, score
 
 
 def ask_one(engine, q: Question, mode: str, k: int) -> Result:
+    from .errors import BadQuestionError
+
     t0 = time.perf_counter()
-    answer = engine.ask(q.question, k=k, mode=mode)
+    try:
+        answer = engine.ask(q.question, k=k, mode=mode)
+    except BadQuestionError as e:
+        raise EvalSetError(f"Question {q.id}: {e}") from None
     ms = answer.timings.get("total_ms", (time.perf_counter() - t0) * 1e3)
     results = tuple(
         {"source": p.source, "start": p.start, "end": p.end, "score": round(float(p.score), 6)} for p in answer.passages
@@ -254,7 +258,7 @@ def relevance_run(qid: str, r: Result) -> tuple[dict[str, float], str]:
     rel = f"{qid}::evidence"
     ids, used = {}, False
     n = len(r.results)
-    for i, (res, h) in enumerate(zip(r.results, r.hit_ranks)):
+    for i, (res, h) in enumerate(zip(r.results, r.hit_targets)):
         if h is not None and not used:
             did, used = rel, True
         else:
@@ -307,13 +311,18 @@ def split_groups(questions: list[Question], split: str) -> dict[str, list[Questi
     return groups
 
 
-def calibrate(questions: list[Question], results: list[Result]) -> dict:
+MAX_REFUSED = 0.05
+"""Calibration never refuses more than this share of the in-scope questions: a wrong refusal costs a user an answer."""
+
+
+def calibrate(questions: list[Question], results: list[Result], max_refused: float = MAX_REFUSED) -> dict:
     """The abstention threshold that best separates in-scope from out-of-scope questions by confidence.
 
-    Chooses the midpoint between neighbouring confidences that maximises
-    balanced accuracy (mean of the in-scope answer rate and the out-of-scope
-    abstention rate); ties go to the lower threshold, so fewer real questions
-    are refused.
+    Candidates are the midpoints between neighbouring confidences. Among those
+    that answer at least ``1 - max_refused`` of the in-scope questions, the one
+    with the best balanced accuracy (mean of the in-scope answer rate and the
+    out-of-scope abstention rate) wins; ties go to the lower threshold, so
+    fewer real questions are refused.
     """
     conf = {r.qid: r.confidence for r in results}
     ins = np.array([conf[q.id] for q in questions if not q.out_of_scope and q.id in conf])
@@ -325,12 +334,14 @@ def calibrate(questions: list[Question], results: list[Result]) -> dict:
     best = None
     for t in cands:
         answered, refused = float(np.mean(ins >= t)), float(np.mean(oos < t))
+        if answered < 1 - max_refused - 1e-12:
+            continue
         score = (answered + refused) / 2
         if best is None or score > best["balanced_accuracy"] + 1e-12:
             best = {"threshold": round(float(t), 4), "balanced_accuracy": score, "in_scope_answered": answered,
                     "out_of_scope_abstained": refused}
-    best.update(in_scope=len(ins), out_of_scope=len(oos), in_scope_min=float(ins.min()),
-                out_of_scope_max=float(oos.max()))
+    best.update(in_scope=len(ins), out_of_scope=len(oos), max_refused=max_refused,
+                in_scope_min=round(float(ins.min()), 4), out_of_scope_max=round(float(oos.max()), 4))
     return best
 
 
@@ -347,11 +358,12 @@ def add_arguments(p) -> None:
     p.add_argument("--trec", metavar="PATH", help="write a TREC run file (and PATH.qrels) for trec_eval or ranx")
     p.add_argument("--report", metavar="PATH", help="write the results as Markdown, with a JSON summary beside it")
     p.add_argument("--calibrate", action="store_true", help="choose the abstention threshold on the dev split and print it")
-    p.add_argument("--failures", type=int, default=20, help="failures printed per mode and split (default 20; the report has all)")
+    p.add_argument("--failures", type=int, default=20, help="failures printed per mode (default 20; the report lists all)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def main(args) -> int:
+def main(args, engine=None) -> int:
+    """Run the command; ``engine`` lets a caller (the tests) reuse an open Engine instead of opening one."""
     from . import evalreport
     from .cli import _engine
 
@@ -364,7 +376,7 @@ def main(args) -> int:
         questions = [q for q in questions if q.split == args.split]
     if not questions:
         raise EvalSetError(f"No questions in split {args.split!r} of {args.questions}.")
-    engine = _engine(args)
+    engine = engine or _engine(args)
     questions = locate(questions, lambda s: engine.document(s).text)
     modes = ["hybrid"] if args.calibrate else list(MODES) if args.mode == "all" else [args.mode]
     results = run(engine, questions, modes, k=args.k, progress=not args.no_progress)

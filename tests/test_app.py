@@ -82,8 +82,10 @@ def test_ask_returns_passages_that_slice_exactly_out_of_their_documents(seed_app
         assert p["title"] == engine.document(p["source"]).title
         for h in p["highlights"]:
             assert p["start"] <= h["start"] < h["end"] <= p["end"]
-    best = got["passages"][0]["highlights"][0]
-    assert "16" in engine.document(got["passages"][0]["source"]).text[best["start"] : best["end"]]
+    # Since the eval tuning (evals/README.md) the press release's "interviews with 16 leaders" ranks second,
+    # after the report's thanks to Timmins and the leaders who spoke to him.
+    first_two = [(p["source"], h) for p in got["passages"][:2] for h in p["highlights"]]
+    assert any("16" in engine.document(s).text[h["start"] : h["end"]] for s, h in first_two)
 
 
 def test_ask_honours_the_document_filter_and_the_page_mode_names(seed_app, engine):

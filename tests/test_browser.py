@@ -103,6 +103,10 @@ def test_ask_check_a_citation_in_the_source_panel_and_mark_the_answer(page, seed
     page.locator("#qa-chat .qa-answer").nth(1).locator("a.qa-show").last.click()
     page.wait_for_function(
         "t => document.querySelector('#qa-panel .qa-doc-title')?.innerText === t", arg=last.title)
+    # the panel may already show the same document (the first citation): wait for the new passage itself
+    page.wait_for_function(
+        "t => (document.querySelector('#qa-panel mark.qa-passage')?.innerText || '').split(/\\s+/).join(' ').trim() === t",
+        arg=squash(last.text))
     page.wait_for_function("""() => {
         const box = document.getElementById('qa-doc-text'), el = document.getElementById('qa-focus');
         if (!box || !el) return false;
