@@ -38,13 +38,39 @@ def clean(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+MAX_SEGMENT_CHARS = 2000
+"""pysbd's time grows with the square of a paragraph's length (100 KB: ~20 s, a 2 MB line: hours), so a
+longer paragraph is segmented a window of this many characters at a time. Each window's last piece may be
+a cut sentence, so it starts the next window; a window with no sentence-end mark is cut at a space."""
+
+
+def _segment(para: str, limit: int = MAX_SEGMENT_CHARS) -> list[str]:
+    def seg(text: str) -> list[str]:
+        return _segmenter().segment(text) if re.search(r"[.?!]", text) else [text]
+
+    if len(para) <= limit:
+        return _segmenter().segment(para)
+    out, a = [], 0
+    while len(para) - a > limit:
+        window = para[a : a + limit]
+        pieces = seg(window)
+        at = window.rfind(pieces[-1].strip()) if len(pieces) > 1 and pieces[-1].strip() else -1
+        if at > 0:
+            out.extend(pieces[:-1])
+        else:
+            at = window.rfind(" ") if window.rfind(" ") > 0 else limit
+            out.append(window[:at])
+        a += at
+    return out + seg(para[a:])
+
+
 def split_sentences(text: str, start: int, end: int) -> list[Span]:
     """Sentence spans (absolute offsets) inside ``text[start:end]``."""
     # Line breaks inside a paragraph are wrapping, not sentence ends; a space keeps offsets.
     para = text[start:end].replace("\n", " ")
     spans, cursor = [], 0
     try:
-        pieces = _segmenter().segment(para)
+        pieces = _segment(para)
     except Exception:  # pysbd can fail on pathological input; keep the paragraph whole
         pieces = [para]
     for piece in pieces:
