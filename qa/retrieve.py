@@ -57,6 +57,14 @@ with plain chunks); 5 and 20 were no better (evals/README.md).
 """
 
 
+MAX_SHARED = 0.5
+"""A chunk more than half of whose text is in a better-ranked passage is passed over.
+
+Measured on dev: R@3 0.627 -> 0.640, MRR@10 0.572 -> 0.573, test unchanged;
+0.2 gave R@10 0.760 on dev but hides chunks that are three-quarters new text.
+"""
+
+
 def check_mode(mode: str) -> str:
     if mode not in MODES:
         raise ValueError(f"Unknown retrieval mode {mode!r}; choose one of: {', '.join(MODES)}")
@@ -188,5 +196,24 @@ class Retriever:
                 rank_bm25=pos_b.get(r),
                 row=r,
             )
-            for r in ranked(fused)[:k]
+            for r in self.distinct(ranked(fused), k)
         ]
+
+    def distinct(self, order: list[int], k: int) -> list[int]:
+        """The first ``k`` rows, passing over a chunk that repeats most of a better-ranked one.
+
+        Overlapping chunks share up to ChunkSettings.overlap_tokens; a chunk whose text
+        is more than MAX_SHARED of it already shown adds nothing for the reader.
+        """
+        chosen: list[int] = []
+        for r in order:
+            c = self.index.chunks[r]
+            if any(
+                o.source == c.source and min(o.end, c.end) - max(o.start, c.start) > MAX_SHARED * (c.end - c.start)
+                for o in (self.index.chunks[x] for x in chosen)
+            ):
+                continue
+            chosen.append(r)
+            if len(chosen) == k:
+                break
+        return chosen

@@ -113,3 +113,17 @@ def test_console_command_runs_as_a_module(seed_index_dir):
     assert r.returncode == 0, r.stderr
     assert "Canterbury" in r.stdout
     assert "[1] Systems leadership" in r.stdout
+
+
+@pytest.mark.model
+def test_passages_do_not_repeat_each_other(engine):
+    from qa.retrieve import MAX_SHARED
+
+    answer = engine.ask("What support do system leaders get?", k=10)
+    ps = answer.passages
+    assert len(ps) == 10
+    for i, p in enumerate(ps):
+        for q in ps[:i]:
+            if q.source == p.source:
+                shared = min(p.end, q.end) - max(p.start, q.start)
+                assert shared <= MAX_SHARED * (p.end - p.start), (q.start, q.end, p.start, p.end)
