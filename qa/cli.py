@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
@@ -100,18 +101,6 @@ def cmd_ask(args) -> int:
     return 0
 
 
-def cmd_eval(args) -> int:
-    from .evals import main as eval_main
-
-    return eval_main(args)
-
-
-def cmd_bench(args) -> int:
-    from .bench import main as bench_main
-
-    return bench_main(args)
-
-
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--index-dir", help="index folder (default: $QA_INDEX_DIR or index/)")
     p.add_argument("--model", help=f"sentence-transformers name or folder (default: $QA_MODEL or {config.DEFAULT_MODEL})")
@@ -140,25 +129,16 @@ def parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(func=cmd_ask)
 
-    try:
-        from .evals import add_arguments as eval_args
-    except ImportError:
-        eval_args = None
-    if eval_args:
-        p = sub.add_parser("eval", help="measure retrieval on a question -> source set")
-        eval_args(p)
+    # Subcommands whose modules define add_arguments(parser) and main(args) -> int.
+    for name, module, help_text in (
+        ("eval", "evals", "measure retrieval on a question -> source set"),
+        ("bench", "bench", "measure speed and memory"),
+    ):
+        mod = importlib.import_module(f".{module}", __package__)
+        p = sub.add_parser(name, help=help_text)
+        mod.add_arguments(p)
         _common(p)
-        p.set_defaults(func=cmd_eval)
-
-    try:
-        from .bench import add_arguments as bench_args
-    except ImportError:
-        bench_args = None
-    if bench_args:
-        p = sub.add_parser("bench", help="measure speed and memory")
-        bench_args(p)
-        _common(p)
-        p.set_defaults(func=cmd_bench)
+        p.set_defaults(func=mod.main)
     return ap
 
 
