@@ -18,9 +18,21 @@ import numpy as np
 from . import config
 from .errors import ModelNotFoundError
 
+# OpenMP threads that spin while waiting collapse when the cores are shared: a one-question encode
+# with 2 threads on the loaded 2-core machine took 218 ms p50 / 1,157 ms p95 spinning (ACTIVE) and
+# 10 / 37 ms PASSIVE (benchmarks/omp_wait.py). Set before torch is first imported (lazily, below).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 DEFAULT_ALIASES = {config.DEFAULT_MODEL, "sentence-transformers/all-MiniLM-L6-v2"}
 BATCH_SIZE = 32
-"""Texts per forward pass; see ``python -m qa bench`` (benchmarks/README.md) for the measurement."""
+"""Texts per forward pass, of similar length (encode sorts them).
+
+Measured with benchmarks/embed_batch.py on 600 of the seed build's texts
+(CPU seconds, median of 2 rounds on the shared 2-core machine): length-sorted
+batches of 16 / 32 / 64 took 9.8 / 10.1 / 11.1 s; the earlier hash-ordered
+batches of 64 took 13.1 s. 16 and 32 are equal within noise; 32 keeps
+longer uniform inputs efficient.
+"""
 THREADS = int(os.environ.get("QA_THREADS", "0"))
 """Torch threads for embedding; 0 means one per core."""
 _MODELS: dict[str, object] = {}  # loaded models by resolved path: each is loaded once per process

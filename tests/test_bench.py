@@ -1,0 +1,106 @@
+"""The benchmark works: `python -m qa bench --quick` measures every section and writes JSON and a plot.
+
+Asserts structure (every figure present, positive, ordered percentiles), never timings:
+speed is published by the full run (benchmarks/README.md), not checked by tests.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from qa.cli import parser
+
+pytestmark = pytest.mark.model
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory, embedder):
+    """One quick run for the module (in-process, reusing the session's model)."""
+    tmp = tmp_path_factory.mktemp("bench")
+    out, png = tmp / "results.json", tmp / "growth.png"
+    args = parser().parse_args(
+        ["bench", "--quick", "--sizes", "40,150", "--work", str(tmp / "work"), "--out", str(out), "--plot", str(png)]
+    )
+    assert args.func(args) == 0
+    return json.loads(out.read_text()), png
+
+
+def check_latency(lat: dict, n: int) -> None:
+    for mode in ("hybrid", "dense", "bm25"):
+        v = lat[mode]
+        assert v["n"] == n
+        assert 0 < v["p50"] <= v["p95"] <= v["p99"] <= v["max"]
+
+
+def test_seed_section_has_every_measure(quick):
+    r, _ = quick
+    s = r["seed"]
+    fb = s["full_build"]
+    assert fb["counts"]["chunks"] > 0 and fb["counts"]["sentences"] > 0
+    assert fb["build_s"]["p50"] > 0 and fb["chunks_per_s"] > 0 and fb["encode_s"]["p50"] > 0
+    assert fb["index_bytes"] > 0 and fb["peak_rss_mb"]["p50"] > 0
+    inc = s["incremental"]
+    assert inc["rebuild_s"]["n"] == 2 and inc["rebuild_s"]["p50"] > 0
+    # an edit to one document re-embeds only its new text, not the whole collection
+    total = fb["counts"]["chunks"] + fb["counts"]["sentences"]
+    assert all(0 < n < total for n in inc["embedded_per_rebuild"])
+    assert s["cold_start"]["seconds"]["p50"] > 0 and s["cold_start"]["peak_rss_mb"]["p50"] > 0
+    q = s["query"]
+    check_latency(q["latency_ms"], q["questions"] * q["reps"])
+    assert q["rss_mb"]["with_index"] > 0
+
+
+def test_growth_section_grows_and_switches_index_type(quick):
+    r, png = quick
+    rows = r["growth"]["sizes"]
+    assert len(rows) == 2
+    assert rows[0]["chunks"] < rows[1]["chunks"]
+    # quick mode lowers the approximate-index threshold to 100 chunks: the small collection is exact, the larger IVF
+    assert [row["dense_index"] for row in rows] == ["flat", "ivf"]
+    for row in rows:
+        assert row["build_s_cold"] >= row["encode_s_cold"] > 0
+        assert row["index_bytes"] > 0 and row["query_peak_rss_mb"] > 0
+        check_latency(row["latency_ms"], row["queries_per_mode"])
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_approximate_index_recall_is_measured_against_exact(quick):
+    r, _ = quick
+    h = r["ann"]
+    assert h["vectors"] == r["growth"]["sizes"][-1]["chunks"]
+    built = h["built_index"]
+    assert built["type"] == "ivf" and 1 <= built["nprobe"] <= built["nlist"]
+    assert 0 < built["recall@10"] <= 1 and 0 < built["score_recall@10"] <= 1
+    sweep = h["ivf_sweep"]
+    assert [x["nprobe"] for x in sweep] == sorted(x["nprobe"] for x in sweep)
+    # probing every cell is exhaustive: the measurement must then find the exact neighbours (up to equal scores)
+    assert sweep[-1]["nprobe"] == built["nlist"] and sweep[-1]["score_recall@10"] == 1.0
+    for row in h["hnsw_sweep"]:
+        assert 0 < row["recall@10"] <= 1 and row["ms_per_query_k100"] > 0
+    assert [x["vectors"] for x in h["flat_by_size"]] == sorted(x["vectors"] for x in h["flat_by_size"])
+
+
+def test_filtered_search_on_the_approximate_index_is_exact(quick, tmp_path_factory, embedder):
+    """A search limited to some documents of an IVF-indexed collection ranks exactly their chunks, by cosine."""
+    import numpy as np
+
+    from qa import Engine
+
+    r, _ = quick
+    row = r["growth"]["sizes"][-1]
+    build = Path(row["build_path"])
+    engine = Engine(corpus=build.parent.parent.parent / "growth-corpus", index_dir=build.parent.parent,
+                    embedder=embedder, build="never")
+    assert engine.status()["dense_index"]["type"] == "ivf"
+    sources = sorted(engine.index.by_source)[:2]
+    allowed = np.sort(np.concatenate([engine.index.by_source[s] for s in sources]))
+    qvec = engine.retriever.embed_query("Why is collaboration harder than competition?")
+    got = engine.retriever.dense_candidates(qvec, allowed, depth=5)
+    vecs = engine.index.dense.reconstruct_batch(allowed)
+    want = allowed[np.argsort(-(vecs @ qvec), kind="stable")[:5]]
+    assert list(got) == list(want)
+    hits = engine.search("Why is collaboration harder than competition?", k=5, sources=sources)
+    assert hits and {h.chunk.source for h in hits} <= set(sources)
