@@ -128,6 +128,31 @@ def stale_reasons(manifest: dict, corpus: Path, embedder: Embedder, settings: Ch
     return reasons
 
 
+def previous_chunks(index_dir: Path, embedder: Embedder, settings: ChunkSettings) -> dict[str, tuple]:
+    """{source: (document, its chunks)} from the live build if it was made with the same settings.
+
+    Chunking is a pure function of the document and the settings, so a document
+    that is unchanged (same text, title and structure) keeps its chunks and the
+    rebuild skips sentence segmentation for it, the bulk of an incremental rebuild.
+    Anything unreadable just means chunking everything again.
+    """
+    try:
+        build_dir = store.current_build(index_dir)
+        manifest = store.read_manifest(build_dir)
+        if manifest.get("settings") != settings_of(embedder, settings):
+            return {}
+        if manifest.get("model", {}).get("max_seq_length") != embedder.max_seq_length:
+            return {}
+        store.verify_files(build_dir, manifest)
+        docs, chunks, _ = store.read_records(build_dir)
+    except Exception:
+        return {}
+    out: dict[str, tuple] = {source: (doc, []) for source, doc in docs.items()}
+    for c in chunks:
+        out[c.source][1].append(c)
+    return out
+
+
 def build(
     corpus: Path,
     index_dir: Path,
@@ -145,9 +170,11 @@ def build(
     docs, skipped = load_folder(corpus, warn=warn)
     say("chunking", 0, len(docs))
     max_seq = embedder.max_seq_length
+    reusable = previous_chunks(index_dir, embedder, settings)
     chunks = []
     for i, doc in enumerate(docs):
-        chunks.extend(chunk_document(doc, embedder.count_tokens, settings, max_seq))
+        prev_doc, prev_chunks = reusable.get(doc.source, (None, []))
+        chunks.extend(prev_chunks if prev_doc == doc else chunk_document(doc, embedder.count_tokens, settings, max_seq))
         say("chunking", i + 1, len(docs))
     by_source = {d.source: d for d in docs}
 

@@ -196,6 +196,32 @@ def verify_files(build: Path, manifest: dict) -> None:
         )
 
 
+def read_records(build: Path) -> tuple[dict[str, Document], list[Chunk], list[list[int]]]:
+    """The documents, chunks and each chunk's sentence rows of a build (no vectors, no checks)."""
+    docs = {}
+    with open(build / "docs.jsonl", encoding="utf-8") as f:
+        for line in f:
+            d = json.loads(line)
+            d["headings"] = tuple(Heading(**h) for h in d["headings"])
+            d["skipped"] = tuple(tuple(s) for s in d["skipped"])
+            docs[d["source"]] = Document(**d)
+    chunks, rows = [], []
+    with open(build / "chunks.jsonl", encoding="utf-8") as f:
+        for line in f:
+            c = json.loads(line)
+            doc = docs[c["source"]]
+            rows.append(c.pop("sentence_rows"))
+            chunks.append(
+                Chunk(
+                    text=doc.text[c["start"] : c["end"]],
+                    section=tuple(c.pop("section")),
+                    sentences=tuple(tuple(s) for s in c.pop("sentences")),
+                    **c,
+                )
+            )
+    return docs, chunks, rows
+
+
 def load(index_dir: Path) -> LoadedIndex:
     """Load and verify the live build. Raises IndexMissingError or IndexCorruptError."""
     import bm25s
@@ -205,27 +231,7 @@ def load(index_dir: Path) -> LoadedIndex:
     manifest = read_manifest(build)
     verify_files(build, manifest)
     try:
-        docs = {}
-        with open(build / "docs.jsonl", encoding="utf-8") as f:
-            for line in f:
-                d = json.loads(line)
-                d["headings"] = tuple(Heading(**h) for h in d["headings"])
-                d["skipped"] = tuple(tuple(s) for s in d["skipped"])
-                docs[d["source"]] = Document(**d)
-        chunks, rows = [], []
-        with open(build / "chunks.jsonl", encoding="utf-8") as f:
-            for line in f:
-                c = json.loads(line)
-                doc = docs[c["source"]]
-                rows.append(c.pop("sentence_rows"))
-                chunks.append(
-                    Chunk(
-                        text=doc.text[c["start"] : c["end"]],
-                        section=tuple(c.pop("section")),
-                        sentences=tuple(tuple(s) for s in c.pop("sentences")),
-                        **c,
-                    )
-                )
+        docs, chunks, rows = read_records(build)
         sentences = np.load(build / "sentences.npy", allow_pickle=False)
         dense = faiss.read_index(str(build / "dense.faiss"))
         bm25 = bm25s.BM25.load(str(build / "bm25"), load_corpus=False, show_progress=False)

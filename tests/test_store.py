@@ -119,3 +119,26 @@ def test_cli_index_reuses_a_fresh_index_and_force_rebuilds(tiny_corpus, tmp_path
     assert store.current_build(ix) != first
     out = capsys.readouterr().out
     assert out.count("Index ready") == 3 and "4 documents" in out
+
+
+def test_rebuild_chunks_only_the_changed_documents(tiny_corpus, tmp_path, embedder, monkeypatch):
+    import qa.build
+
+    ix = tmp_path / "ix"
+    first = build(tiny_corpus, ix, embedder).index
+    chunked = []
+    real = qa.build.chunk_document
+    monkeypatch.setattr(qa.build, "chunk_document", lambda doc, *a, **k: chunked.append(doc.source) or real(doc, *a, **k))
+    (tiny_corpus / "cats.txt").write_text("Cats\n\nCats now sleep all day long, every day.\n", encoding="utf-8")
+    second = build(tiny_corpus, ix, embedder).index
+    assert chunked == ["cats.txt"]
+    # Reused chunks are the same records as before; the changed document's are new.
+    same = [c for c in second.chunks if c.source != "cats.txt"]
+    assert same == [c for c in first.chunks if c.source != "cats.txt"]
+    assert any("every day" in c.text for c in second.chunks if c.source == "cats.txt")
+    # Other settings: nothing is reused.
+    chunked.clear()
+    from qa.config import ChunkSettings
+
+    build(tiny_corpus, ix, embedder, settings=ChunkSettings(max_tokens=64, overlap_tokens=8))
+    assert sorted(chunked) == sorted(second.docs)
