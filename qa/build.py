@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import config, store
+from . import store
 from .chunk import chunk_document, clean, context_prefix
 from .config import ChunkSettings
 from .embed import EmbeddingCache, Embedder, resolve_model, text_key

@@ -1,0 +1,413 @@
+"""Benchmark scenarios: each measures one thing, in a child process of its own.
+
+``qa.bench`` (the command, tables and plot) runs them through ``run``; a child
+is ``python -m qa.benchscenarios KIND JSON`` and prints one JSON line, so its
+peak resident memory (from ``wait4``) is its own. Also here: the synthetic
+collections for the growth section, built from the seed text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import config
+
+ROOT = config.PROJECT_ROOT
+OUT_DIR = ROOT / "benchmarks"
+MODES = ("hybrid", "dense", "bm25")
+EDIT_DOC = "000_ca9353bd9b097081.txt"  # the smallest seed document (2.7 kB): the incremental edit target
+FALLBACK_QUESTIONS = [
+    "Who leads Surrey Heartlands?",
+    "What makes system leadership hard?",
+    "Why is collaboration harder than competition?",
+    "What do integrated care systems do?",
+]
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def summary(values) -> dict:
+    v = np.asarray(list(values), dtype=float)
+    if not len(v):
+        return {"n": 0}
+    p50, p95, p99 = np.percentile(v, [50, 95, 99])
+    return {"n": int(len(v)), "p50": round(float(p50), 3), "p95": round(float(p95), 3), "p99": round(float(p99), 3),
+            "mean": round(float(v.mean()), 3), "min": round(float(v.min()), 3), "max": round(float(v.max()), 3)}
+
+
+def questions(limit: int | None = None) -> list[str]:
+    path = ROOT / "evals" / "questions.jsonl"
+    qs = []
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                q = json.loads(line).get("question")
+                if q:
+                    qs.append(q)
+    qs = qs or FALLBACK_QUESTIONS
+    return qs[:limit] if limit else qs
+
+
+def rss_mb() -> float:
+    """Current resident memory of this process (MB)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def disk_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+
+
+def _embedder():
+    from .embed import Embedder
+
+    class TimedEmbedder(Embedder):
+        """Counts the time spent in the model (encode) and in its tokenizer (chunking)."""
+
+        encode_s = 0.0
+        encoded = 0
+        tokenize_s = 0.0
+
+        def encode(self, texts, progress=None):
+            t = time.perf_counter()
+            out = super().encode(texts, progress)
+            self.encode_s += time.perf_counter() - t
+            self.encoded += len(texts)
+            return out
+
+        def count_tokens(self, texts):
+            t = time.perf_counter()
+            out = super().count_tokens(texts)
+            self.tokenize_s += time.perf_counter() - t
+            return out
+
+    return TimedEmbedder()
+
+
+def _loaded_embedder(shared=None):
+    emb = shared if shared is not None else _embedder()
+    t = time.perf_counter()
+    emb.model
+    return emb, time.perf_counter() - t
+
+
+# -- scenarios (each runs in a child process, or in-process under --quick) ----------------------
+
+
+def scenario_build(a: dict, shared=None) -> dict:
+    """One full build of a.corpus into a fresh a.index_dir (optionally seeded with an embedding cache)."""
+    from . import build as builder
+    from . import store
+
+    if a.get("ann_threshold"):
+        builder.ANN_THRESHOLD = int(a["ann_threshold"])
+    index_dir = Path(a["index_dir"])
+    if a.get("cache_from"):
+        shutil.copytree(Path(a["cache_from"]) / "cache", index_dir / "cache", dirs_exist_ok=True)
+    emb, load_s = _loaded_embedder(shared)
+    if a.get("approx_embed"):
+        _approximate(emb, sentence_pool(Path(a["approx_embed"])), index_dir / "cache")
+    e0, n0, k0 = emb.encode_s, emb.encoded, emb.tokenize_s
+    t = time.perf_counter()
+    try:
+        with store.build_lock(index_dir):
+            path = builder.build(Path(a["corpus"]), index_dir, emb)
+    finally:
+        emb.__dict__.pop("encode", None)  # undo _approximate on a shared embedder
+    build_s = time.perf_counter() - t
+    m = store.read_manifest(path)
+    return {"model_load_s": load_s, "build_s": build_s, "encode_s": emb.encode_s - e0, "encoded": emb.encoded - n0,
+            "approximated": getattr(emb, "approximated", 0),
+            "tokenize_s": emb.tokenize_s - k0, "counts": m["counts"], "dense_index": m["dense_index"],
+            "index_bytes": disk_bytes(path), "cache_bytes": disk_bytes(index_dir / "cache"), "path": str(path)}
+
+
+def _approximate(emb, pool, cache_dir: Path, limit: int = 400) -> None:
+    """Make ``emb`` embed long synthetic texts (chunks) as the mean of their sentences' real vectors.
+
+    Only for growth sizes beyond what the machine can embed in the time available
+    (``--approx-embed-above``): everything else in the build runs for real, and
+    the report marks the embedding time of those sizes as extrapolated.
+    """
+    from .embed import EmbeddingCache, text_key
+
+    known: dict[str, dict[str, list[str]]] = {"": {}}  # by title prefix ("" = any), then by first 40 chars
+    for title, sents in pool:
+        for s_ in sents:
+            known.setdefault(title, {}).setdefault(s_[:40], []).append(s_)
+            known[""].setdefault(s_[:40], []).append(s_)
+    vec: dict[str, np.ndarray] = {}
+    for f in cache_dir.glob("*.npz"):
+        vec.update(EmbeddingCache(f).vectors)
+    real = emb.encode
+    emb.approximated = 0
+
+    def split(prefix: str, body: str) -> list[str]:
+        table, out, p = known.get(prefix) or known[""], [], 0
+        while p < len(body):
+            cands = [c for c in table.get(body[p : p + 40], []) if body.startswith(c, p)]
+            if cands:
+                c = max(cands, key=len)
+                out.append(c)
+                p += len(c) + 1
+            else:
+                q = body.find(" ", body.find(". ", p) + 1)
+                p = len(body) if q < 0 or body.find(". ", p) < 0 else q + 1
+        return [f"{prefix}\n{x}" if prefix else x for x in out]
+
+    def encode(texts, progress=None):
+        texts = list(texts)
+        pb = [t.split("\n", 1) if "\n" in t else ["", t] for t in texts]
+        out = np.zeros((len(texts), emb.dim), dtype=np.float32)
+        short = [i for i, (_, b) in enumerate(pb) if len(b) <= limit]
+        if short:
+            out[short] = real([texts[i] for i in short], progress)
+            vec.update((text_key(texts[i]), out[i]) for i in short)
+        t = time.perf_counter()
+        parts = {i: split(p, b) for i, (p, b) in enumerate(pb) if len(b) > limit}
+        missing = sorted({x for v in parts.values() for x in v if text_key(x) not in vec})
+        if missing:
+            vec.update((text_key(x), v) for x, v in zip(missing, real(missing)))
+        unmatched = [i for i, ss in parts.items() if not ss]
+        if unmatched:
+            out[unmatched] = real([texts[i] for i in unmatched])
+        for i, ss in parts.items():
+            if ss:
+                v = np.mean([vec[text_key(x)] for x in ss], axis=0)
+                out[i] = v / np.linalg.norm(v)
+        emb.approximated += len(parts)
+        emb.encode_s += time.perf_counter() - t
+        return out
+
+    emb.encode = encode
+
+
+def scenario_incremental(a: dict, shared=None) -> dict:
+    """Build a copy of the corpus, then edit one small document and reopen (auto rebuild), a.runs times."""
+    from .engine import Engine
+
+    emb, load_s = _loaded_embedder(shared)
+    corpus, index_dir = Path(a["corpus"]), Path(a["index_dir"])
+    Engine(corpus=corpus, index_dir=index_dir, embedder=emb)
+    target = corpus / a.get("edit", EDIT_DOC)
+    times, embedded = [], []
+    for i in range(int(a["runs"])):
+        with open(target, "a", encoding="utf-8") as f:
+            f.write(f"\n\nEdit {i} at {time.time():.0f}: the board agreed a new plan for the winter months.\n")
+        t = time.perf_counter()
+        engine = Engine(corpus=corpus, index_dir=index_dir, embedder=emb)  # stale -> rebuild -> load
+        times.append(time.perf_counter() - t)
+        embedded.append(engine.index.manifest["counts"]["embedded"])
+    return {"model_load_s": load_s, "rebuild_s": summary(times), "embedded_per_rebuild": embedded}
+
+
+def scenario_query(a: dict, shared=None) -> dict:
+    """Warm in-process latency of Engine.ask per mode over the questions, a.reps times each."""
+    from .engine import Engine
+
+    before = rss_mb()
+    emb, load_s = _loaded_embedder(shared)
+    with_model = rss_mb()
+    t = time.perf_counter()
+    engine = Engine(corpus=a["corpus"], index_dir=a["index_dir"], embedder=emb, build="never")
+    index_load_s = time.perf_counter() - t
+    with_index = rss_mb()
+    qs = a["questions"]
+    for q in qs[:20]:  # warm-up
+        for mode in MODES:
+            engine.ask(q, mode=mode)
+    total = {m: [] for m in MODES}
+    embed = {m: [] for m in MODES}
+    for _ in range(int(a["reps"])):
+        for q in qs:
+            for mode in MODES:
+                t = time.perf_counter()
+                ans = engine.ask(q, mode=mode)
+                total[mode].append((time.perf_counter() - t) * 1e3)
+                embed[mode].append(ans.timings["embed_ms"])
+    return {
+        "model_load_s": load_s, "index_load_s": index_load_s, "questions": len(qs), "reps": int(a["reps"]),
+        "latency_ms": {m: summary(v) for m, v in total.items()},
+        "query_embed_ms": summary(embed["hybrid"]),
+        "rss_mb": {"start": before, "with_model": with_model, "with_index": with_index, "end": rss_mb()},
+        "dense_index": engine.index.manifest["dense_index"], "chunks": len(engine.index.chunks),
+    }
+
+
+def scenario_recall(a: dict, shared=None) -> dict:
+    """Recall of the built approximate index (and alternatives) against exact search, on its real chunk vectors."""
+    import faiss
+
+    from .embed import Embedder
+
+    index = faiss.read_index(str(Path(a["build"]) / "dense.faiss"))
+    vecs = np.ascontiguousarray(index.reconstruct_n(0, index.ntotal))
+    emb = shared if shared is not None else Embedder()
+    q = emb.encode(a["questions"])
+    n, dim = vecs.shape
+
+    def timed_search(idx, k):
+        t = time.perf_counter()
+        res = [idx.search(q[i : i + 1], k) for i in range(len(q))]  # one query at a time, as served
+        ms = (time.perf_counter() - t) * 1e3 / len(q)
+        return np.vstack([r[0] for r in res]), np.vstack([r[1] for r in res]), ms
+
+    flat = faiss.IndexFlatIP(dim)
+    flat.add(vecs)
+    exact_d, exact_i, flat_ms = timed_search(flat, 100)
+
+    def measure(idx) -> dict:
+        d, i, ms = timed_search(idx, 100)
+        out = {"ms_per_query_k100": ms}
+        for k in (10, 100):
+            out[f"recall@{k}"] = float(np.mean([len(set(g[:k]) & set(e[:k])) / k for g, e in zip(i, exact_i)]))
+            # ann-benchmarks' tie-tolerant form: a result counts if it scores within 1e-3 of the exact k-th
+            out[f"score_recall@{k}"] = float(np.mean((d[:, :k] >= exact_d[:, k - 1 : k] - 1e-3).sum(1) / k))
+        return out
+
+    out = {"vectors": n, "queries": len(q), "flat_ms_per_query_k100": flat_ms}
+    if isinstance(index, faiss.IndexIVF):
+        out["built_index"] = {"type": "ivf", "nlist": index.nlist, "nprobe": index.nprobe, **measure(index)}
+        sweep = []
+        for frac in a.get("probe_fractions", [1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1]):
+            index.nprobe = max(1, round(index.nlist * frac))
+            sweep.append({"type": "ivf", "nlist": index.nlist, "nprobe": index.nprobe, **measure(index)})
+        out["ivf_sweep"] = sweep
+    hnsw = []
+    for m in a.get("M", []):
+        h = faiss.IndexHNSWFlat(dim, m, faiss.METRIC_INNER_PRODUCT)
+        h.hnsw.efConstruction = 80
+        t = time.perf_counter()
+        h.add(vecs)
+        add_s = time.perf_counter() - t
+        for ef in a.get("efSearch", []):
+            h.hnsw.efSearch = ef
+            hnsw.append({"type": "hnsw", "M": m, "efConstruction": 80, "efSearch": ef, "build_s": add_s, **measure(h)})
+    out["hnsw_sweep"] = hnsw
+    flat_by_n = []
+    for size in sorted({s_ for s_ in a.get("flat_sizes", []) if s_ < n} | {n}):
+        f = faiss.IndexFlatIP(dim)
+        f.add(vecs[:size])
+        flat_by_n.append({"vectors": size, "ms_per_query_k100": timed_search(f, 100)[2]})
+    out["flat_by_size"] = flat_by_n
+    return out
+
+
+SCENARIOS = {"build": scenario_build, "incremental": scenario_incremental, "query": scenario_query, "recall": scenario_recall}
+
+
+def run(kind: str, a: dict, inproc=None) -> dict:
+    """Run a scenario in a child process (peak RSS via wait4), or in this process when ``inproc`` is an embedder."""
+    load0 = os.getloadavg()[0]
+    t = time.perf_counter()
+    if inproc is not None:
+        out = SCENARIOS[kind](a, shared=inproc)
+        out["peak_rss_mb"] = peak_rss_mb()
+        out["peak_rss_note"] = "whole bench process (--quick runs in-process)"
+    else:
+        with tempfile.TemporaryFile("w+") as so, tempfile.TemporaryFile("w+") as se:
+            proc = subprocess.Popen([sys.executable, "-m", "qa.benchscenarios", kind, json.dumps(a)], stdout=so, stderr=se, cwd=ROOT)
+            _, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            so.seek(0)
+            se.seek(0)
+            lines = so.read().strip().splitlines()
+            if proc.returncode or not lines:
+                raise RuntimeError(f"bench scenario {kind} failed (exit {proc.returncode}): {se.read()[-2000:]}")
+            out = json.loads(lines[-1])
+            out["peak_rss_mb"] = usage.ru_maxrss / 1024
+            out["cpu_s"] = usage.ru_utime + usage.ru_stime
+    out["wall_s"] = time.perf_counter() - t
+    out["loadavg"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
+    return out
+
+
+def cold_start(corpus: Path, index_dir: Path, question: str, runs: int) -> dict:
+    """Process start to printed answer of ``python -m qa ask`` over a built index."""
+    times, peaks = [], []
+    for _ in range(runs):
+        t = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "qa", "ask", question, "--index-dir", str(index_dir), "--corpus", str(corpus)],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
+        text = proc.stdout.read().decode()
+        _, status, usage = os.wait4(proc.pid, 0)
+        times.append(time.perf_counter() - t)
+        peaks.append(usage.ru_maxrss / 1024)
+        if os.waitstatus_to_exitcode(status) or "[1]" not in text:
+            raise RuntimeError(f"`qa ask` did not print an answer (exit {os.waitstatus_to_exitcode(status)})")
+    return {"seconds": summary(times), "peak_rss_mb": summary(peaks)}
+
+
+# -- synthetic collections ----------------------------------------------------------------------
+
+
+def sentence_pool(corpus: Path) -> list[tuple[str, list[str]]]:
+    """(title, sentences) of each seed document, sentences as the chunker sees them."""
+    from .chunk import clean, paragraphs, split_sentences
+    from .load import load_folder
+
+    docs, _ = load_folder(corpus)
+    pool = []
+    for d in docs:
+        sents = [clean(d.text[a:b]) for (ps, pe), _ in paragraphs(d) for a, b in split_sentences(d.text, ps, pe)]
+        sents = [s for s in sents if 40 <= len(s) <= 400 and s[-1] in ".!?”\"'’)"]
+        if sents:
+            pool.append((d.title, sents))
+    return pool
+
+
+def synthetic_doc(k: int, pool) -> str:
+    """Document k: a seed title and 10-20 paragraphs of 1-4 sentences drawn from that seed document."""
+    rng = random.Random(k)
+    title, sents = pool[k % len(pool)]
+    paras = [" ".join(rng.choice(sents) for _ in range(rng.randint(1, 4))) for _ in range(rng.randint(10, 20))]
+    return f"# {title}\n\n" + "\n\n".join(paras) + "\n"
+
+
+def write_collection(folder: Path, docs: int, pool) -> Path:
+    """Documents 0..docs-1 in ``folder`` (existing ones kept: they are deterministic)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for k in range(docs):
+        path = folder / f"syn{k:06d}.md"
+        if not path.exists():
+            path.write_text(synthetic_doc(k, pool), encoding="utf-8")
+    for extra in sorted(folder.glob("syn*.md"))[docs:]:
+        extra.unlink()
+    return folder
+
+
+def chunks_per_doc(pool, sample: int = 40) -> float:
+    from .chunk import chunk_document
+    from .config import ChunkSettings
+    from .embed import Embedder
+    from .load import read_document
+
+    emb = Embedder()
+    with tempfile.TemporaryDirectory() as tmp:
+        n = 0
+        for k in range(sample):
+            path = Path(tmp) / f"syn{k:06d}.md"
+            path.write_text(synthetic_doc(k, pool), encoding="utf-8")
+            n += len(chunk_document(read_document(path, path.name), emb.count_tokens, ChunkSettings(), emb.max_seq_length))
+    return n / sample
+
+
+if __name__ == "__main__":  # a scenario in a child process: python -m qa.benchscenarios KIND JSON
+    print(json.dumps(SCENARIOS[sys.argv[1]](json.loads(sys.argv[2])), default=str))
