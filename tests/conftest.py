@@ -95,6 +95,30 @@ def tiny_corpus(tmp_path):
     return folder
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(engine, feedback_path):
+    """Build the page over ``engine`` and serve it on a free loopback port: (demo, port)."""
+    import app
+
+    demo = app.build_demo(engine, feedback_path)
+    port = free_port()
+    app.launch(demo, "127.0.0.1", port, block=False)
+    return demo, port
+
+
+@pytest.fixture(scope="session")
+def served(engine, tmp_path_factory):
+    """The seed page served once for the session: (demo, port). Its feedback goes to a session folder."""
+    demo, port = serve(engine, tmp_path_factory.mktemp("feedback") / "feedback.jsonl")
+    yield demo, port
+    demo.close()
+
+
 def copy_corpus(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     return dst

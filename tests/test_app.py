@@ -1,7 +1,6 @@
 """The page's API, called the way a script would: gradio_client against a served app."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -11,7 +10,8 @@ import pytest
 
 import app
 from qa import Engine
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port
+from tests.conftest import serve as serve_page
 
 pytestmark = [pytest.mark.model, pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")]
 
@@ -23,17 +23,9 @@ UNSAFE_TEXT = (
 )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def serve(engine, feedback_path):
-    """Build the page over ``engine`` and serve it on a free loopback port: (demo, url)."""
-    demo = app.build_demo(engine, feedback_path)
-    port = free_port()
-    app.launch(demo, "127.0.0.1", port, block=False)
+    """The page over ``engine`` on a free loopback port: (demo, url)."""
+    demo, port = serve_page(engine, feedback_path)
     return demo, f"http://127.0.0.1:{port}/"
 
 

@@ -8,7 +8,6 @@ document. Latency p50/p95 are printed (measured, not asserted: the machine is sh
 from __future__ import annotations
 
 import json
-import socket
 import statistics
 import threading
 import time
@@ -25,21 +24,7 @@ QUESTIONS_EACH = 20
 DEADLINE_S = 300
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
-
-@pytest.fixture(scope="module")
-def served(engine, tmp_path_factory):
-    import app
-
-    demo = app.build_demo(engine, tmp_path_factory.mktemp("feedback") / "feedback.jsonl")
-    port = _free_port()
-    app.launch(demo, "127.0.0.1", port, block=False)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
 
 
 def _questions(n: int) -> list[str]:
@@ -65,7 +50,7 @@ def test_32_concurrent_clients_are_all_answered_correctly(served, engine):
     deadline = time.monotonic() + DEADLINE_S
 
     def user(i: int) -> int:
-        client = Client(served, verbose=False)
+        client = Client(f"http://127.0.0.1:{served[1]}/", verbose=False)
         done = 0
         for j in range(QUESTIONS_EACH):
             if time.monotonic() > deadline:

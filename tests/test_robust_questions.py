@@ -16,7 +16,7 @@ import pytest
 from qa import Answer, BadQuestionError
 from qa.engine import MAX_QUESTION_CHARS
 from tests.conftest import ROOT, SEEDS
-from tests.test_robust_security import RAW_MARKUP, _free_port, _page_fn
+from tests.test_robust_security import RAW_MARKUP, _page_fn
 
 pytestmark = [pytest.mark.model, pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")]
 
@@ -190,15 +190,6 @@ def test_cli_process_answers_a_100000_character_question_with_markup(seed_index_
 # -- the page ------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def served(engine, tmp_path_factory):
-    import app
-
-    demo = app.build_demo(engine, tmp_path_factory.mktemp("feedback") / "feedback.jsonl")
-    port = _free_port()
-    app.launch(demo, "127.0.0.1", port, block=False)
-    yield demo, port
-    demo.close()
 
 
 def _no_raw_markup(html: str) -> None:

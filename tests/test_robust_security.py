@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import threading
 
 import pytest
@@ -19,19 +18,7 @@ pytestmark = [pytest.mark.model, pytest.mark.filterwarnings("ignore::Warning:gra
 PASSWD_MARK = "root:"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
-
-@pytest.fixture(scope="module")
-def served(engine, tmp_path_factory):
-    demo = app.build_demo(engine, tmp_path_factory.mktemp("feedback") / "feedback.jsonl")
-    port = _free_port()
-    app.launch(demo, "127.0.0.1", port, block=False)
-    yield demo, port
-    demo.close()
 
 
 # -- where the server listens ----------------------------------------------------------------------
