@@ -45,9 +45,9 @@ def model_name(name: str | None = None) -> str:
 class ChunkSettings:
     """How documents are cut into chunks. Sizes are in the model's word pieces.
 
-    ``max_tokens`` is the body budget of one chunk; the title and section
-    prefix are added on top and the sum is capped at what the model reads
-    (256 for all-MiniLM-L6-v2). ``overlap_tokens`` is how much of the end of
+    ``max_tokens`` is the body budget of one chunk; with ``contextual`` the
+    title and section prefix come on top, and the sum is capped at what the
+    model reads (256 for all-MiniLM-L6-v2). ``overlap_tokens`` is how much of the end of
     one chunk (whole sentences) is repeated at the start of the next, so an
     answer that straddles a boundary is whole in one of them.
 
