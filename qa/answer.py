@@ -49,7 +49,7 @@ def make_passage(index: LoadedIndex, hit: Hit, qvec: np.ndarray) -> Passage:
     spans = hit.chunk.sentences
     if len(scores):
         rank = scores
-        short = np.array([len(doc.text[a:b].split()) < MIN_HIGHLIGHT_WORDS for a, b in spans])
+        short = index.sentence_words[index.chunk_sentence_rows[hit.row]] < MIN_HIGHLIGHT_WORDS
         if short.any() and not short.all():
             rank = np.where(short, scores - 2.0, scores)  # a short sentence is highlighted only if all are
         order = np.argsort(-rank, kind="stable")

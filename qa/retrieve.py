@@ -75,18 +75,6 @@ class Retriever:
     def __init__(self, index: LoadedIndex, embedder: Embedder) -> None:
         self.index = index
         self.embedder = embedder
-        self._long: tuple[int, np.ndarray] | None = None
-
-    def long_sentences(self) -> np.ndarray:
-        """Per sentence row: has at least MIN_SENTENCE_WORDS words."""
-        if self._long is None or self._long[0] != MIN_SENTENCE_WORDS:
-            ok = np.ones(len(self.index.sentences), dtype=bool)
-            for c, rows in zip(self.index.chunks, self.index.chunk_sentence_rows):
-                text = self.index.docs[c.source].text
-                for (a, b), r in zip(c.sentences, rows):
-                    ok[r] = len(text[a:b].split()) >= MIN_SENTENCE_WORDS
-            self._long = (MIN_SENTENCE_WORDS, ok)
-        return self._long[1]
 
     def allowed_rows(self, sources: list[str] | None) -> np.ndarray | None:
         if not sources:
@@ -151,11 +139,9 @@ class Retriever:
         chunk_vecs = np.vstack([self.index.dense.reconstruct(int(r)) for r in rows])
         chunk_cos = chunk_vecs @ qvec
         out = {}
-        ok = self.long_sentences() if MIN_SENTENCE_WORDS else None
+        words = self.index.sentence_words
         for r, cc in zip(rows, chunk_cos):
-            srows = self.index.chunk_sentence_rows[r]
-            if ok is not None:
-                srows = [x for x in srows if ok[x]]
+            srows = [x for x in self.index.chunk_sentence_rows[r] if words[x] >= MIN_SENTENCE_WORDS]
             best = float((self.index.sentences[srows] @ qvec).max()) if srows else -1.0
             out[int(r)] = max(float(cc), SENTENCE_WEIGHT * best)
         return out

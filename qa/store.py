@@ -23,6 +23,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,16 @@ class LoadedIndex:
     dense: object  # faiss index over chunk vectors; row i is chunks[i]
     bm25: object  # bm25s.BM25 over chunk embed_text; doc i is chunks[i]
     by_source: dict[str, np.ndarray] = field(default_factory=dict)  # chunk rows of each document
+
+    @cached_property
+    def sentence_words(self) -> np.ndarray:
+        """Words in each sentence row, counted once: dense scoring and highlighting both skip short ones."""
+        words = np.zeros(len(self.sentences), dtype=np.int32)
+        for c, rows in zip(self.chunks, self.chunk_sentence_rows):
+            text = self.docs[c.source].text
+            for (a, b), r in zip(c.sentences, rows):
+                words[r] = len(text[a:b].split())
+        return words
 
 
 def _sha256_file(path: Path) -> str:
