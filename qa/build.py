@@ -128,23 +128,30 @@ def stale_reasons(manifest: dict, corpus: Path, embedder: Embedder, settings: Ch
     return reasons
 
 
-def previous_chunks(index_dir: Path, embedder: Embedder, settings: ChunkSettings) -> dict[str, tuple]:
+def previous_chunks(
+    index_dir: Path, embedder: Embedder, settings: ChunkSettings, previous: store.LoadedIndex | None = None
+) -> dict[str, tuple]:
     """{source: (document, its chunks)} from the live build if it was made with the same settings.
 
     Chunking is a pure function of the document and the settings, so a document
     that is unchanged (same text, title and structure) keeps its chunks and the
     rebuild skips sentence segmentation for it, the bulk of an incremental rebuild.
-    Anything unreadable just means chunking everything again.
+    ``previous`` is that build already loaded (and verified) by the caller; without
+    it the build is read from disk. Anything unreadable means chunking everything again.
     """
     try:
-        build_dir = store.current_build(index_dir)
-        manifest = store.read_manifest(build_dir)
+        if previous is not None:
+            manifest, docs, chunks = previous.manifest, previous.docs, previous.chunks
+        else:
+            build_dir = store.current_build(index_dir)
+            manifest = store.read_manifest(build_dir)
         if manifest.get("settings") != settings_of(embedder, settings):
             return {}
         if manifest.get("model", {}).get("max_seq_length") != embedder.max_seq_length:
             return {}
-        store.verify_files(build_dir, manifest)
-        docs, chunks, _ = store.read_records(build_dir)
+        if previous is None:
+            store.verify_files(build_dir, manifest)
+            docs, chunks, _ = store.read_records(build_dir)
     except Exception:
         return {}
     out: dict[str, tuple] = {source: (doc, []) for source, doc in docs.items()}
@@ -160,8 +167,12 @@ def build(
     settings: ChunkSettings = ChunkSettings(),
     progress: Progress | None = None,
     warn: Callable | None = None,
+    previous: store.LoadedIndex | None = None,
 ) -> Path:
-    """Build the index for ``corpus`` into ``index_dir`` and publish it. Call under store.build_lock."""
+    """Build the index for ``corpus`` into ``index_dir`` and publish it. Call under store.build_lock.
+
+    ``previous``: the live build, if the caller has already loaded it (its chunks are reused).
+    """
     t0 = time.perf_counter()
     say = progress or (lambda stage, done, total: None)
     corpus = Path(corpus)
@@ -170,7 +181,7 @@ def build(
     docs, skipped = load_folder(corpus, warn=warn)
     say("chunking", 0, len(docs))
     max_seq = embedder.max_seq_length
-    reusable = previous_chunks(index_dir, embedder, settings)
+    reusable = previous_chunks(index_dir, embedder, settings, previous)
     chunks = []
     for i, doc in enumerate(docs):
         prev_doc, prev_chunks = reusable.get(doc.source, (None, []))

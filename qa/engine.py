@@ -105,15 +105,16 @@ class Engine:
     def rebuild(self, force: bool = False) -> None:
         """Build under the lock; unless ``force``, use a fresh index another process built meanwhile."""
         with store.build_lock(self.index_dir):
+            live = None  # the stale live build, loaded here once and handed to the build for reuse
             if not force:
                 try:
-                    index = store.load(self.index_dir)
-                    if not builder.stale_reasons(index.manifest, self.corpus, self.embedder, self.settings):
-                        self._use(index)
+                    live = store.load(self.index_dir)
+                    if not builder.stale_reasons(live.manifest, self.corpus, self.embedder, self.settings):
+                        self._use(live)
                         return
                 except (IndexMissingError, IndexCorruptError):
                     pass
-            builder.build(self.corpus, self.index_dir, self.embedder, self.settings, self._progress, self._warn)
+            builder.build(self.corpus, self.index_dir, self.embedder, self.settings, self._progress, self._warn, previous=live)
             self._use(store.load(self.index_dir))
 
     def _use(self, index: store.LoadedIndex) -> None:
