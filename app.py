@@ -139,11 +139,15 @@ def build_demo(engine, feedback_path=None, examples: list[str] | None = None):
     docs = engine.documents
     doc_choices = [(d.title or d.source, d.source) for d in docs]
 
+    def ask(question, k, mode, sources):
+        """The page's controls as engine arguments: page mode names, an empty filter meaning all documents."""
+        return engine.ask(question, k=int(k), mode=render.mode_name(mode), sources=list(sources or []) or None)
+
     def ask_api(question: str, k: int = 5, mode: str = "hybrid", sources: list[str] | None = None) -> dict:
         """The structured answer (Answer.to_dict()): passages with source, title, section, start, end, score and
         highlight offsets. mode: hybrid, semantic (dense) or keyword (bm25); sources: file names to search (empty: all)."""
         try:
-            answer = engine.ask(question, k=int(k), mode=render.mode_name(mode), sources=list(sources or []) or None)
+            answer = ask(question, k, mode, sources)
         except (QAError, ValueError) as e:
             raise gr.Error(str(e)) from None
         return answer.to_dict()
@@ -159,7 +163,7 @@ def build_demo(engine, feedback_path=None, examples: list[str] | None = None):
         if not question or not question.strip():
             return history, answers
         try:
-            answer = engine.ask(question, k=int(k), mode=render.mode_name(mode), sources=list(sources or []) or None)
+            answer = ask(question, k, mode, sources)
         except (QAError, ValueError) as e:
             history.append({"role": "assistant", "content": render.error_html(str(e))})
             return history, answers
