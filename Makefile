@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	# The CPU build of torch first (an unpinned torch pulls a multi-GB CUDA build).
 	$(BIN)/pip install --quiet -c constraints.txt torch==2.13.0
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[test]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[measure,test]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -26,6 +26,10 @@ browser:
 
 test: $(STAMP) browser
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+# No model, no browser: the pure stages, in under a minute.
+test-fast: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not model and not browser"
 
 eval: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m qa eval --mode all

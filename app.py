@@ -250,18 +250,6 @@ def launch(demo, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, block: bool
 # -- command line -----------------------------------------------------------------------------------
 
 
-def _line_progress(stream=sys.stderr):
-    """Build progress as one line per stage, for logs and pipes where a bar cannot redraw."""
-    seen = set()
-
-    def progress(stage: str, done: int, total: int) -> None:
-        if stage not in seen:
-            seen.add(stage)
-            print(f"index: {stage}...", file=stream, flush=True)
-
-    return progress
-
-
 def _env_port(value: str | None) -> int:
     if value in (None, ""):
         return DEFAULT_PORT
@@ -301,7 +289,7 @@ def serve(args) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     for noisy in ("faiss.loader", "sentence_transformers", "bm25s", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    from qa.cli import _progress_printer
+    from qa.progress import printer
     from qa.engine import Engine
 
     t0 = time.perf_counter()
@@ -309,7 +297,7 @@ def serve(args) -> int:
     try:
         engine = Engine(
             corpus=args.corpus, index_dir=args.index_dir, model=args.model,
-            progress=_progress_printer() if sys.stderr.isatty() else _line_progress(),
+            progress=printer(),
             warn=lambda s: print(f"warning: {s}", file=sys.stderr),
         )
     except QAError as e:

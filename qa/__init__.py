@@ -7,13 +7,15 @@
         print(p.citation, p.text)
 """
 
-from .config import ChunkSettings
+from .config import AnswerSettings, ChunkSettings, IndexSettings, RetrievalSettings, Settings
 from .engine import Engine
 from .errors import (
     BadQuestionError,
     CorpusError,
+    IndexBusyError,
     IndexCorruptError,
     IndexMissingError,
+    IndexStaleError,
     ModelNotFoundError,
     QAError,
     UnknownDocumentError,
@@ -21,6 +23,7 @@ from .errors import (
 from .records import Answer, Chunk, Document, Hit, Passage
 
 __all__ = [
-    "Answer", "BadQuestionError", "Chunk", "ChunkSettings", "CorpusError", "Document", "Engine", "Hit",
-    "IndexCorruptError", "IndexMissingError", "ModelNotFoundError", "Passage", "QAError", "UnknownDocumentError",
+    "Answer", "AnswerSettings", "BadQuestionError", "Chunk", "ChunkSettings", "CorpusError", "Document", "Engine",
+    "Hit", "IndexBusyError", "IndexCorruptError", "IndexMissingError", "IndexSettings", "IndexStaleError",
+    "ModelNotFoundError", "Passage", "QAError", "RetrievalSettings", "Settings", "UnknownDocumentError",
 ]

@@ -1,62 +1,53 @@
-"""Turn retrieved chunks into an extractive answer: passages, highlighted sentences, abstention."""
+"""Turn retrieved chunks into an extractive answer: passages, highlighted sentences, abstention.
+
+The retriever hands each hit's sentence scores over in the ``Hit`` records; this
+stage only chooses among them, so it never touches the index or the model.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
-from .records import Answer, Hit, Passage
-from .store import LoadedIndex
-
-ABSTAIN_THRESHOLD = 0.305
-"""Best sentence cosine below which the answer says the documents do not seem to answer.
-
-Calibrated with ``python -m qa eval --calibrate`` on the dev split (default
-settings): the threshold with the best balanced accuracy between the 75
-in-scope and 6 out-of-scope questions among those refusing at most 5% of the
-in-scope ones. It came out at 0.3049: all 75 in-scope questions answered, 3 of
-the 6 out-of-scope ones refused. The out-of-scope questions above it (up to
-0.52) ask about NHS matters the documents do not cover, where one sentence's
-cosine cannot tell them apart (evals/README.md).
-"""
-
-MIN_HIGHLIGHT_WORDS = 6
-"""A sentence shorter than this is highlighted only when the passage has nothing longer.
-
-Short sentences such as "Claire Fuller puts this eloquently:" match a question
-that names the person but only introduce the answer. On the dev split this
-lifted the answer hit rate from 0.307 to 0.320 (evals/README.md).
-"""
-
-HIGHLIGHT_MARGIN = 0.05
-"""A second sentence in a passage is highlighted too when within this of the passage's best."""
+from .config import AnswerSettings
+from .records import Answer, Document, Hit, Passage
 
 NO_ANSWER = (
     "The documents do not seem to answer this question. The nearest passages are listed below; "
     "check them, or rephrase the question."
 )
+NOTHING = "Nothing in the selected documents matches this question."
 
 
-def sentence_scores(index: LoadedIndex, hit: Hit, qvec: np.ndarray) -> np.ndarray:
-    rows = index.chunk_sentence_rows[hit.row]
-    if not rows:
-        return np.zeros(0, dtype=np.float32)
-    return index.sentences[rows] @ qvec
+def sentence_words(hit: Hit) -> np.ndarray:
+    """Words in each sentence of the hit's chunk, in order."""
+    c = hit.chunk
+    return np.array([len(c.text[a - c.start : b - c.start].split()) for a, b in c.sentences], dtype=np.int32)
 
 
-def make_passage(index: LoadedIndex, hit: Hit, qvec: np.ndarray) -> Passage:
-    doc = index.docs[hit.chunk.source]
-    scores = sentence_scores(index, hit, qvec)
-    spans = hit.chunk.sentences
-    if len(scores):
-        rank = scores
-        short = index.sentence_words[index.chunk_sentence_rows[hit.row]] < MIN_HIGHLIGHT_WORDS
-        if short.any() and not short.all():
-            rank = np.where(short, scores - 2.0, scores)  # a short sentence is highlighted only if all are
-        order = np.argsort(-rank, kind="stable")
-        chosen = [int(i) for i in order[:2] if float(rank[i]) >= float(rank[order[0]]) - HIGHLIGHT_MARGIN]
-        chosen.sort()
-    else:
-        chosen = []
+def choose_highlights(scores: np.ndarray, words: np.ndarray, settings: AnswerSettings = AnswerSettings()) -> list[int]:
+    """Indices (in text order) of the sentences to highlight in one passage.
+
+    The best-scoring sentence, plus the next best when within ``highlight_margin`` of it,
+    at most ``max_highlights``. Sentences under ``min_highlight_words`` words rank below
+    every longer one (they lose ``short_penalty``), so they are chosen only when all are short.
+    """
+    if not len(scores):
+        return []
+    rank = np.asarray(scores, dtype=np.float64)
+    short = np.asarray(words) < settings.min_highlight_words
+    if short.any() and not short.all():
+        rank = np.where(short, rank - settings.short_penalty, rank)
+    order = np.argsort(-rank, kind="stable")
+    top = float(rank[order[0]])
+    chosen = [int(i) for i in order[: settings.max_highlights] if float(rank[i]) >= top - settings.highlight_margin]
+    return sorted(chosen)
+
+
+def make_passage(doc: Document, hit: Hit, settings: AnswerSettings = AnswerSettings()) -> Passage:
+    scores = np.asarray(hit.sentence_scores, dtype=np.float32)
+    chosen = choose_highlights(scores, sentence_words(hit), settings) if len(scores) == len(hit.chunk.sentences) else []
     return Passage(
         source=doc.source,
         title=doc.title,
@@ -65,26 +56,29 @@ def make_passage(index: LoadedIndex, hit: Hit, qvec: np.ndarray) -> Passage:
         end=hit.chunk.end,
         text=hit.chunk.text,
         score=hit.score,
-        highlights=tuple(spans[i] for i in chosen),
+        highlights=tuple(hit.chunk.sentences[i] for i in chosen),
         highlight_scores=tuple(float(scores[i]) for i in chosen),
     )
 
 
+def confidence_level(confidence: float, abstained: bool, settings: AnswerSettings = AnswerSettings()) -> str:
+    """"high", "medium" or "low": how sure the answer is, in words a reader uses."""
+    if abstained:
+        return "low"
+    return "high" if confidence >= settings.high_confidence else "medium"
+
+
 def make_answer(
-    question: str, hits: list[Hit], index: LoadedIndex, qvec: np.ndarray, mode: str,
-    threshold: float = ABSTAIN_THRESHOLD,
+    question: str, hits: list[Hit], docs: Mapping[str, Document], mode: str,
+    settings: AnswerSettings = AnswerSettings(), build: str = "",
 ) -> Answer:
-    passages = tuple(make_passage(index, h, qvec) for h in hits)
+    passages = tuple(make_passage(docs[h.chunk.source], h, settings) for h in hits)
     confidence = max((max(p.highlight_scores) for p in passages if p.highlight_scores), default=0.0)
-    abstained = not passages or confidence < threshold
-    if not passages:
-        message = "Nothing in the selected documents matches this question."
-    elif abstained:
-        message = NO_ANSWER
-    else:
-        message = ""
+    abstained = not passages or confidence < settings.abstain_threshold
+    message = NOTHING if not passages else NO_ANSWER if abstained else ""
     return Answer(question=question, passages=passages, abstained=abstained, message=message,
-                  confidence=confidence, mode=mode)
+                  confidence=confidence, mode=mode, level=confidence_level(confidence, abstained, settings),
+                  build=build)
 
 
 def ranked_highlights(answer: Answer) -> list[tuple[int, tuple[int, int], float]]:

@@ -11,72 +11,33 @@ import logging
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
-from . import store
-from .chunk import chunk_document, clean, context_prefix
-from .config import ChunkSettings
+from . import lexical, store
+from .chunk import Prefixer, chunk_document, model_text
+from .config import ChunkSettings, IndexSettings, Settings
 from .embed import EmbeddingCache, Embedder, resolve_model, text_key
 from .load import corpus_fingerprint, load_folder
+from .progress import Progress
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[str, int, int], None]
-"""progress(stage, done, total)"""
 
-BM25_STEMMER = "english"
-BM25_STOPWORDS = "en"
-
-ANN_THRESHOLD = 50_000
-"""Above this many chunks the dense index is IVF (approximate) rather than exact flat search.
-
-Exact search of k=100 costs, per query on this 2-core machine (``python -m qa
-bench``, benchmarks/README.md): 0.6 ms at 10k vectors, 2.0 ms at 25k, 6.6 ms at
-50k, 14.5 ms at 97k (past the CPU cache it grows faster than linearly). Up to 50k
-exact search stays within a few ms, a small part of a query (embedding the
-question takes ~13 ms), and never misses; above, the IVF index below answers
-97k in 3.2 ms.
-"""
-IVF_LISTS_PER_SQRT_N = 3.2
-"""IVF cells = 3.2 * sqrt(chunks): 1,000 cells at 100k (k-means training ~10 s)."""
-IVF_PROBE_FRACTION = 0.25
-"""Share of the cells searched per query.
-
-Measured at 97k chunk vectors (the 135 eval questions as queries,
-benchmarks/README.md): with 996 cells, probing 31 / 62 / 124 / 249 / 498 cells
-gave recall@10 against exact search of 0.84 / 0.91 / 0.95 / 0.98 / 0.996 at
-0.5 / 0.9 / 1.6 / 3.2 / 6.9 ms; a quarter is the cheapest setting with a margin
-over 0.95. HNSW (M 32, efConstruction 80, efSearch 128 / 256 / 512) reached
-0.78 / 0.86 / 0.93 on the same vectors: the synthetic collection recombines the
-seed sentences, so its vectors sit in dense clusters of near-duplicates, which
-IVF's cells handle and HNSW's graph does not.
-"""
-
-
-def bm25_tokenize(texts: list[str]):
-    import bm25s
-    import Stemmer
-
-    stemmer = Stemmer.Stemmer(BM25_STEMMER) if BM25_STEMMER else None
-    return bm25s.tokenize(texts, stopwords=BM25_STOPWORDS, stemmer=stemmer, show_progress=False)
-
-
-def dense_index(vectors: np.ndarray):
-    """Exact inner-product index for small collections, IVF above ANN_THRESHOLD (vectors are unit length)."""
+def dense_index(vectors: np.ndarray, settings: IndexSettings = IndexSettings()):
+    """Exact inner-product index for small collections, IVF above ``settings.ann_threshold`` (vectors are unit length)."""
     import faiss
 
     n, dim = vectors.shape
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    if n > ANN_THRESHOLD:
-        nlist = max(1, int(IVF_LISTS_PER_SQRT_N * np.sqrt(n)))
+    if n > settings.ann_threshold:
+        nlist = max(1, int(settings.ivf_lists_per_sqrt_n * np.sqrt(n)))
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
         index.cp.seed = 1234  # k-means seed: the same vectors give the same index
         index.train(vectors)
-        index.nprobe = max(1, round(nlist * IVF_PROBE_FRACTION))
+        index.nprobe = max(1, round(nlist * settings.ivf_probe_fraction))
         index.add(vectors)
         index.make_direct_map()  # reconstruct(row) for rescoring, saved with the index
     else:
@@ -102,17 +63,18 @@ def versions() -> dict[str, str]:
     return out
 
 
-def settings_of(embedder: Embedder, settings: ChunkSettings) -> dict:
+def settings_of(embedder: Embedder, settings: Settings | ChunkSettings) -> dict:
     """What, besides the documents, decides the index's contents: a change means rebuild."""
+    settings = Settings.of(settings)
     return {
         "model": {"name": embedder.name, "path": resolve_model(embedder.name)},
-        "chunking": settings.to_dict(),
-        "bm25": {"stemmer": BM25_STEMMER, "stopwords": BM25_STOPWORDS},
+        "chunking": settings.chunk.to_dict(),
+        "bm25": settings.index.lexical(),
         "format": store.FORMAT_VERSION,
     }
 
 
-def stale_reasons(manifest: dict, corpus: Path, embedder: Embedder, settings: ChunkSettings) -> list[str]:
+def stale_reasons(manifest: dict, corpus: Path, embedder: Embedder, settings: Settings | ChunkSettings) -> list[str]:
     """Why the index built with ``manifest`` no longer matches the corpus and settings ([] if fresh)."""
     reasons = []
     want = settings_of(embedder, settings)
@@ -129,7 +91,7 @@ def stale_reasons(manifest: dict, corpus: Path, embedder: Embedder, settings: Ch
 
 
 def previous_chunks(
-    index_dir: Path, embedder: Embedder, settings: ChunkSettings, previous: store.LoadedIndex | None = None
+    index_dir: Path, embedder: Embedder, settings: Settings, previous: store.LoadedIndex | None = None
 ) -> dict[str, tuple]:
     """{source: (document, its chunks)} from the live build if it was made with the same settings.
 
@@ -164,7 +126,7 @@ def build(
     corpus: Path,
     index_dir: Path,
     embedder: Embedder,
-    settings: ChunkSettings = ChunkSettings(),
+    settings: Settings | ChunkSettings = Settings(),
     progress: Progress | None = None,
     warn: Callable | None = None,
     previous: store.LoadedIndex | None = None,
@@ -173,6 +135,7 @@ def build(
 
     ``previous``: the live build, if the caller has already loaded it (its chunks are reused).
     """
+    settings = Settings.of(settings)
     t0 = time.perf_counter()
     say = progress or (lambda stage, done, total: None)
     corpus = Path(corpus)
@@ -185,11 +148,12 @@ def build(
     chunks = []
     for i, doc in enumerate(docs):
         prev_doc, prev_chunks = reusable.get(doc.source, (None, []))
-        chunks.extend(prev_chunks if prev_doc == doc else chunk_document(doc, embedder.count_tokens, settings, max_seq))
+        chunks.extend(prev_chunks if prev_doc == doc else chunk_document(doc, embedder.count_tokens, settings.chunk, max_seq))
         say("chunking", i + 1, len(docs))
     by_source = {d.source: d for d in docs}
 
     # Every distinct sentence, embedded once with the same title/section context as its chunk.
+    prefixers = {d.source: Prefixer(d, settings.chunk, embedder.count_tokens) for d in docs}
     sentence_rows: dict[tuple[str, int, int], int] = {}
     sentence_texts: list[str] = []
     chunk_rows: list[list[int]] = []
@@ -199,9 +163,7 @@ def build(
             key = (c.source, a, b)
             if key not in sentence_rows:
                 sentence_rows[key] = len(sentence_texts)
-                body = clean(by_source[c.source].text[a:b])
-                prefix = context_prefix(by_source[c.source], c.section) if settings.contextual else ""
-                sentence_texts.append(f"{prefix}\n{body}" if prefix else body)
+                sentence_texts.append(model_text(by_source[c.source].text[a:b], prefixers[c.source](c.section)[0]))
             rows.append(sentence_rows[key])
         chunk_rows.append(rows)
 
@@ -212,40 +174,21 @@ def build(
     t_embed = time.perf_counter()
 
     import bm25s
-    import faiss
 
     tmp, build_id = store.new_build_dir(index_dir)
     say("writing index", 0, 1)
-    store.write_jsonl(tmp / "docs.jsonl", (asdict(d) for d in docs))
-    store.write_jsonl(
-        tmp / "chunks.jsonl",
-        (
-            {
-                "id": c.id,
-                "source": c.source,
-                "start": c.start,
-                "end": c.end,
-                "section": list(c.section),
-                "sentences": [list(s) for s in c.sentences],
-                "sentence_rows": rows,
-                "embed_text": c.embed_text,
-            }
-            for c, rows in zip(chunks, chunk_rows)
-        ),
-    )
-    with open(tmp / "sentences.npy", "wb") as f:
-        np.save(f, sent_vecs.astype(np.float32))
-    index = dense_index(chunk_vecs)
-    faiss.write_index(index, str(tmp / "dense.faiss"))
+    store.write_records(tmp, docs, chunks, chunk_rows, sent_vecs)
+    index = dense_index(chunk_vecs, settings.index)
     logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every build at DEBUG otherwise
-    retriever = bm25s.BM25()
-    retriever.index(bm25_tokenize([c.embed_text for c in chunks]), show_progress=False)
-    retriever.save(str(tmp / "bm25"), show_progress=False)
+    bm25 = bm25s.BM25()
+    bm25.index(lexical.tokenize([c.embed_text for c in chunks], settings.index), show_progress=False)
+    store.write_indexes(tmp, index, bm25)
     manifest = {
         "format": store.FORMAT_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "corpus": str(corpus.resolve()),
         "settings": settings_of(embedder, settings),
+        "all_settings": settings.to_dict(),
         "model": {"name": embedder.name, "dim": embedder.dim, "max_seq_length": max_seq},
         "dense_index": {"type": dense_index_type(index), "vectors": index.ntotal},
         "documents": {d.source: d.sha256 for d in docs},

@@ -21,7 +21,6 @@ TokenCounter = Callable[[Sequence[str]], list[int]]
 """Counts word pieces of each text, without the model's special tokens."""
 
 SPECIAL_TOKENS = 2  # [CLS] and [SEP], added by the model to every input
-MAX_PREFIX_TOKENS = 48  # a longer title/section prefix is cut so the body keeps room
 
 
 @lru_cache(maxsize=1)
@@ -173,6 +172,35 @@ def context_prefix(doc: Document, section: tuple[str, ...]) -> str:
     return " | ".join(parts)
 
 
+def model_text(raw: str, prefix: str = "") -> str:
+    """The one text the model and BM25 read for a span of a document: the optional prefix, then the cleaned span."""
+    body = clean(raw)
+    return f"{prefix}\n{body}" if prefix else body
+
+
+class Prefixer:
+    """The "title | section" prefix of one document's chunks and sentences, cut to ``max_prefix_tokens``.
+
+    Returns (prefix, word pieces it costs with its separator); ("", 0) unless ``settings.contextual``.
+    """
+
+    def __init__(self, doc: Document, settings: ChunkSettings, count: TokenCounter) -> None:
+        self.doc, self.settings, self.count = doc, settings, count
+        self._cache: dict[tuple[str, ...], tuple[str, int]] = {}
+
+    def __call__(self, section: tuple[str, ...]) -> tuple[str, int]:
+        if not self.settings.contextual:
+            return "", 0
+        if section not in self._cache:
+            text = context_prefix(self.doc, section)
+            n = self.count([text])[0] if text else 0
+            while n > self.settings.max_prefix_tokens and " " in text:
+                text = text.rsplit(" ", 1)[0]
+                n = self.count([text])[0]
+            self._cache[section] = (text, n + 1 if text else 0)  # +1 for the separator
+        return self._cache[section]
+
+
 def chunk_document(doc: Document, count: TokenCounter, settings: ChunkSettings, max_seq_tokens: int) -> list[Chunk]:
     """Cut one document into chunks; see the module docstring for the guarantees."""
     units: list[tuple[_Unit, tuple[str, ...]]] = []
@@ -183,17 +211,7 @@ def chunk_document(doc: Document, count: TokenCounter, settings: ChunkSettings, 
     if not spans:
         return []
     sentence_tokens = count([clean(doc.text[a:b]) for (a, b), _, _ in spans])
-    prefixes: dict[tuple[str, ...], tuple[str, int]] = {}
-
-    def prefix_for(section: tuple[str, ...]) -> tuple[str, int]:
-        if section not in prefixes:
-            text = context_prefix(doc, section) if settings.contextual else ""
-            n = count([text])[0] if text else 0
-            while n > MAX_PREFIX_TOKENS and " " in text:
-                text = text.rsplit(" ", 1)[0]
-                n = count([text])[0]
-            prefixes[section] = (text, n + 1 if text else 0)  # +1 for the separator
-        return prefixes[section]
+    prefix_for = Prefixer(doc, settings, count)
 
     for ((a, b), para_start, hard), n in zip(spans, sentence_tokens):
         section = section_at(doc.headings, a)
@@ -211,8 +229,6 @@ def chunk_document(doc: Document, count: TokenCounter, settings: ChunkSettings, 
             return
         start, end = cur[0].start, cur[-1].end
         text = doc.text[start:end]
-        prefix = prefix_for(cur_section)[0]
-        body = clean(text)
         chunks.append(
             Chunk(
                 id=Chunk.make_id(doc.source, start, end, text),
@@ -222,7 +238,7 @@ def chunk_document(doc: Document, count: TokenCounter, settings: ChunkSettings, 
                 text=text,
                 section=cur_section,
                 sentences=tuple((u.start, u.end) for u in cur),
-                embed_text=f"{prefix}\n{body}" if prefix else body,
+                embed_text=model_text(text, prefix_for(cur_section)[0]),
             )
         )
 
@@ -231,7 +247,7 @@ def chunk_document(doc: Document, count: TokenCounter, settings: ChunkSettings, 
         size = sum(u.tokens for u in cur)
         new_section = section != cur_section or unit.hard_break
         full = size + unit.tokens > budget
-        soft = unit.para_start and size >= 0.6 * budget
+        soft = unit.para_start and size >= settings.paragraph_fill * budget
         if cur and (new_section or full or soft):
             emit()
             carry: list[_Unit] = []

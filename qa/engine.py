@@ -5,6 +5,7 @@ The CLI, the page and the evals all go through ``Engine``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
@@ -15,12 +16,13 @@ from pathlib import Path
 
 from . import build as builder
 from . import config, store
-from .answer import ABSTAIN_THRESHOLD, make_answer
-from .config import ChunkSettings
+from .answer import make_answer
+from .config import ChunkSettings, Settings, check_k, check_mode
 from .embed import Embedder
-from .errors import BadQuestionError, IndexCorruptError, IndexMissingError, UnknownDocumentError
+from .errors import BadQuestionError, IndexCorruptError, IndexMissingError, IndexStaleError, UnknownDocumentError
+from .progress import Progress
 from .records import Answer, Document, Hit
-from .retrieve import Retriever, check_mode
+from .retrieve import Retriever
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,7 @@ def clean_question(question: object) -> str:
     if not isinstance(question, str):
         raise BadQuestionError(f"A question must be text, not {type(question).__name__}.")
     q = question.encode("utf-8", "replace").decode("utf-8")  # lone surrogates become '?'
+    q = unicodedata.normalize("NFKC", q)  # fullwidth and compatibility forms read as their plain letters
     q = "".join(" " if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co") else c for c in q)
     q = re.sub(r"\s+", " ", q).strip()[:MAX_QUESTION_CHARS]
     if not q:
@@ -52,20 +55,19 @@ class Engine:
         corpus: str | Path | None = None,
         index_dir: str | Path | None = None,
         model: str | None = None,
-        settings: ChunkSettings = ChunkSettings(),
+        settings: Settings | ChunkSettings | None = None,
         build: str = "auto",
-        progress: builder.Progress | None = None,
+        progress: Progress | None = None,
         warn: Callable | None = None,
-        threshold: float = ABSTAIN_THRESHOLD,
         embedder: Embedder | None = None,
     ) -> None:
+        """``settings``: every stage's settings (a ChunkSettings alone means defaults for the rest)."""
         if build not in BUILD_POLICIES:
             raise ValueError(f"build must be one of {BUILD_POLICIES}, got {build!r}")
         self.corpus = config.corpus_dir(corpus)
         self.index_dir = config.index_dir(index_dir)
         self.embedder = embedder or Embedder(model)
-        self.settings = settings
-        self.threshold = threshold
+        self.settings = Settings.of(settings)
         self._progress = progress
         self._warn = warn
         self._lock = threading.Lock()
@@ -94,7 +96,7 @@ class Engine:
             return
         if reasons:
             if build == "never":
-                raise IndexMissingError(
+                raise IndexStaleError(
                     f"The index in {self.index_dir} is stale ({'; '.join(reasons)}). Run `python -m qa index {self.corpus}`."
                 )
             log.warning("index is stale (%s); rebuilding", "; ".join(reasons))
@@ -120,7 +122,7 @@ class Engine:
     def _use(self, index: store.LoadedIndex) -> None:
         with self._lock:
             self.index = index
-            self.retriever = Retriever(index, self.embedder)
+            self.retriever = Retriever(index, self.embedder, self.settings.retrieval, self.settings.index)
 
     # -- documents ------------------------------------------------------------------------------
 
@@ -138,23 +140,22 @@ class Engine:
     # -- questions ------------------------------------------------------------------------------
 
     def search(self, question: str, k: int = 5, mode: str = "hybrid", sources: list[str] | None = None) -> list[Hit]:
-        return self.retriever.search(clean_question(question), k=k, mode=check_mode(mode), sources=sources or None)
+        return self.retriever.search(clean_question(question), k=check_k(k), mode=check_mode(mode), sources=sources or None)
 
     def ask(self, question: str, k: int = 5, mode: str = "hybrid", sources: list[str] | None = None) -> Answer:
         """The extractive answer: top ``k`` passages, verbatim, with citations and highlighted sentences."""
         t0 = time.perf_counter()
         q = clean_question(question)
         check_mode(mode)
-        if not 1 <= int(k) <= 50:
-            raise ValueError(f"k must be between 1 and 50, got {k}")
-        retriever = self.retriever
+        k = check_k(k)
+        retriever = self.retriever  # one build for the whole answer, even if another is swapped in meanwhile
         qvec = retriever.embed_query(q)
         t1 = time.perf_counter()
-        hits = retriever.search(q, k=int(k), mode=mode, sources=sources or None, qvec=qvec)
+        hits = retriever.search(q, k=k, mode=mode, sources=sources or None, qvec=qvec)
         t2 = time.perf_counter()
-        answer = make_answer(q, hits, retriever.index, qvec, mode, self.threshold)
-        answer.timings.update(embed_ms=(t1 - t0) * 1e3, search_ms=(t2 - t1) * 1e3, total_ms=(time.perf_counter() - t0) * 1e3)
-        return answer
+        answer = make_answer(q, hits, retriever.index.docs, mode, self.settings.answer, build=retriever.index.path.name)
+        timings = {"embed_ms": (t1 - t0) * 1e3, "search_ms": (t2 - t1) * 1e3, "total_ms": (time.perf_counter() - t0) * 1e3}
+        return dataclasses.replace(answer, timings=timings)
 
     def status(self) -> dict:
         m = self.index.manifest

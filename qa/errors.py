@@ -15,8 +15,16 @@ class IndexMissingError(QAError):
     """There is no usable index and building one was not allowed."""
 
 
+class IndexStaleError(IndexMissingError):
+    """The index no longer matches its documents or settings, and rebuilding it was not allowed."""
+
+
 class IndexCorruptError(QAError):
     """The index on disk does not match its manifest or cannot be read."""
+
+
+class IndexBusyError(QAError):
+    """Another process holds the index folder's build lock for longer than we may wait."""
 
 
 class CorpusError(QAError):

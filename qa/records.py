@@ -32,6 +32,9 @@ class Document:
     kind: str = ""
     headings: tuple[Heading, ...] = ()
     skipped: tuple[Span, ...] = ()  # layout debris kept out of chunks
+    # references, about the author, copyright/ISBN pages, bylines, footers: kept in text
+    # and chunks, but not an answer's best quote
+    back_matter: tuple[Span, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class Hit:
     rank_dense: int | None = None
     rank_bm25: int | None = None
     row: int = -1  # the chunk's row in the index, for looking up its vectors
+    sentence_scores: tuple[float, ...] = ()  # the question against each of chunk.sentences, in order
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,8 @@ class Answer:
     message: str = ""
     confidence: float = 0.0  # best sentence similarity, the figure the abstention threshold reads
     mode: str = "hybrid"
+    level: str = "low"  # the confidence in words a reader uses: "high", "medium" or "low"
+    build: str = ""  # the index build that answered; its documents are the ones cited
     timings: dict = field(default_factory=dict, compare=False)
 
     def to_dict(self) -> dict:
@@ -96,7 +102,9 @@ class Answer:
             "abstained": self.abstained,
             "message": self.message,
             "confidence": round(self.confidence, 4),
+            "level": self.level,
             "mode": self.mode,
+            "build": self.build,
             "passages": [
                 {
                     "rank": i + 1,

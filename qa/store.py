@@ -22,13 +22,13 @@ import shutil
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
-from .errors import IndexCorruptError, IndexMissingError
+from .errors import IndexBusyError, IndexCorruptError, IndexMissingError
 from .records import Chunk, Document, Heading
 
 FORMAT_VERSION = 1
@@ -99,7 +99,7 @@ def build_lock(index_dir: Path, timeout: float = LOCK_TIMEOUT_S):
     try:
         lock.acquire(timeout=timeout)
     except Timeout:
-        raise IndexCorruptError(
+        raise IndexBusyError(
             f"Another process has been building the index in {index_dir} for over {timeout:.0f} s. "
             "Wait for it, or stop it and run `python -m qa index` again."
         ) from None
@@ -207,30 +207,81 @@ def verify_files(build: Path, manifest: dict) -> None:
         )
 
 
+# -- the records: one schema, written and read side by side ----------------------------------------------
+
+
+def _chunk_row(c: Chunk, sentence_rows: list[int]) -> dict:
+    """A chunk as stored: its text is not stored, it is ``doc.text[start:end]`` on reading."""
+    return {
+        "id": c.id,
+        "source": c.source,
+        "start": c.start,
+        "end": c.end,
+        "section": list(c.section),
+        "sentences": [list(s) for s in c.sentences],
+        "sentence_rows": sentence_rows,
+        "embed_text": c.embed_text,
+    }
+
+
+def _chunk_from_row(row: dict, docs: dict[str, Document]) -> tuple[Chunk, list[int]]:
+    doc = docs[row["source"]]
+    chunk = Chunk(
+        id=row["id"],
+        source=row["source"],
+        start=row["start"],
+        end=row["end"],
+        text=doc.text[row["start"] : row["end"]],
+        section=tuple(row["section"]),
+        sentences=tuple(tuple(s) for s in row["sentences"]),
+        embed_text=row["embed_text"],
+    )
+    return chunk, row["sentence_rows"]
+
+
+def _doc_from_row(row: dict) -> Document:
+    row = dict(row)
+    row["headings"] = tuple(Heading(**h) for h in row.get("headings", ()))
+    for name in ("skipped", "back_matter"):
+        if name in row:
+            row[name] = tuple(tuple(s) for s in row[name])
+    return Document(**row)
+
+
+def write_records(
+    build: Path, docs: list[Document], chunks: list[Chunk], chunk_sentence_rows: list[list[int]], sentences: np.ndarray
+) -> None:
+    """Documents, chunks with their sentence rows, and sentence vectors: the part of a build that is not an index."""
+    write_jsonl(build / "docs.jsonl", (asdict(d) for d in docs))
+    write_jsonl(build / "chunks.jsonl", (_chunk_row(c, rows) for c, rows in zip(chunks, chunk_sentence_rows)))
+    with open(build / "sentences.npy", "wb") as f:
+        np.save(f, np.ascontiguousarray(sentences, dtype=np.float32))
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def read_records(build: Path) -> tuple[dict[str, Document], list[Chunk], list[list[int]]]:
-    """The documents, chunks and each chunk's sentence rows of a build (no vectors, no checks)."""
+    """The documents, chunks and each chunk's sentence rows of a build (no vectors, no checks): write_records' reverse."""
     docs = {}
     with open(build / "docs.jsonl", encoding="utf-8") as f:
         for line in f:
-            d = json.loads(line)
-            d["headings"] = tuple(Heading(**h) for h in d["headings"])
-            d["skipped"] = tuple(tuple(s) for s in d["skipped"])
-            docs[d["source"]] = Document(**d)
+            d = _doc_from_row(json.loads(line))
+            docs[d.source] = d
     chunks, rows = [], []
     with open(build / "chunks.jsonl", encoding="utf-8") as f:
         for line in f:
-            c = json.loads(line)
-            doc = docs[c["source"]]
-            rows.append(c.pop("sentence_rows"))
-            chunks.append(
-                Chunk(
-                    text=doc.text[c["start"] : c["end"]],
-                    section=tuple(c.pop("section")),
-                    sentences=tuple(tuple(s) for s in c.pop("sentences")),
-                    **c,
-                )
-            )
+            c, r = _chunk_from_row(json.loads(line), docs)
+            chunks.append(c)
+            rows.append(r)
     return docs, chunks, rows
+
+
+def write_indexes(build: Path, dense, bm25) -> None:
+    """The FAISS index over chunk vectors and the bm25s index over chunk texts (read back by ``load``)."""
+    import faiss
+
+    faiss.write_index(dense, str(build / "dense.faiss"))
+    bm25.save(str(build / "bm25"), show_progress=False)
 
 
 def load(index_dir: Path) -> LoadedIndex:

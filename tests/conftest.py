@@ -33,6 +33,31 @@ def no_network(monkeypatch):
     yield
 
 
+MODEL_FIXTURES = {"embedder", "seed_index_dir", "engine", "served"}
+"""Fixtures that load the real model: a test using any of them is marked ``model`` automatically."""
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)
+
+
+@pytest.fixture(autouse=True)
+def model_only_when_marked(request, monkeypatch):
+    """A test not marked ``model`` (or ``browser``) that loads the model fails, so `-m "not model"` stays fast."""
+    if request.node.get_closest_marker("model") or request.node.get_closest_marker("browser"):
+        yield
+        return
+    from qa.embed import Embedder
+
+    def refuse(self, path):
+        raise AssertionError("this test loads the embedding model: mark it @pytest.mark.model")
+
+    monkeypatch.setattr(Embedder, "_load_path", refuse)
+    yield
+
+
 @pytest.fixture(autouse=True)
 def isolated_paths(tmp_path, monkeypatch):
     """No test writes to the project's own index/ unless it asks for it."""

@@ -1,7 +1,7 @@
 """Benchmark scenarios: each measures one thing, in a child process of its own.
 
-``qa.bench`` (the command, tables and plot) runs them through ``run``; a child
-is ``python -m qa.benchscenarios KIND JSON`` and prints one JSON line, so its
+``qa.measure.bench`` (the command, tables and plot) runs them through ``run``; a child
+is ``python -m qa.measure.scenarios KIND JSON`` and prints one JSON line, so its
 peak resident memory (from ``wait4``) is its own. Also here: the synthetic
 collections for the growth section, built from the seed text.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import config
+from .. import config
 
 ROOT = config.PROJECT_ROOT
 OUT_DIR = ROOT / "benchmarks"
@@ -75,7 +75,7 @@ def disk_bytes(path: Path) -> int:
 
 
 def _embedder():
-    from .embed import Embedder
+    from ..embed import Embedder
 
     class TimedEmbedder(Embedder):
         """Counts the time spent in the model (encode) and in its tokenizer (chunking)."""
@@ -100,7 +100,7 @@ def _embedder():
     return TimedEmbedder()
 
 
-def _loaded_embedder(shared=None):
+def loaded_embedder(shared=None):
     emb = shared if shared is not None else _embedder()
     t = time.perf_counter()
     emb.model
@@ -112,22 +112,22 @@ def _loaded_embedder(shared=None):
 
 def scenario_build(a: dict, shared=None) -> dict:
     """One full build of a.corpus into a fresh a.index_dir (optionally seeded with an embedding cache)."""
-    from . import build as builder
-    from . import store
+    from .. import build as builder
+    from .. import store
+    from ..config import IndexSettings, Settings
 
-    if a.get("ann_threshold"):
-        builder.ANN_THRESHOLD = int(a["ann_threshold"])
+    settings = Settings(index=IndexSettings(ann_threshold=int(a["ann_threshold"]))) if a.get("ann_threshold") else Settings()
     index_dir = Path(a["index_dir"])
     if a.get("cache_from"):
         shutil.copytree(Path(a["cache_from"]) / "cache", index_dir / "cache", dirs_exist_ok=True)
-    emb, load_s = _loaded_embedder(shared)
+    emb, load_s = loaded_embedder(shared)
     if a.get("approx_embed"):
         _approximate(emb, sentence_pool(Path(a["approx_embed"])), index_dir / "cache")
     e0, n0, k0 = emb.encode_s, emb.encoded, emb.tokenize_s
     t = time.perf_counter()
     try:
         with store.build_lock(index_dir):
-            path = builder.build(Path(a["corpus"]), index_dir, emb)
+            path = builder.build(Path(a["corpus"]), index_dir, emb, settings)
     finally:
         emb.__dict__.pop("encode", None)  # undo _approximate on a shared embedder
     build_s = time.perf_counter() - t
@@ -145,7 +145,7 @@ def _approximate(emb, pool, cache_dir: Path, limit: int = 400) -> None:
     (``--approx-embed-above``): everything else in the build runs for real, and
     the report marks the embedding time of those sizes as extrapolated.
     """
-    from .embed import EmbeddingCache, text_key
+    from ..embed import EmbeddingCache, text_key
 
     known: dict[str, dict[str, list[str]]] = {"": {}}  # by title prefix ("" = any), then by first 40 chars
     for title, sents in pool:
@@ -200,9 +200,9 @@ def _approximate(emb, pool, cache_dir: Path, limit: int = 400) -> None:
 
 def scenario_incremental(a: dict, shared=None) -> dict:
     """Build a copy of the corpus, then edit one small document and reopen (auto rebuild), a.runs times."""
-    from .engine import Engine
+    from ..engine import Engine
 
-    emb, load_s = _loaded_embedder(shared)
+    emb, load_s = loaded_embedder(shared)
     corpus, index_dir = Path(a["corpus"]), Path(a["index_dir"])
     Engine(corpus=corpus, index_dir=index_dir, embedder=emb)
     target = corpus / a.get("edit", EDIT_DOC)
@@ -219,10 +219,10 @@ def scenario_incremental(a: dict, shared=None) -> dict:
 
 def scenario_query(a: dict, shared=None) -> dict:
     """Warm in-process latency of Engine.ask per mode over the questions, a.reps times each."""
-    from .engine import Engine
+    from ..engine import Engine
 
     before = rss_mb()
-    emb, load_s = _loaded_embedder(shared)
+    emb, load_s = loaded_embedder(shared)
     with_model = rss_mb()
     t = time.perf_counter()
     engine = Engine(corpus=a["corpus"], index_dir=a["index_dir"], embedder=emb, build="never")
@@ -254,7 +254,7 @@ def scenario_recall(a: dict, shared=None) -> dict:
     """Recall of the built approximate index (and alternatives) against exact search, on its real chunk vectors."""
     import faiss
 
-    from .embed import Embedder
+    from ..embed import Embedder
 
     index = faiss.read_index(str(Path(a["build"]) / "dense.faiss"))
     vecs = np.ascontiguousarray(index.reconstruct_n(0, index.ntotal))
@@ -322,7 +322,7 @@ def run(kind: str, a: dict, inproc=None) -> dict:
         out["peak_rss_note"] = "whole bench process (--quick runs in-process)"
     else:
         with tempfile.TemporaryFile("w+") as so, tempfile.TemporaryFile("w+") as se:
-            proc = subprocess.Popen([sys.executable, "-m", "qa.benchscenarios", kind, json.dumps(a)], stdout=so, stderr=se, cwd=ROOT)
+            proc = subprocess.Popen([sys.executable, "-m", "qa.measure.scenarios", kind, json.dumps(a)], stdout=so, stderr=se, cwd=ROOT)
             _, status, usage = os.wait4(proc.pid, 0)
             proc.returncode = os.waitstatus_to_exitcode(status)
             so.seek(0)
@@ -360,8 +360,8 @@ def cold_start(corpus: Path, index_dir: Path, question: str, runs: int) -> dict:
 
 def sentence_pool(corpus: Path) -> list[tuple[str, list[str]]]:
     """(title, sentences) of each seed document, sentences as the chunker sees them."""
-    from .chunk import clean, paragraphs, split_sentences
-    from .load import load_folder
+    from ..chunk import clean, paragraphs, split_sentences
+    from ..load import load_folder
 
     docs, _ = load_folder(corpus)
     pool = []
@@ -394,10 +394,10 @@ def write_collection(folder: Path, docs: int, pool) -> Path:
 
 
 def chunks_per_doc(pool, sample: int = 40) -> float:
-    from .chunk import chunk_document
-    from .config import ChunkSettings
-    from .embed import Embedder
-    from .load import read_document
+    from ..chunk import chunk_document
+    from ..config import ChunkSettings
+    from ..embed import Embedder
+    from ..load import read_document
 
     emb = Embedder()
     with tempfile.TemporaryDirectory() as tmp:
@@ -409,5 +409,5 @@ def chunks_per_doc(pool, sample: int = 40) -> float:
     return n / sample
 
 
-if __name__ == "__main__":  # a scenario in a child process: python -m qa.benchscenarios KIND JSON
+if __name__ == "__main__":  # a scenario in a child process: python -m qa.measure.scenarios KIND JSON
     print(json.dumps(SCENARIOS[sys.argv[1]](json.loads(sys.argv[2])), default=str))

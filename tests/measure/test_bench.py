@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.cli import parser
+from qa.measure import cli as measure_cli
 
 pytestmark = pytest.mark.model
 
@@ -21,8 +21,8 @@ def quick(tmp_path_factory, embedder):
     """One quick run for the module (in-process, reusing the session's model)."""
     tmp = tmp_path_factory.mktemp("bench")
     out, png = tmp / "results.json", tmp / "growth.png"
-    args = parser().parse_args(
-        ["bench", "--quick", "--sizes", "40,150", "--work", str(tmp / "work"), "--out", str(out), "--plot", str(png)]
+    args = measure_cli.parser("bench").parse_args(
+        ["--quick", "--sizes", "40,150", "--work", str(tmp / "work"), "--out", str(out), "--plot", str(png)]
     )
     assert args.func(args) == 0
     return json.loads(out.read_text()), png

@@ -7,8 +7,9 @@ import math
 import time
 from pathlib import Path
 
-from .config import PROJECT_ROOT
-from .evals import FAIL_AT, Question, Result, mean_overlap, relevance_run, retrieval_metrics, split_groups
+from ..config import PROJECT_ROOT
+from .evals import FAIL_AT, Result, relevance_run, retrieval_metrics, split_groups
+from .evalset import Question, mean_overlap
 
 COLUMNS = [
     ("recall@1", "R@1"), ("recall@3", "R@3"), ("recall@5", "R@5"), ("recall@10", "R@10"), ("mrr@10", "MRR@10"),
@@ -18,19 +19,11 @@ COLUMNS = [
 
 
 def settings_snapshot(engine) -> dict:
-    """The knobs that decide the figures, read from the modules so the report says what was measured."""
-    from . import answer, retrieve
-
-    def consts(mod, names):
-        return {n: getattr(mod, n) for n in names if hasattr(mod, n)}
-
+    """Every setting the figures were measured with (the engine's Settings, whole), the model and the index size."""
     m = engine.index.manifest
     return {
         "model": m.get("model", {}).get("name"),
-        "chunking": m.get("settings", {}).get("chunking"),
-        "bm25": m.get("settings", {}).get("bm25"),
-        "retrieve": consts(retrieve, ["CANDIDATES", "SENTENCE_WEIGHT", "DENSE_WEIGHT", "BM25_WEIGHT", "RRF_K"]),
-        "answer": {"ABSTAIN_THRESHOLD": engine.threshold, **consts(answer, ["HIGHLIGHT_MARGIN"])},
+        "settings": engine.settings.to_dict(),
         "counts": m.get("counts"),
     }
 

@@ -25,11 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import config
-from .benchscenarios import (
+from .. import config
+from .scenarios import (
     MODES,
     OUT_DIR,
-    _loaded_embedder,
+    loaded_embedder,
     chunks_per_doc,
     cold_start,
     disk_bytes,
@@ -242,7 +242,7 @@ def add_arguments(p) -> None:
     p.add_argument("--runs-cold", type=int, default=5, help="cold starts of `qa ask`")
     p.add_argument("--reps", type=int, default=5, help="passes over the questions per mode (growth: half)")
     p.add_argument("--questions", type=int, default=None, help="use only the first N eval questions")
-    p.add_argument("--ann-threshold", type=int, default=None, help="override build.ANN_THRESHOLD for growth builds")
+    p.add_argument("--ann-threshold", type=int, default=None, help="IndexSettings.ann_threshold for growth builds")
     p.add_argument("--approx-embed-above", type=int, default=None,
                    help="growth sizes above this many chunks embed chunks as the mean of their (real) sentence "
                    "vectors, and report the embedding time extrapolated from the last real size")
@@ -260,7 +260,7 @@ def _save_partial(opt, section: str, value) -> None:
 
 
 def main(args) -> int:
-    from .build import versions
+    from ..build import versions
 
     opt = args
     keep = bool(opt.work)
@@ -294,7 +294,7 @@ def main(args) -> int:
     }
     inproc = None
     if opt.quick:
-        inproc, _ = _loaded_embedder()
+        inproc, _ = loaded_embedder()
     try:
         if "seed" in sections:
             _save_partial(opt, "seed", seed_section(opt, work, inproc))

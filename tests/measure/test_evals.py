@@ -9,13 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from qa import evalreport, evals
-from qa.cli import parser
 from qa.errors import EvalSetError
-from qa.evals import Question, Result, Target
 from qa.load import load_folder
+from qa.measure import cli as measure_cli
+from qa.measure import evals, evalset
+from qa.measure import report as evalreport
+from qa.measure.evals import Result
+from qa.measure.evalset import Question, Target
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 SEEDS = ROOT / "seeds"
 QUESTIONS = ROOT / "evals" / "questions.jsonl"
 
@@ -28,7 +30,7 @@ def docs():
 
 @pytest.fixture(scope="module")
 def questions():
-    return evals.load_questions(QUESTIONS)
+    return evalset.load_questions(QUESTIONS)
 
 
 # -- the question set ---------------------------------------------------------------------------------
@@ -42,7 +44,7 @@ def test_every_evidence_is_verbatim_in_its_source(questions, docs):
             if t.source not in docs or t.evidence not in docs[t.source].text or t.evidence not in raw[t.source]:
                 missing.append((q.id, t.source, t.evidence[:60]))
     assert not missing, missing
-    located = evals.locate(questions, lambda s: docs[s].text)
+    located = evalset.locate(questions, lambda s: docs[s].text)
     for q in located:
         for t in q.targets:
             assert docs[t.source].text[t.start : t.end] == t.evidence
@@ -70,7 +72,7 @@ def test_dataset_shape(questions, docs):
     test = sum(q.split == "test" for q in questions)
     assert dev + test == len(questions)
     assert 0.55 <= dev / len(questions) <= 0.65
-    assert evals.mean_overlap(questions) < 0.35
+    assert evalset.mean_overlap(questions) < 0.35
 
 
 def test_every_section_of_the_reports_is_asked_about(questions, docs):
@@ -93,9 +95,9 @@ def test_every_section_of_the_reports_is_asked_about(questions, docs):
 
 def test_word_overlap_definition():
     # content words of the question: capital, france (what/is/the are stop words); only "france" is in the evidence
-    assert evals.content_words("What is the capital of France?") == {"capital", "france"}
-    assert evals.word_overlap("What is the capital of France?", "Paris is in France.") == 0.5
-    assert evals.word_overlap("Who said it?", "anything") == 0.0
+    assert evalset.content_words("What is the capital of France?") == {"capital", "france"}
+    assert evalset.word_overlap("What is the capital of France?", "Paris is in France.") == 0.5
+    assert evalset.word_overlap("Who said it?", "anything") == 0.0
 
 
 @pytest.mark.parametrize(
@@ -111,13 +113,13 @@ def test_bad_question_files_say_what_to_fix(tmp_path, line, message):
     path = tmp_path / "q.jsonl"
     path.write_text(line + "\n", encoding="utf-8")
     with pytest.raises(EvalSetError, match=message):
-        evals.load_questions(path)
+        evalset.load_questions(path)
 
 
 def test_evidence_not_in_document_is_refused():
     q = Question("q1", "Where?", (Target("a.txt", "not there at all"),))
     with pytest.raises(EvalSetError, match="not verbatim"):
-        evals.locate([q], lambda s: "some other text")
+        evalset.locate([q], lambda s: "some other text")
 
 
 # -- the hit rule -------------------------------------------------------------------------------------
@@ -140,7 +142,7 @@ EVIDENCE = [Target("a.txt", "x" * 40, 100, 140), Target("b.txt", "y" * 60, 500, 
     ],
 )
 def test_hit_rule(source, start, end, expected):
-    assert evals.hit_target(source, start, end, EVIDENCE) == expected
+    assert evalset.hit_target(source, start, end, EVIDENCE) == expected
 
 
 # -- metrics on a hand-made run -----------------------------------------------------------------------
@@ -224,11 +226,11 @@ def test_eval_command_end_to_end(engine, tmp_path, capsys):
         q for q in picked if q.get("split") == "test"][:3]
     qfile = tmp_path / "few.jsonl"
     qfile.write_text("\n".join(json.dumps(q) for q in picked) + "\n")
-    args = parser().parse_args([
-        "eval", "--questions", str(qfile), "--mode", "all", "--k", "10", "--no-progress",
+    args = measure_cli.parser("eval").parse_args([
+        "--questions", str(qfile), "--mode", "all", "--k", "10", "--no-progress",
         "--run", str(tmp_path / "run.jsonl"), "--trec", str(tmp_path / "run.trec"), "--report", str(tmp_path / "r" / "report.md"),
     ])
-    assert evals.main(args, engine=engine) == 0
+    assert measure_cli.eval_main(args, engine=engine) == 0
     out = capsys.readouterr().out
     assert "| dev | hybrid |" in out and "| test | bm25 |" in out
     summary = json.loads((tmp_path / "r" / "report.json").read_text())
@@ -245,13 +247,13 @@ def test_eval_command_end_to_end(engine, tmp_path, capsys):
     report = (tmp_path / "r" / "report.md").read_text()
     assert "# Retrieval evaluation" in report and "## Failures: hybrid" in report
     # what the command reports is what the hit rule says about Engine.ask
-    qs = evals.locate(evals.load_questions(qfile), lambda s: engine.document(s).text)
+    qs = evalset.locate(evalset.load_questions(qfile), lambda s: engine.document(s).text)
     q = next(x for x in qs if x.id == "pr-001")
-    hits = [evals.hit_target(p.source, p.start, p.end, q.targets) for p in engine.ask(q.question, k=10).passages]
+    hits = [evalset.hit_target(p.source, p.start, p.end, q.targets) for p in engine.ask(q.question, k=10).passages]
     r1 = next((i for i, h in enumerate(hits) if h is not None), None) == 0
     line = json.loads((tmp_path / "run.hybrid.jsonl").read_text().splitlines()[0])
     assert line["id"] == "pr-001"
-    assert (evals.hit_target(line["results"][0]["source"], line["results"][0]["start"], line["results"][0]["end"], q.targets) is not None) == r1
+    assert (evalset.hit_target(line["results"][0]["source"], line["results"][0]["start"], line["results"][0]["end"], q.targets) is not None) == r1
 
 
 def test_unsearchable_question_names_its_id(engine):

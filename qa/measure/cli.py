@@ -1,0 +1,83 @@
+"""The measuring commands: ``python -m qa eval`` and ``python -m qa bench``.
+
+``qa.cli`` hands these commands their arguments without importing this wing, so
+asking a question never loads ranx, matplotlib or the benchmark scenarios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..config import MAX_K, MODES
+from ..errors import EvalSetError
+from ..options import add_common, engine_from_args
+from . import bench, report
+from .evals import calibrate, run
+from .evalset import DEFAULT_QUESTIONS, SPLITS, load_questions, locate
+
+
+def add_eval_arguments(p) -> None:
+    p.add_argument("--questions", default=str(DEFAULT_QUESTIONS), help="question file, JSON lines (default: evals/questions.jsonl)")
+    p.add_argument("--corpus", help="documents folder (default: $QA_CORPUS or seeds/)")
+    p.add_argument("--k", type=int, default=10, help="passages retrieved per question (default 10)")
+    p.add_argument("--mode", choices=(*MODES, "all"), default="hybrid", help="retrieval mode, or all three side by side")
+    p.add_argument("--split", choices=(*SPLITS, "all"), default="all", help="which split (default: all, each reported separately)")
+    p.add_argument("--run", metavar="PATH", help="write one JSON line per question with its ranked results")
+    p.add_argument("--trec", metavar="PATH", help="write a TREC run file (and PATH.qrels) for trec_eval or ranx")
+    p.add_argument("--report", metavar="PATH", help="write the results as Markdown, with a JSON summary beside it")
+    p.add_argument("--calibrate", action="store_true", help="choose the abstention threshold on the dev split and print it")
+    p.add_argument("--failures", type=int, default=20, help="failures printed per mode (default 20; the report lists all)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def eval_main(args, engine=None) -> int:
+    """Run the eval command; ``engine`` lets a caller (the tests) reuse an open Engine instead of opening one."""
+    if not 1 <= args.k <= MAX_K:
+        raise EvalSetError(f"--k must be between 1 and {MAX_K}, got {args.k}.")
+    questions = load_questions(args.questions)
+    if args.calibrate:
+        questions = [q for q in questions if q.split in ("dev", "")]
+    elif args.split != "all":
+        questions = [q for q in questions if q.split == args.split]
+    if not questions:
+        raise EvalSetError(f"No questions in split {args.split!r} of {args.questions}.")
+    engine = engine or engine_from_args(args)
+    questions = locate(questions, lambda s: engine.document(s).text)
+    modes = ["hybrid"] if args.calibrate else list(MODES) if args.mode == "all" else [args.mode]
+    results = run(engine, questions, modes, k=args.k, progress=not args.no_progress)
+    if args.calibrate:
+        c = calibrate(questions, results["hybrid"])
+        print(json.dumps(c, indent=2))
+        print(f"ABSTAIN_THRESHOLD = {c['threshold']}  (set AnswerSettings.abstain_threshold in qa/config.py)")
+        return 0
+    summary = report.summarize(engine, questions, results, args)
+    print(report.console(summary, results, questions, args.failures))
+    if args.run:
+        report.write_run(args.run, results)
+    if args.trec:
+        report.write_trec(args.trec, questions, results)
+    if args.report:
+        report.write_report(args.report, summary, results, questions)
+    return 0
+
+
+COMMANDS = {
+    "eval": ("measure retrieval on a question -> source set", add_eval_arguments, eval_main),
+    "bench": ("measure speed and memory", bench.add_arguments, bench.main),
+}
+
+
+def parser(command: str) -> argparse.ArgumentParser:
+    help_text, add_arguments, func = COMMANDS[command]
+    p = argparse.ArgumentParser(prog=f"qa {command}", description=help_text)
+    add_arguments(p)
+    add_common(p)
+    p.set_defaults(func=func)
+    return p
+
+
+def main(command: str, argv: list[str]) -> int:
+    """Parse ``argv`` for ``command`` (eval or bench) and run it; errors propagate to ``qa.cli``."""
+    args = parser(command).parse_args(argv)
+    return args.func(args)

@@ -1,0 +1,192 @@
+"""Retrieval evaluation: ask every question through the public ``Engine.ask`` and score what comes back.
+
+Metrics are computed with ranx on a run where each question's first hit gets
+the one relevant id and everything else is a non-relevant passage id, so
+Recall@k is the share of questions with a hit in the top k. The question file
+and the hit rule are in ``evalset``; the command is in ``measure.cli``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..answer import ranked_highlights
+from ..errors import BadQuestionError, EvalSetError
+from .evalset import SPLITS, Question, hit_target, span_overlap
+
+CUTOFFS = (1, 3, 5, 10)
+FAIL_AT = 5
+"""A question is listed as a failure when no passage in its top FAIL_AT hits (the bar is Recall@5)."""
+
+
+@dataclass(frozen=True)
+class Result:
+    """One question asked in one mode: what came back and how it scored."""
+
+    qid: str
+    mode: str
+    results: tuple[dict, ...]  # {"source", "start", "end", "score"}, best first
+    hit_targets: tuple[int | None, ...]  # per result: index of the target it hits, or None
+    doc_hits: tuple[bool, ...]  # per result: from a target's file
+    answer_hit: bool  # the top answer sentence overlaps an evidence span
+    answer_sentence: str
+    confidence: float
+    abstained: bool
+    ms: float
+    top: dict = field(default_factory=dict)  # what ranked first: source, section, text
+
+    @property
+    def first_hit(self) -> int | None:
+        """Rank (from 1) of the first passage that hits, or None."""
+        return next((i + 1 for i, h in enumerate(self.hit_targets) if h is not None), None)
+
+
+def top_sentence(answer) -> tuple[str, int, int, float] | None:
+    """(source, start, end, score) of the answer's first highlighted sentence, the one `qa ask` shows first."""
+    ranked = ranked_highlights(answer)
+    if not ranked:
+        return None
+    i, (a, b), score = ranked[0]
+    return answer.passages[i].source, a, b, score
+
+
+def ask_one(engine, q: Question, mode: str, k: int) -> Result:
+    t0 = time.perf_counter()
+    try:
+        answer = engine.ask(q.question, k=k, mode=mode)
+    except BadQuestionError as e:
+        raise EvalSetError(f"Question {q.id}: {e}") from None
+    ms = answer.timings.get("total_ms", (time.perf_counter() - t0) * 1e3)
+    results = tuple(
+        {"source": p.source, "start": p.start, "end": p.end, "score": round(float(p.score), 6)} for p in answer.passages
+    )
+    sources = {t.source for t in q.targets}
+    hits = tuple(hit_target(p.source, p.start, p.end, q.targets) for p in answer.passages)
+    best = top_sentence(answer)
+    ans_hit, sentence = False, ""
+    if best is not None:
+        src, a, b, _ = best
+        ans_hit = any(src == t.source and span_overlap((a, b), (t.start, t.end)) > 0 for t in q.targets)
+        sentence = engine.document(src).text[a:b]
+    top = {}
+    if answer.passages:
+        p = answer.passages[0]
+        top = {"source": p.source, "section": " > ".join(p.section), "start": p.start, "end": p.end, "text": p.text}
+    return Result(q.id, mode, results, hits, tuple(p.source in sources for p in answer.passages), ans_hit,
+                  " ".join(sentence.split()), float(answer.confidence), bool(answer.abstained), float(ms), top)
+
+
+def run(engine, questions: list[Question], modes: Iterable[str], k: int = 10, progress: bool = True) -> dict[str, list[Result]]:
+    """Ask every question in every mode; a tqdm bar on stderr while it runs."""
+    from tqdm import tqdm
+
+    modes = list(modes)
+    out: dict[str, list[Result]] = {m: [] for m in modes}
+    with tqdm(total=len(questions) * len(modes), desc="eval", file=sys.stderr, disable=not progress or None) as bar:
+        for m in modes:
+            for q in questions:
+                out[m].append(ask_one(engine, q, m, k))
+                bar.update(1)
+    return out
+
+
+# -- metrics ------------------------------------------------------------------------------------------
+
+
+def relevance_run(qid: str, r: Result) -> tuple[dict[str, float], str]:
+    """The run entry for ranx/TREC: the first hit gets ``relevant_id``, every other passage its own id."""
+    rel = f"{qid}::evidence"
+    ids, used = {}, False
+    n = len(r.results)
+    for i, (res, h) in enumerate(zip(r.results, r.hit_targets)):
+        if h is not None and not used:
+            did, used = rel, True
+        else:
+            did = f"{res['source']}:{res['start']}-{res['end']}#{i + 1}".replace(" ", "_")
+        ids[did] = float(n - i)  # strictly decreasing, so ranx keeps our order
+    return ids, rel
+
+
+def retrieval_metrics(questions: list[Question], results: list[Result], k: int) -> dict[str, float]:
+    """Recall@1/3/5/10, MRR@10, nDCG@10 (ranx), document-level hit rate, answer hit rate, latency."""
+    from ranx import Qrels, Run, evaluate
+
+    by_id = {r.qid: r for r in results}
+    inscope = [q for q in questions if not q.out_of_scope and q.id in by_id]
+    out: dict[str, float] = {"questions": len(inscope)}
+    if inscope:
+        run_d, qrels_d = {}, {}
+        for q in inscope:
+            ids, rel = relevance_run(q.id, by_id[q.id])
+            run_d[q.id] = ids or {f"{q.id}::none": 0.0}
+            qrels_d[q.id] = {rel: 1}
+        names = [f"recall@{c}" for c in CUTOFFS if c <= k] + [f"mrr@{min(10, k)}", f"ndcg@{min(10, k)}"]
+        scores = evaluate(Qrels(qrels_d), Run(run_d), names, make_comparable=True)
+        out.update({n: float(v) for n, v in scores.items()})
+        rs = [by_id[q.id] for q in inscope]
+        out["doc_hit@1"] = float(np.mean([bool(r.doc_hits[:1]) and r.doc_hits[0] for r in rs]))
+        out["doc_hit@5"] = float(np.mean([any(r.doc_hits[:5]) for r in rs]))
+        out["answer_hit"] = float(np.mean([r.answer_hit for r in rs]))
+    rs_all = [by_id[q.id] for q in questions if q.id in by_id]
+    oos = {q.id for q in questions if q.out_of_scope}
+    abstained = [r for r in rs_all if r.abstained]
+    out["abstained"] = len(abstained)
+    out["out_of_scope"] = len(oos)
+    out["abstain_precision"] = len([r for r in abstained if r.qid in oos]) / len(abstained) if abstained else float("nan")
+    out["abstain_recall"] = len([r for r in abstained if r.qid in oos]) / len(oos) if oos else float("nan")
+    ms = [r.ms for r in rs_all]
+    out["p50_ms"] = float(np.percentile(ms, 50)) if ms else float("nan")
+    out["p95_ms"] = float(np.percentile(ms, 95)) if ms else float("nan")
+    return out
+
+
+def split_groups(questions: list[Question], split: str) -> dict[str, list[Question]]:
+    """The question groups to report: each split on its own (unsplit questions go to 'all')."""
+    if split != "all":
+        return {split: [q for q in questions if q.split == split]}
+    groups = {s: [q for q in questions if q.split == s] for s in SPLITS}
+    groups = {s: g for s, g in groups.items() if g}
+    if not groups or any(not q.split for q in questions):
+        groups["all"] = list(questions)
+    return groups
+
+
+MAX_REFUSED = 0.05
+"""Calibration never refuses more than this share of the in-scope questions: a wrong refusal costs a user an answer."""
+
+
+def calibrate(questions: list[Question], results: list[Result], max_refused: float = MAX_REFUSED) -> dict:
+    """The abstention threshold that best separates in-scope from out-of-scope questions by confidence.
+
+    Candidates are the midpoints between neighbouring confidences. Among those
+    that answer at least ``1 - max_refused`` of the in-scope questions, the one
+    with the best balanced accuracy (mean of the in-scope answer rate and the
+    out-of-scope abstention rate) wins; ties go to the lower threshold, so
+    fewer real questions are refused.
+    """
+    conf = {r.qid: r.confidence for r in results}
+    ins = np.array([conf[q.id] for q in questions if not q.out_of_scope and q.id in conf])
+    oos = np.array([conf[q.id] for q in questions if q.out_of_scope and q.id in conf])
+    if not len(ins) or not len(oos):
+        raise EvalSetError("Calibration needs both in-scope and out-of-scope questions (\"out_of_scope\": true) in the split.")
+    vals = np.unique(np.concatenate([ins, oos]))
+    cands = np.concatenate([[vals[0] - 1e-3], (vals[:-1] + vals[1:]) / 2, [vals[-1] + 1e-3]])
+    best = None
+    for t in cands:
+        answered, refused = float(np.mean(ins >= t)), float(np.mean(oos < t))
+        if answered < 1 - max_refused - 1e-12:
+            continue
+        score = (answered + refused) / 2
+        if best is None or score > best["balanced_accuracy"] + 1e-12:
+            best = {"threshold": round(float(t), 4), "balanced_accuracy": score, "in_scope_answered": answered,
+                    "out_of_scope_abstained": refused}
+    best.update(in_scope=len(ins), out_of_scope=len(oos), max_refused=max_refused,
+                in_scope_min=round(float(ins.min()), 4), out_of_scope_max=round(float(oos.max()), 4))
+    return best
+
+

@@ -1,0 +1,98 @@
+"""The command line: one line per error, plain imports, and asking never loads the measuring wing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qa.cli import main as cli_main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit):
+        cli_main(["--help"])
+    out = capsys.readouterr().out
+    for name in ("index", "ask", "eval", "bench"):
+        assert name in out
+
+
+def test_asking_imports_nothing_from_the_measuring_wing():
+    code = (
+        "import sys, qa.cli, qa.engine, app; "
+        "bad = sorted(m for m in sys.modules if m.startswith('qa.measure') or m in ('ranx', 'matplotlib', 'resource')); "
+        "print(bad)"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
+
+
+def test_eval_and_bench_options_are_parsed_by_the_measuring_wing(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli_main(["eval", "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "--calibrate" in out and "--index-dir" in out
+    assert cli_main(["bench", "--sections", "nope"]) == 2
+    assert "Unknown bench section" in capsys.readouterr().err
+
+
+def test_a_missing_measuring_extra_says_how_to_install_it(monkeypatch, capsys):
+    import builtins
+
+    real = builtins.__import__
+
+    def no_ranx(name, *args, **kwargs):
+        if name.endswith("measure") or "measure." in name:
+            raise ImportError("No module named 'ranx'", name="ranx")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ranx)
+    assert cli_main(["eval"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install -e '.[measure]'" in err and err.count("\n") == 1
+
+
+def test_unknown_options_of_runtime_commands_are_refused(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli_main(["ask", "why?", "--nope"])
+    assert e.value.code == 2
+    assert "unrecognized arguments: --nope" in capsys.readouterr().err
+
+
+def test_cli_errors_are_one_line_and_exit_non_zero(tmp_path, capsys):
+    code = cli_main(["ask", "   ", "--index-dir", str(tmp_path / "none"), "--corpus", str(tmp_path / "missing")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.model
+def test_cli_ask_json_has_every_field(seed_index_dir, capsys):
+    code = cli_main(["ask", "Who is Dr Claire Fuller?", "--k", "2", "--json", "--index-dir", str(seed_index_dir), "--corpus", str(ROOT / "seeds")])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["question"] == "Who is Dr Claire Fuller?" and len(out["passages"]) == 2
+    p = out["passages"][0]
+    assert set(p) >= {"source", "title", "section", "start", "end", "score", "text", "highlights", "citation"}
+    text = open(ROOT / "seeds" / p["source"], encoding="utf-8").read()
+    assert text[p["start"] : p["end"]] == p["text"]
+    assert all(p["start"] <= h["start"] < h["end"] <= p["end"] for h in p["highlights"])
+
+
+@pytest.mark.model
+def test_console_command_runs_as_a_module(seed_index_dir):
+    r = subprocess.run(
+        [sys.executable, "-m", "qa", "ask", "Which place in New Zealand is held up as an example?", "--k", "1",
+         "--index-dir", str(seed_index_dir), "--corpus", str(ROOT / "seeds")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "Canterbury" in r.stdout
+    assert "[1] Systems leadership" in r.stdout

