@@ -1,16 +1,32 @@
 """Load a folder of documents: .txt, .md, .html and .pdf, plus its catalogue.
 
-Every document's ``text`` is the text as loaded (for .txt and .md, what
-``open(path, encoding="utf-8").read()`` returns); all offsets downstream point
-into it. A file that cannot be read is skipped with a warning naming it and
-saying why; the rest load.
+Every document's ``text`` is the text as loaded; all offsets downstream point
+into it. For .txt and .md that is what ``open(path, encoding="utf-8-sig").read()``
+returns: UTF-8 with universal newlines and without a leading byte-order mark
+(a UTF-8 BOM is dropped, so it never reaches a title or heading). Files that
+start with a UTF-16 or UTF-32 byte-order mark are decoded as that, BOM dropped,
+as ``open(path, encoding="utf-16")`` would; UTF-16 without a BOM is recognised
+by its NUL bytes at alternate positions. HTML becomes text in ``qa/html.py``,
+PDF in ``qa/pdf.py``.
+
+A document's title is, in order: the catalogue's, the file's own metadata
+(a PDF's sensible /Title, an HTML page's ``<title>`` or first ``<h1>``), a
+man page's NAME line, the first real level-1 heading, the first line.
+Headings, layout debris and back matter are offsets into ``text``
+(``qa/structure.py``, ``qa/backmatter.py``).
+
+One bad file never stops a build: any failure while reading, parsing or
+finding the structure of a file skips that file with a warning naming it and
+saying why (one line); the rest load.
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import logging
 import os
+import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +35,7 @@ from pathlib import Path
 from .config import SUPPORTED_SUFFIXES
 from .errors import CorpusError
 from .records import Document, Heading
-from .structure import detect_structure
+from .structure import detect_structure, drop_captions_and_names, structure_title
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +61,25 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def list_files(folder: Path) -> tuple[list[Path], list[Skipped]]:
-    """Supported files below ``folder``, sorted, without following directory links."""
+    """Supported files below ``folder``, sorted, without following directory links.
+
+    Files with other suffixes are not listed (nor reported); sub-folders that
+    cannot be read are returned as skipped, with the reason.
+    """
     if not folder.is_dir():
         raise CorpusError(f"Document folder {folder} does not exist. Give a folder of .txt, .md, .html or .pdf files.")
-    files, skipped = [], []
-    for root, dirs, names in os.walk(folder, followlinks=False):
+    files: list[Path] = []
+    skipped: list[Skipped] = []
+
+    def unreadable_dir(e: OSError) -> None:
+        where = Path(e.filename) if e.filename else folder
+        try:
+            rel = where.relative_to(folder).as_posix() + "/"
+        except ValueError:
+            rel = str(where)
+        skipped.append(Skipped(rel, f"folder cannot be read ({e.strerror or e}); check its permissions"))
+
+    for root, dirs, names in os.walk(folder, onerror=unreadable_dir, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(names):
             if name.startswith(".") or name == CATALOG_NAME:
@@ -74,78 +104,128 @@ def load_catalog(folder: Path) -> dict[str, dict]:
     return {k: v for k, v in data.items() if isinstance(v, dict)}
 
 
-def _decode_text(data: bytes) -> str:
+BOMS = (  # longest first: a UTF-32-LE BOM begins with the UTF-16-LE one
+    (codecs.BOM_UTF32_LE, "utf-32-le", "UTF-32"),
+    (codecs.BOM_UTF32_BE, "utf-32-be", "UTF-32"),
+    (codecs.BOM_UTF8, "utf-8", "UTF-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16"),
+    (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16"),
+)
+CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """The codec, if NUL bytes sit at alternate positions as in UTF-16 text without a BOM
+    (Latin-script text in UTF-16 has a NUL in every other byte)."""
+    sample = data[:8192]
+    even, odd = sample[0::2], sample[1::2]
+    if len(sample) < 4:
+        return None
+    nul_even, nul_odd = even.count(0) / len(even), odd.count(0) / max(1, len(odd))
+    if nul_odd >= 0.3 and nul_even <= nul_odd / 5:
+        return "utf-16-le"
+    if nul_even >= 0.3 and nul_odd <= nul_even / 5:
+        return "utf-16-be"
+    return None
+
+
+def _decode_text(data: bytes, html: bool = False) -> str:
+    """Text as ``open(path, encoding="utf-8-sig")`` (or the BOM's UTF-16/32) reads it, universal newlines."""
+    for bom, codec, name in BOMS:
+        if data.startswith(bom):
+            try:
+                text = data[len(bom) :].decode(codec)
+            except UnicodeDecodeError as e:
+                raise Unreadable(
+                    f"starts with a {name} byte-order mark but is not valid {name} (at byte {e.start + len(bom)}); re-save it as UTF-8"
+                ) from None
+            return _newlines(text)
     if b"\x00" in data[:8192]:
-        raise Unreadable("looks like a binary file (it contains NUL bytes), not text")
+        codec = _utf16_without_bom(data)
+        if codec is None:
+            raise Unreadable(
+                "looks like a binary file (it contains NUL bytes), not text; move it out of the folder or save it as .txt, .md, .html or .pdf"
+            )
+        try:
+            text = data.decode(codec)
+        except UnicodeDecodeError as e:
+            raise Unreadable(
+                f"looks like UTF-16 text without a byte-order mark but does not decode as {codec.upper()} "
+                f"(at byte {e.start}); re-save it as UTF-8"
+            ) from None
+        if re.search(r"[\x00-\x08\x0e-\x1f]", text[:4096]):
+            raise Unreadable("looks like UTF-16 text without a byte-order mark but decodes to control characters; re-save it as UTF-8")
+        return _newlines(text)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
+        declared = CHARSET.search(data[:4096]) if html else None
+        if declared:
+            try:
+                return _newlines(data.decode(declared.group(1).decode("ascii")))
+            except (LookupError, UnicodeDecodeError):
+                pass
         raise Unreadable(
             f"not valid UTF-8 (byte 0x{data[e.start]:02x} at position {e.start}); re-save it as UTF-8"
         ) from None
-    # Universal newlines, exactly as open(path, encoding="utf-8").read() gives.
+    return _newlines(text)
+
+
+def _newlines(text: str) -> str:
+    # Universal newlines, exactly as open(path, encoding=...).read() gives.
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _read_pdf(path: Path) -> tuple[str, str]:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    try:
-        reader = PdfReader(str(path))
-        n = len(reader.pages)
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as e:
-        raise Unreadable(f"not a readable PDF ({e.__class__.__name__}: {e})") from None
-    if n == 0:
-        raise Unreadable("the PDF has no pages")
-    pages = []
-    for i, page in enumerate(reader.pages):
-        try:
-            pages.append(page.extract_text() or "")
-        except Exception as e:  # pypdf raises many kinds on damaged streams
-            log.warning("%s: page %d unreadable (%s); left empty", path, i + 1, e)
-            pages.append("")
-    title = ""
-    try:
-        title = (reader.metadata or {}).get("/Title", "") or ""
-    except Exception:
-        pass
-    # Pages are separated by a form feed on a line of its own, so page-aware
-    # debris detection (running headers, page numbers) can see page edges.
-    return "\n\f\n".join(p.strip("\n") for p in pages), str(title)
-
-
-def _read_html(data: bytes) -> tuple[str, str, list[Heading]]:
-    from .html import html_to_text
-
-    return html_to_text(_decode_text(data))
-
-
-def read_document(path: Path, source: str, meta: dict | None = None) -> Document:
-    """Read one file into a Document, or raise Unreadable."""
+def _read_bytes(path: Path) -> bytes:
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             raise Unreadable(f"{size} bytes is over the {MAX_FILE_BYTES} byte limit; split it")
-        data = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
-        raise Unreadable("it is a link to a file that does not exist" if path.is_symlink() else "it disappeared while indexing") from None
+        raise Unreadable(
+            "it is a link to a file that does not exist; fix or remove the link" if path.is_symlink()
+            else "it disappeared while indexing; index again once the folder is settled"
+        ) from None
+    except IsADirectoryError:
+        raise Unreadable("it is a folder, not a file; rename it if it is not a document") from None
     except OSError as e:
-        raise Unreadable(f"cannot be read ({e.strerror or e})") from None
+        raise Unreadable(f"cannot be read ({e.strerror or e}); check that it is a readable file") from None
+
+
+def read_document(path: Path, source: str, meta: dict | None = None) -> Document:
+    """Read one file into a Document, or raise Unreadable."""
+    from .backmatter import find_back_matter
+    from .pdf import sensible_title
+
+    data = _read_bytes(path)
     suffix = path.suffix.lower()
     given: list[Heading] = []
+    footers: list = []
     meta_title = ""
     if suffix == ".pdf":
-        text, meta_title = _read_pdf(path)
+        from .pdf import read_pdf
+
+        pdf = read_pdf(path)
+        text, meta_title, given = pdf.text, pdf.title, pdf.headings
     elif suffix in (".html", ".htm"):
-        text, meta_title, given = _read_html(data)
+        from .html import html_to_text
+
+        page = html_to_text(_decode_text(data, html=True))
+        text, meta_title, footers = page.text, page.title, page.footers
+        given = drop_captions_and_names(page.headings, text)
     else:
         text = _decode_text(data)
     if not text.strip():
-        raise Unreadable("it is empty (no text could be extracted)" + (" - is it a scanned PDF? OCR it first" if suffix == ".pdf" else ""))
+        raise Unreadable("it is empty (no text could be extracted); add text to it or move it out of the folder")
     headings, skipped = detect_structure(text, markdown=suffix in (".md", ".markdown"), given=given)
     meta = meta or {}
-    title = meta.get("title") or meta_title.strip() or _first_line_title(text, headings) or path.stem
+    title = (
+        str(meta.get("title") or "").strip()
+        or sensible_title(meta_title)
+        or structure_title(text, headings, skipped)
+        or path.stem
+    )
     return Document(
         source=source,
         text=text,
@@ -157,17 +237,15 @@ def read_document(path: Path, source: str, meta: dict | None = None) -> Document
         kind=str(meta.get("kind", "")),
         headings=tuple(headings),
         skipped=tuple(skipped),
+        back_matter=tuple(find_back_matter(text, headings, footers)),
     )
 
 
-def _first_line_title(text: str, headings: list[Heading]) -> str:
-    if headings and headings[0].level == 1:
-        return headings[0].title
-    for line in text.splitlines():
-        line = line.strip().strip("#*").strip()
-        if line and line.lower() != "skip to content":
-            return line if len(line) <= 120 else ""
-    return ""
+def _failure_reason(e: Exception) -> str:
+    """One line for an unexpected failure: the exception's class and message, and what to do."""
+    msg = re.sub(r"\s+", " ", str(e)).strip()[:200]
+    what = f"{e.__class__.__name__}: {msg}" if msg else e.__class__.__name__
+    return f"could not be loaded ({what}); the file may be damaged - re-save it, or report this as a bug in qa with the file"
 
 
 def load_folder(
@@ -184,6 +262,9 @@ def load_folder(
             docs.append(read_document(path, source, catalog.get(source)))
         except Unreadable as e:
             skipped.append(Skipped(source, str(e)))
+        except Exception as e:  # one bad file never stops a build
+            log.debug("failed to load %s", path, exc_info=True)
+            skipped.append(Skipped(source, _failure_reason(e)))
     for s in skipped:
         (warn or (lambda s: log.warning("%s", s)))(s)
     if not docs:

@@ -31,7 +31,8 @@ import numpy as np
 from .errors import IndexBusyError, IndexCorruptError, IndexMissingError
 from .records import Chunk, Document, Heading
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: documents carry back_matter spans, and structure found by this version (reference sections, captions)."""
 KEEP_BUILDS = 2  # the live build and the one before, so a reader that just opened the old one is not cut off
 LOCK_TIMEOUT_S = 1800
 

@@ -1,4 +1,5 @@
-"""Write small PDFs by hand (no PDF writer needed): one text line per page."""
+"""Small PDFs for tests: `make_pdf` writes one by hand (text lines per page); `pdf_with_outline`
+and `encrypt_pdf` post-process it with pypdf (bookmarks, metadata title, encryption)."""
 
 from __future__ import annotations
 
@@ -34,3 +35,40 @@ def make_pdf(pages: list[list[str]]) -> bytes:
         out += b"%010d 00000 n \n" % off
     out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
     return bytes(out)
+
+
+def pdf_with_outline(pages: list[list[str]], outline: list, title: str | None = None) -> bytes:
+    """``make_pdf(pages)`` with bookmarks and an optional metadata title, written by pypdf.
+
+    ``outline`` holds ``(title, page_index, children)`` triples; children nest one level deeper.
+    """
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf(pages))))
+
+    def add(items, parent=None):
+        for name, page, children in items:
+            item = writer.add_outline_item(title=name, page_number=page, parent=parent)
+            add(children, item)
+
+    add(outline)
+    if title is not None:
+        writer.add_metadata({"/Title": title})
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def encrypt_pdf(data: bytes, user_password: str = "", owner_password: str = "owner", algorithm: str = "AES-256") -> bytes:
+    """``data`` encrypted by pypdf (AES needs the ``cryptography`` package); an empty user password opens it."""
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(data)))
+    writer.encrypt(user_password=user_password, owner_password=owner_password, algorithm=algorithm)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
