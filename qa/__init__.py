@@ -12,6 +12,7 @@ from .engine import Engine
 from .errors import (
     BadQuestionError,
     CorpusError,
+    CorpusMismatchError,
     IndexBusyError,
     IndexCorruptError,
     IndexMissingError,
@@ -23,7 +24,7 @@ from .errors import (
 from .records import Answer, Chunk, Document, Hit, Passage
 
 __all__ = [
-    "Answer", "AnswerSettings", "BadQuestionError", "Chunk", "ChunkSettings", "CorpusError", "Document", "Engine",
+    "Answer", "AnswerSettings", "BadQuestionError", "Chunk", "CorpusMismatchError", "ChunkSettings", "CorpusError", "Document", "Engine",
     "Hit", "IndexBusyError", "IndexCorruptError", "IndexMissingError", "IndexSettings", "IndexStaleError",
     "ModelNotFoundError", "Passage", "QAError", "RetrievalSettings", "Settings", "UnknownDocumentError",
 ]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import lexical, store
+from . import late, lexical, store
 from .chunk import Prefixer, chunk_document, model_text
 from .config import ChunkSettings, IndexSettings, Settings
 from .embed import EmbeddingCache, Embedder, resolve_model, text_key
@@ -70,8 +70,16 @@ def settings_of(embedder: Embedder, settings: Settings | ChunkSettings) -> dict:
         "model": {"name": embedder.name, "path": resolve_model(embedder.name)},
         "chunking": settings.chunk.to_dict(),
         "bm25": settings.index.lexical(),
+        "late_interaction": late_model() if settings.index.late_interaction else None,
         "format": store.FORMAT_VERSION,
     }
+
+
+def late_model() -> dict:
+    """The ColBERT model the token vectors come from: name, package and file hashes (checked at load)."""
+    from .onnx_models import describe
+
+    return describe(late.MODEL)
 
 
 def stale_reasons(manifest: dict, corpus: Path, embedder: Embedder, settings: Settings | ChunkSettings) -> list[str]:
@@ -171,6 +179,20 @@ def build(
     texts = [c.embed_text for c in chunks] + sentence_texts
     vectors, embedded = cache.embed(embedder, texts, progress=lambda d, t: say("embedding", d, t))
     chunk_vecs, sent_vecs = vectors[: len(chunks)], vectors[len(chunks) :]
+    tokens, late_encoded = None, 0
+    if settings.index.late_interaction:
+        old = {}
+        if previous is not None and previous.late is not None and previous.manifest.get("settings", {}).get("late_interaction") == late_model():
+            old = {c.id: i for i, c in enumerate(previous.chunks)}
+
+        def reuse(c):
+            i = old.get(c.id)
+            if i is None:
+                return None
+            sl = previous.late.chunk_rows(i)
+            return previous.late.vectors[sl], previous.late.spans[sl]
+
+        tokens, late_encoded = late.build(chunks, reuse, progress=lambda d, t: say("late interaction vectors", d, t))
     t_embed = time.perf_counter()
 
     import bm25s
@@ -182,7 +204,7 @@ def build(
     logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every build at DEBUG otherwise
     bm25 = bm25s.BM25()
     bm25.index(lexical.tokenize([c.embed_text for c in chunks], settings.index), show_progress=False)
-    store.write_indexes(tmp, index, bm25)
+    store.write_indexes(tmp, index, bm25, tokens)
     manifest = {
         "format": store.FORMAT_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -194,7 +216,8 @@ def build(
         "documents": {d.source: d.sha256 for d in docs},
         "fingerprint": fingerprint,
         "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
-        "counts": {"documents": len(docs), "chunks": len(chunks), "sentences": len(sentence_texts), "embedded": embedded},
+        "counts": {"documents": len(docs), "chunks": len(chunks), "sentences": len(sentence_texts), "embedded": embedded,
+                   "late_encoded": late_encoded, "late_tokens": 0 if tokens is None else len(tokens.vectors)},
         "seconds": {"embedding": round(t_embed - t0, 3), "total": round(time.perf_counter() - t0, 3)},
         "versions": versions(),
     }

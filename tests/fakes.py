@@ -39,3 +39,13 @@ class FakeEmbedder:
         if progress:
             progress(len(texts), len(texts))
         return out
+
+
+def model_free_settings(**chunk):
+    """Settings with no shipped model in them: no token vectors, no cross-encoder (cosine sentence scores)."""
+    from qa.config import ChunkSettings, IndexSettings, RerankSettings, Settings
+
+    return Settings(
+        chunk=ChunkSettings(**chunk), index=IndexSettings(late_interaction=False),
+        rerank=RerankSettings(model="none", sentences="cosine"),
+    )

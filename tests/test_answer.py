@@ -63,3 +63,32 @@ def test_the_top_passage_leads_then_the_rest_by_score():
     order = ranked_highlights(answer)
     assert [(i, round(s, 2)) for i, _, s in order] == [(0, 0.35), (1, 0.9)]
     assert best_sentences(answer, 1) == [(1, "Seven eight nine ten eleven twelve thirteen.")]
+
+
+@pytest.mark.parametrize(
+    "text, ok",
+    [
+        ("Timmins N (2015). The practice of system leadership. London: The King's Fund.", False),
+        ("Ham C, Alderwick H (2015). Place-based systems of care.", False),
+        ("[12] Smith J. A study of things. BMJ 2019.", False),
+        ("Available at: https://www.kingsfund.org.uk/publications", False),
+        ("Claire Fuller puts this eloquently:", False),
+        ("One two three four five six.", True),
+        ("System leaders earn authority through relationships, not hierarchy.", True),
+        ("In 2016, the NHS set out plans for 44 partnerships.", True),
+    ],
+)
+def test_only_prose_can_be_quoted_as_the_answer(text, ok):
+    from qa.answer import quotable
+
+    doc = Document(source="d.txt", text=text, title="D", sha256="x")
+    assert quotable(doc, (0, len(text)), text) is ok
+
+
+def test_back_matter_and_repeated_sentences_are_not_quoted():
+    doc, hit = doc_and_hit([0.9, 0.4])
+    doc = Document(source="d.txt", text=doc.text, title="D", sha256="x", back_matter=((0, 10),))
+    answer = make_answer("q?", [hit, hit], {"d.txt": doc}, "hybrid")
+    assert answer.passages[0].highlights == ((doc.text.index("Seven"), len(doc.text)),)
+    # the second passage is the same chunk: its sentence was quoted already, so it is not quoted again
+    assert [i for i, _, _ in ranked_highlights(answer)] == [0]

@@ -7,8 +7,8 @@ import numpy as np
 
 from qa import store
 from qa.build import build, dense_index, settings_of, stale_reasons
-from qa.config import ChunkSettings, IndexSettings, Settings
-from tests.fakes import FakeEmbedder
+from qa.config import IndexSettings, Settings
+from tests.fakes import FakeEmbedder, model_free_settings
 
 
 def test_dense_index_is_exact_up_to_the_threshold_and_ivf_above():
@@ -25,7 +25,7 @@ def test_dense_index_is_exact_up_to_the_threshold_and_ivf_above():
 
 def test_a_build_writes_every_setting_and_reads_back_what_it_wrote(tiny_corpus, tmp_path):
     emb = FakeEmbedder()
-    settings = Settings(chunk=ChunkSettings(max_tokens=32, overlap_tokens=8))
+    settings = model_free_settings(max_tokens=32, overlap_tokens=8)
     path = build(tiny_corpus, tmp_path / "ix", emb, settings)
     loaded = store.load(tmp_path / "ix")
     assert loaded.path == path
@@ -33,7 +33,8 @@ def test_a_build_writes_every_setting_and_reads_back_what_it_wrote(tiny_corpus, 
     assert m["all_settings"] == settings.to_dict()
     assert m["settings"] == settings_of(emb, settings)
     assert stale_reasons(m, tiny_corpus, emb, settings) == []
-    assert stale_reasons(m, tiny_corpus, emb, Settings()) == ["chunking changed"]
+    assert stale_reasons(m, tiny_corpus, emb, model_free_settings()) == ["chunking changed"]
+    assert "late_interaction changed" in stale_reasons(m, tiny_corpus, emb, Settings(chunk=settings.chunk))
     # the records read back equal the chunks' own contract: text is a slice of the document
     for c, rows in zip(loaded.chunks, loaded.chunk_sentence_rows):
         assert loaded.docs[c.source].text[c.start : c.end] == c.text
@@ -43,10 +44,10 @@ def test_a_build_writes_every_setting_and_reads_back_what_it_wrote(tiny_corpus, 
 
 def test_a_rebuild_embeds_only_new_text(tiny_corpus, tmp_path):
     emb = FakeEmbedder()
-    build(tiny_corpus, tmp_path / "ix", emb)
+    build(tiny_corpus, tmp_path / "ix", emb, model_free_settings())
     first = sum(emb.calls)
     (tiny_corpus / "budget.txt").write_text("Budget 2021\n\nThe council spent 5 million pounds on parks.\n", encoding="utf-8")
     previous = store.load(tmp_path / "ix")
-    build(tiny_corpus, tmp_path / "ix", emb, previous=previous)
+    build(tiny_corpus, tmp_path / "ix", emb, model_free_settings(), previous=previous)
     again = sum(emb.calls) - first
     assert 0 < again <= 4, f"only the changed document's chunk and sentences are embedded, not {again} texts"

@@ -96,3 +96,18 @@ def test_console_command_runs_as_a_module(seed_index_dir):
     assert r.returncode == 0, r.stderr
     assert "Canterbury" in r.stdout
     assert "[1] Systems leadership" in r.stdout
+
+
+@pytest.mark.model
+def test_index_a_folder_then_ask_answers_from_that_folder(tiny_corpus, tmp_path, capsys, monkeypatch):
+    """The README's sequence: `qa index FOLDER` then `qa ask "..."` with no --corpus."""
+    monkeypatch.setenv("QA_INDEX_DIR", str(tmp_path / "ix"))
+    assert cli_main(["index", str(tiny_corpus)]) == 0
+    assert cli_main(["ask", "When should roses be pruned?", "--k", "1", "--json"]) == 0
+    out = capsys.readouterr().out
+    answer = json.loads(out[out.index("{"):])
+    assert answer["passages"][0]["source"] == "page.html"
+    # naming another folder is refused with what to run, and the index is left as it was
+    assert cli_main(["ask", "When should roses be pruned?", "--corpus", str(ROOT / "seeds")]) == 2
+    err = capsys.readouterr().err
+    assert "was built from" in err and "python -m qa index" in err

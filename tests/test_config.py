@@ -45,7 +45,7 @@ def test_settings_are_written_whole_and_read_back():
     s = Settings(chunk=ChunkSettings(max_tokens=100, overlap_tokens=20), retrieval=RetrievalSettings(rrf_k=30))
     d = s.to_dict()
     assert d["chunk"]["max_tokens"] == 100 and d["retrieval"]["rrf_k"] == 30
-    assert set(d) == {"chunk", "index", "retrieval", "answer"}
+    assert set(d) == {"chunk", "index", "retrieval", "rerank", "answer"}
     assert ChunkSettings.from_dict(d["chunk"]) == s.chunk
     assert RetrievalSettings.from_dict({**d["retrieval"], "unknown": 1}) == s.retrieval
 

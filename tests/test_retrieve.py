@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from qa import Engine, UnknownDocumentError
-from qa.config import RetrievalSettings, Settings
+from qa.config import RetrievalSettings
 from qa.fusion import rrf
-from tests.fakes import FakeEmbedder
+from tests.fakes import FakeEmbedder, model_free_settings
 
 
 @pytest.fixture
 def fake_engine(tiny_corpus, tmp_path):
-    return Engine(corpus=tiny_corpus, index_dir=tmp_path / "ix", embedder=FakeEmbedder())
+    return Engine(corpus=tiny_corpus, index_dir=tmp_path / "ix", embedder=FakeEmbedder(), settings=model_free_settings())
 
 
 def test_bm25_finds_the_chunk_with_the_rare_words(fake_engine):
@@ -29,7 +31,7 @@ def test_each_hit_carries_its_sentence_scores_for_the_answer_stage(fake_engine):
 
 def test_hybrid_scores_are_the_weighted_fusion_of_both_ranks(tiny_corpus, tmp_path):
     st = RetrievalSettings(dense_weight=2.0, bm25_weight=1.0, rrf_k=10)
-    engine = Engine(corpus=tiny_corpus, index_dir=tmp_path / "ix", embedder=FakeEmbedder(), settings=Settings(retrieval=st))
+    engine = Engine(corpus=tiny_corpus, index_dir=tmp_path / "ix", embedder=FakeEmbedder(), settings=dataclasses.replace(model_free_settings(), retrieval=st))
     hits = engine.search("cats fed meat", k=5, mode="hybrid")
     for h in hits:
         want = (2.0 / (10 + h.rank_dense) if h.rank_dense else 0) + (1.0 / (10 + h.rank_bm25) if h.rank_bm25 else 0)

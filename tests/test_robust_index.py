@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from qa import ChunkSettings, Engine, IndexCorruptError, IndexMissingError, store
+from qa import ChunkSettings, CorpusMismatchError, Engine, IndexCorruptError, IndexMissingError, store
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.model
@@ -150,10 +150,15 @@ def test_index_of_another_folder_is_never_answered_from(damaged, embedder, tmp_p
     (index_dir / "CURRENT").write_text(other.name + "\n")
     assert store.load(index_dir).path.name == other.name  # the files themselves are fine
 
-    with pytest.raises(IndexMissingError) as err:
-        Engine(corpus=corpus, index_dir=index_dir, embedder=embedder, build="never")
-    assert "stale" in str(err.value) and "python -m qa index" in str(err.value)
-    engine = Engine(corpus=corpus, index_dir=index_dir, embedder=embedder)
+    for build in ("never", "auto"):  # never answered from, and never silently rebuilt from another folder
+        with pytest.raises(CorpusMismatchError) as err:
+            Engine(corpus=corpus, index_dir=index_dir, embedder=embedder, build=build)
+        assert "was built from" in str(err.value) and f"python -m qa index {corpus}" in str(err.value)
+    assert store.load(index_dir).path.name == other.name
+    # named without a corpus, the index answers from the folder it was built from
+    assert Engine(index_dir=index_dir, embedder=embedder, build="never").corpus == Path(store.load(index_dir).manifest["corpus"])
+    # `qa index FOLDER` switches it to FOLDER
+    engine = Engine(corpus=corpus, index_dir=index_dir, embedder=embedder, switch_corpus=True)
     check_answer_from_corpus(engine, corpus, "1982")
     assert "garden.txt" not in {d.source for d in engine.documents}
 

@@ -152,7 +152,12 @@ def render(r: dict) -> str:
         for m in MODES:
             v = q["latency_ms"][m]
             out.append(f"| {m} | {_f(v['p50'], 2)} | {_f(v['p95'], 2)} | {_f(v['p99'], 2)} | {v['n']} |")
-        out += [f"| (query embedding alone) | {_f(q['query_embed_ms']['p50'], 2)} | {_f(q['query_embed_ms']['p95'], 2)} | {_f(q['query_embed_ms']['p99'], 2)} | {q['query_embed_ms']['n']} |",
+        for name, label in (("embed_ms", "hybrid stage: question embedding"), ("search_ms", "hybrid stage: first stage (dense, BM25, ColBERT, fusion)"),
+                            ("rerank_ms", "hybrid stage: cross-encoder rerank"), ("sentences_ms", "hybrid stage: sentence scoring"),
+                            ("total_ms", "hybrid: whole Engine.ask")):
+            v = q.get("stages_ms", {}).get(name) or q["query_embed_ms"]
+            out.append(f"| {label} | {_f(v['p50'], 2)} | {_f(v['p95'], 2)} | {_f(v['p99'], 2)} | {v['n']} |")
+        out += [
                 "", "| peak resident memory (MB) | |", "|---|---:|",
                 f"| full build process | {_f(fb['peak_rss_mb']['p50'], 0)} |",
                 f"| query process (model + index, after {q['questions'] * q['reps'] * 3} queries) | {_f(q['peak_rss_mb'], 0)} |",

@@ -11,7 +11,7 @@ import json
 
 from ..config import MAX_K, MODES
 from ..errors import EvalSetError
-from ..options import add_common, engine_from_args
+from ..options import add_answer_options, add_common, engine_from_args
 from . import bench, report
 from .evals import calibrate, run
 from .evalset import DEFAULT_QUESTIONS, SPLITS, load_questions, locate
@@ -29,6 +29,7 @@ def add_eval_arguments(p) -> None:
     p.add_argument("--calibrate", action="store_true", help="choose the abstention threshold on the dev split and print it")
     p.add_argument("--failures", type=int, default=20, help="failures printed per mode (default 20; the report lists all)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_answer_options(p)
 
 
 def eval_main(args, engine=None) -> int:
@@ -45,11 +46,12 @@ def eval_main(args, engine=None) -> int:
     engine = engine or engine_from_args(args)
     questions = locate(questions, lambda s: engine.document(s).text)
     modes = ["hybrid"] if args.calibrate else list(MODES) if args.mode == "all" else [args.mode]
-    results = run(engine, questions, modes, k=args.k, progress=not args.no_progress)
+    results = run(engine, questions, modes, k=args.k, progress=not args.no_progress, ceiling=0 if args.calibrate else 100)
     if args.calibrate:
         c = calibrate(questions, results["hybrid"])
         print(json.dumps(c, indent=2))
-        print(f"ABSTAIN_THRESHOLD = {c['threshold']}  (set AnswerSettings.abstain_threshold in qa/config.py)")
+        name = "abstain_logit" if engine.settings.rerank.model != "none" else "abstain_threshold"
+        print(f"AnswerSettings.{name} = {c['threshold']}  (qa/config.py)")
         return 0
     summary = report.summarize(engine, questions, results, args)
     print(report.console(summary, results, questions, args.failures))

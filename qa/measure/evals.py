@@ -39,6 +39,7 @@ class Result:
     abstained: bool
     ms: float
     top: dict = field(default_factory=dict)  # what ranked first: source, section, text
+    candidate_rank: int | None = None  # rank (from 1) of the first hit among the first stage's candidates
 
     @property
     def first_hit(self) -> int | None:
@@ -55,7 +56,11 @@ def top_sentence(answer) -> tuple[str, int, int, float] | None:
     return answer.passages[i].source, a, b, score
 
 
-def ask_one(engine, q: Question, mode: str, k: int) -> Result:
+CEILINGS = (20, 50, 100)
+"""Depths at which the first stage's candidates are checked for a hit: no later stage can do better."""
+
+
+def ask_one(engine, q: Question, mode: str, k: int, ceiling: int = max(CEILINGS)) -> Result:
     t0 = time.perf_counter()
     try:
         answer = engine.ask(q.question, k=k, mode=mode)
@@ -77,12 +82,17 @@ def ask_one(engine, q: Question, mode: str, k: int) -> Result:
     if answer.passages:
         p = answer.passages[0]
         top = {"source": p.source, "section": " > ".join(p.section), "start": p.start, "end": p.end, "text": p.text}
+    cand = None
+    if q.targets and ceiling:
+        pool = engine.search(q.question, k=ceiling, mode=mode)
+        cand = next((i + 1 for i, h in enumerate(pool) if hit_target(h.chunk.source, h.chunk.start, h.chunk.end, q.targets) is not None), None)
     return Result(q.id, mode, results, hits, tuple(p.source in sources for p in answer.passages), ans_hit,
-                  " ".join(sentence.split()), float(answer.confidence), bool(answer.abstained), float(ms), top)
+                  " ".join(sentence.split()), float(answer.confidence), bool(answer.abstained), float(ms), top, cand)
 
 
-def run(engine, questions: list[Question], modes: Iterable[str], k: int = 10, progress: bool = True) -> dict[str, list[Result]]:
-    """Ask every question in every mode; a tqdm bar on stderr while it runs."""
+def run(engine, questions: list[Question], modes: Iterable[str], k: int = 10, progress: bool = True,
+        ceiling: int = max(CEILINGS)) -> dict[str, list[Result]]:
+    """Ask every question in every mode (and look ``ceiling`` deep into the first stage; 0: not at all)."""
     from tqdm import tqdm
 
     modes = list(modes)
@@ -90,7 +100,7 @@ def run(engine, questions: list[Question], modes: Iterable[str], k: int = 10, pr
     with tqdm(total=len(questions) * len(modes), desc="eval", file=sys.stderr, disable=not progress or None) as bar:
         for m in modes:
             for q in questions:
-                out[m].append(ask_one(engine, q, m, k))
+                out[m].append(ask_one(engine, q, m, k, ceiling))
                 bar.update(1)
     return out
 
@@ -132,6 +142,10 @@ def retrieval_metrics(questions: list[Question], results: list[Result], k: int) 
         out["doc_hit@1"] = float(np.mean([bool(r.doc_hits[:1]) and r.doc_hits[0] for r in rs]))
         out["doc_hit@5"] = float(np.mean([any(r.doc_hits[:5]) for r in rs]))
         out["answer_hit"] = float(np.mean([r.answer_hit for r in rs]))
+        top_right = [r for r in rs if r.first_hit == 1]
+        out["sentence_if_r1"] = float(np.mean([r.answer_hit for r in top_right])) if top_right else float("nan")
+        for c in CEILINGS:
+            out[f"ceiling@{c}"] = float(np.mean([r.candidate_rank is not None and r.candidate_rank <= c for r in rs]))
     rs_all = [by_id[q.id] for q in questions if q.id in by_id]
     oos = {q.id for q in questions if q.out_of_scope}
     abstained = [r for r in rs_all if r.abstained]

@@ -217,6 +217,10 @@ def scenario_incremental(a: dict, shared=None) -> dict:
     return {"model_load_s": load_s, "rebuild_s": summary(times), "embedded_per_rebuild": embedded}
 
 
+STAGES = ("embed_ms", "search_ms", "rerank_ms", "sentences_ms", "total_ms")
+"""The stages Engine.ask times: question embedding, first stage (dense, BM25, ColBERT, fusion), cross-encoder, sentence scoring."""
+
+
 def scenario_query(a: dict, shared=None) -> dict:
     """Warm in-process latency of Engine.ask per mode over the questions, a.reps times each."""
     from ..engine import Engine
@@ -233,18 +237,22 @@ def scenario_query(a: dict, shared=None) -> dict:
         for mode in MODES:
             engine.ask(q, mode=mode)
     total = {m: [] for m in MODES}
-    embed = {m: [] for m in MODES}
+    stages: dict[str, list[float]] = {s_: [] for s_ in STAGES}
     for _ in range(int(a["reps"])):
         for q in qs:
             for mode in MODES:
                 t = time.perf_counter()
                 ans = engine.ask(q, mode=mode)
                 total[mode].append((time.perf_counter() - t) * 1e3)
-                embed[mode].append(ans.timings["embed_ms"])
+                if mode == "hybrid":
+                    for s_ in STAGES:
+                        stages[s_].append(ans.timings.get(s_, 0.0))
     return {
         "model_load_s": load_s, "index_load_s": index_load_s, "questions": len(qs), "reps": int(a["reps"]),
         "latency_ms": {m: summary(v) for m, v in total.items()},
-        "query_embed_ms": summary(embed["hybrid"]),
+        "query_embed_ms": summary(stages["embed_ms"]),
+        "stages_ms": {s_: summary(v) for s_, v in stages.items()},
+        "settings": engine.settings.to_dict(),
         "rss_mb": {"start": before, "with_model": with_model, "with_index": with_index, "end": rss_mb()},
         "dense_index": engine.index.manifest["dense_index"], "chunks": len(engine.index.chunks),
     }

@@ -1,0 +1,47 @@
+"""Late interaction: token vectors with the document spans they cover, MaxSim for chunks and sentences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qa import late
+from qa.records import Chunk
+
+pytestmark = pytest.mark.model
+
+TEXT = "Dr Claire Fuller leads Surrey Heartlands. The weather in Spain is mostly sunny."
+
+
+def chunk(text=TEXT, start=100):
+    a = text.index("The")
+    return Chunk("c", "d.txt", start, start + len(text), text, (), ((start, start + a - 1), (start + a, start + len(text))), text)
+
+
+def test_token_spans_point_into_the_document_and_cover_the_words():
+    c = chunk()
+    vecs, spans = late.encode_chunk(c)
+    assert len(vecs) == len(spans) > 10 and vecs.dtype == late.DTYPE
+    assert np.allclose(np.linalg.norm(vecs.astype(np.float32), axis=1), 1, atol=1e-2)
+    for a, b in spans:
+        assert c.start <= a < b <= c.end
+        assert c.text[a - c.start : b - c.start].strip()  # every kept token covers text, no punctuation alone
+    words = {c.text[a - c.start : b - c.start].lower() for a, b in spans}
+    assert {"claire", "spain"} <= words
+
+
+def test_the_sentence_that_answers_scores_above_the_other():
+    c = chunk()
+    index, encoded = late.build([c])
+    assert encoded == 1 and list(index.offsets) == [0, len(index.vectors)]
+    q = late.encode_query("Who is in charge of Surrey Heartlands?")
+    s = late.score_spans(q, index, 0, c.sentences)
+    assert s[0] > s[1]
+    assert late.score_spans(q, index, 0, [(0, 5)])[0] == 0  # a span with no token
+
+
+def test_a_previous_builds_vectors_are_reused_not_encoded_again():
+    c = chunk()
+    first, _ = late.build([c])
+    again, encoded = late.build([c], reuse=lambda ch: (first.vectors, first.spans))
+    assert encoded == 0 and np.array_equal(again.vectors, first.vectors)
