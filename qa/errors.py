@@ -45,3 +45,10 @@ class UnknownDocumentError(QAError):
 
 class EvalSetError(QAError):
     """An evaluation question file is malformed or does not match the documents."""
+
+
+class Unreadable(Exception):
+    """A document file that is skipped while loading; the message says why and what to do.
+
+    Not a QAError: the loader catches it, skips the file and carries on with the rest.
+    """

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import SUPPORTED_SUFFIXES
-from .errors import CorpusError
+from .errors import CorpusError, Unreadable
 from .records import Document, Heading
 from .structure import detect_structure, drop_captions_and_names, structure_title
 
@@ -41,10 +41,6 @@ log = logging.getLogger(__name__)
 
 CATALOG_NAME = "catalog.toml"
 MAX_FILE_BYTES = 200 * 1024 * 1024
-
-
-class Unreadable(Exception):
-    """A file that is skipped; the message says why."""
 
 
 @dataclass(frozen=True)

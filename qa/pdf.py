@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .load import Unreadable
+from .errors import Unreadable
 from .records import Heading
 
 log = logging.getLogger(__name__)

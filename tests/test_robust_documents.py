@@ -119,7 +119,7 @@ def test_missing_folder_is_an_error_that_says_what_to_do(tmp_path, embedder):
         Engine(corpus=tmp_path / "nowhere", index_dir=tmp_path / "index", embedder=embedder)
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480)
 def test_a_2mb_single_line_is_chunked_within_the_model_limit(tmp_path, embedder):
     """A 2 MB file with no line break: indexed (in windows, not one 2 MB sentence) and every chunk fits the model."""
     d = tmp_path / "docs"
