@@ -24,7 +24,11 @@ index: $(STAMP)
 browser:
 	@bash scripts/ensure-chromium
 
-test: $(STAMP) browser
+# axe-core, injected into the page by the browser tests' accessibility checks (from the npm registry).
+node_modules/axe-core/axe.min.js: package.json
+	npm install --no-audit --no-fund --silent
+
+test: $(STAMP) browser node_modules/axe-core/axe.min.js
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 # No model, no browser: the pure stages, in under a minute.
@@ -38,4 +42,4 @@ bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m qa bench
 
 clean:
-	rm -rf index/CURRENT index/builds index/cache artifacts
+	rm -rf index/CURRENT index/builds index/cache artifacts node_modules

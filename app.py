@@ -3,25 +3,39 @@
     python app.py                      # http://127.0.0.1:7860, building the index first if needed
     python app.py --host 0.0.0.0 --port 8080 --feedback /tmp/feedback.jsonl
 
-A thin layer over ``qa``: the engine answers, ``qa.render`` writes (and
-escapes) the HTML, ``qa.feedback`` stores verdicts. The named endpoint
-``/ask`` returns ``Answer.to_dict()`` for ``gradio_client``.
+A thin layer over ``qa``: the engine answers (through ``qa.live``, which
+follows the index as it changes), ``qa.render`` writes (and escapes) the HTML,
+``qa/static`` holds the page's CSS and script, ``qa.feedback`` stores
+verdicts. The named endpoint ``/ask`` returns ``Answer.to_dict()`` for
+``gradio_client``.
 """
 
 import argparse
+import json
 import logging
 import os
 import sys
 import time
+import unicodedata
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no network calls from the page
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from qa import feedback, render  # noqa: E402  (after the environment is set)
 from qa.errors import QAError  # noqa: E402
+from qa.live import BusyError, Gate, LiveIndex, answer_build  # noqa: E402
+
+log = logging.getLogger("qa.page")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
+CONCURRENCY = 4
+"""Questions answered at once (one Engine is safe to share between threads)."""
+QUEUE_SIZE = 64
+"""Requests waiting beyond this many are refused with BUSY."""
+BUSY = "The page is busy answering other readers: try again in a moment."
+MAX_QUESTION_CHARS = 2000
+SEED_TOPIC = "leadership of NHS integrated care systems"
 SEED_EXAMPLES = (
     "How many system leaders did Timmins interview?",
     "What makes collaboration between organisations hard?",
@@ -33,83 +47,43 @@ SYSTEM_FONTS = ("ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Robo
 MONO_FONTS = ("ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace")
 """Local fonts only: the theme's default web fonts would be fetched from the internet."""
 
-CSS = """
-.qa-header h1 {margin: 0 0 2px 0; font-size: 1.6rem;}
-.qa-header p {margin: 0; color: var(--body-text-color-subdued);}
-.qa-answer {font-size: 0.95rem; line-height: 1.5;}
-.qa-quote {border-left: 4px solid #6366f1; padding: 6px 12px; margin: 2px 0 10px 0; font-size: 1.02rem;}
-.qa-quote-text {font-style: italic;}
-.qa-cite {all: unset; cursor: pointer; color: #4338ca; background: #e0e7ff; border-radius: 6px;
-  padding: 0 5px; font-weight: 600; font-size: 0.85em; font-style: normal; white-space: nowrap;}
-.qa-cite:hover, .qa-cite:focus-visible, .qa-cite.qa-active {background: #4338ca; color: #fff;}
-.qa-cards-label {font-size: 0.8rem; text-transform: uppercase; letter-spacing: .05em; margin: 8px 0 4px;
-  color: var(--body-text-color-subdued);}
-.qa-card {border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 8px 12px; margin: 6px 0;
-  background: var(--background-fill-primary);}
-.qa-card-head {display: flex; gap: 8px; align-items: baseline;}
-.qa-card-title {font-weight: 600;}
-.qa-card-meta {font-size: 0.8rem; color: var(--body-text-color-subdued); margin: 2px 0 4px;}
-.qa-card-text {font-size: 0.9rem;}
-.qa-show {all: unset; cursor: pointer; font-size: 0.82rem; color: #4338ca; font-weight: 600; margin-top: 4px;
-  display: inline-block;}
-.qa-show:hover, .qa-show:focus-visible {text-decoration: underline;}
-mark.qa-sentence {background: #fde047; color: #111827; border-radius: 3px; padding: 0 1px; font-weight: 600;}
-.qa-weak mark.qa-sentence {background: #fef3c7; font-weight: normal;}
-mark.qa-passage {background: #fef9c3; color: #111827; border-radius: 3px;}
-.qa-abstain {background: #fff7ed; border: 1px solid #fdba74; color: #7c2d12; border-radius: 8px; padding: 8px 12px;}
-.qa-panel {padding: 4px 6px;}
-.qa-doc-title {font-size: 1.1rem; font-weight: 700;}
-.qa-doc-meta {color: var(--body-text-color-subdued); font-size: 0.88rem; margin-top: 2px;}
-.qa-doc-where {font-size: 0.8rem; color: var(--body-text-color-subdued); margin: 2px 0 8px;}
-.qa-doc-text {white-space: pre-wrap; position: relative; overflow-y: auto; max-height: calc(60vh - 70px); font-size: 0.92rem;
-  line-height: 1.55; border-top: 1px solid var(--border-color-primary); padding-top: 8px;}
-#qa-chat button.example {border: 1px solid var(--border-color-primary); border-radius: 10px;}
-#qa-chat button.example:hover {border-color: #6366f1;}
-.qa-panel-empty p {color: var(--body-text-color-subdued);}
-.qa-panel-error {color: #b91c1c !important;}
-"""
 
-HEAD = """
-<script>
-(() => {
-  // A click on a citation marker or a card's "Show in document" sends its reference to Python
-  // through a hidden textbox and button (event delegation: works for every message, old or new).
-  function send(ref) {
-    const box = document.querySelector('#qa-cite-box textarea, #qa-cite-box input');
-    const btn = document.querySelector('#qa-cite-btn');
-    if (!box || !btn) return;
-    box.value = ref;
-    box.dispatchEvent(new Event('input', {bubbles: true}));
-    setTimeout(() => btn.click(), 30);
-  }
-  function activate(el) {
-    document.querySelectorAll('.qa-active').forEach(x => x.classList.remove('qa-active'));
-    el.classList.add('qa-active');
-    send(el.getAttribute('href'));
-  }
-  document.addEventListener('click', (e) => {
-    const el = e.target.closest && e.target.closest('a[href^="#qa-cite/"]');
-    if (!el) return;
-    e.preventDefault();
-    e.stopPropagation();
-    activate(el);
-  }, true);
-})();
-</script>
-"""
+class InputError(ValueError):
+    """A request the page refuses, with a one-sentence message saying what to send."""
 
-SCROLL_JS = """
-() => {
-  let tries = 0;
-  const go = () => {
-    const box = document.getElementById('qa-doc-text');
-    const el = document.getElementById('qa-focus');
-    if (!box || !el) { if (tries++ < 40) setTimeout(go, 50); return; }
-    box.scrollTop = Math.max(0, el.offsetTop - 48);
-  };
-  setTimeout(go, 30);
-}
-"""
+
+# -- inputs -------------------------------------------------------------------------------------
+
+
+def check_k(k) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, float)) or (isinstance(k, float) and not k.is_integer()):
+        raise InputError(f"k must be a whole number of passages from 1 to 50, got {str(k)[:40]!r}.")
+    if not 1 <= int(k) <= 50:
+        raise InputError(f"k must be a whole number of passages from 1 to 50, got {int(k)}.")
+    return int(k)
+
+
+def check_sources(sources, engine) -> list[str]:
+    if sources in (None, "", []):
+        return []
+    if not isinstance(sources, (list, tuple)) or not all(isinstance(s, str) for s in sources):
+        raise InputError('sources must be a list of document names such as ["002_x.txt"], or empty for all.')
+    known = {d.source for d in engine.documents}
+    unknown = [s for s in sources if s not in known]
+    if unknown:
+        raise InputError(f"No indexed document named {unknown[0][:200]!r}; leave sources empty to search all.")
+    return list(dict.fromkeys(sources))
+
+
+def check_question(question) -> tuple[str, str]:
+    """(question NFKC-normalised and cut to MAX_QUESTION_CHARS, a note saying it was cut or "")."""
+    if not isinstance(question, str):
+        raise InputError(f"The question must be text, not {type(question).__name__}.")
+    q = unicodedata.normalize("NFKC", question.encode("utf-8", "replace").decode("utf-8")).strip()
+    if len(q) > MAX_QUESTION_CHARS:
+        return q[:MAX_QUESTION_CHARS], (f"Your question was cut to its first {MAX_QUESTION_CHARS:,} characters "
+                                        f"(it had {len(q):,}).")
+    return q, ""
 
 
 def source_panel(engine, ref: str) -> str:
@@ -123,127 +97,203 @@ def source_panel(engine, ref: str) -> str:
 
 def example_questions(engine) -> list[str]:
     """Questions offered on first load: curated ones for the seed corpus, else one per document title."""
-    from qa.config import PROJECT_ROOT
-
-    if engine.corpus.resolve() == (PROJECT_ROOT / "seeds").resolve():
+    if is_seed(engine):
         return list(SEED_EXAMPLES)
     return [f"What is {d.title} about?" for d in engine.documents[:3] if d.title]
 
 
-def build_demo(engine, feedback_path=None, examples: list[str] | None = None):
+def is_seed(engine) -> bool:
+    from qa.config import PROJECT_ROOT
+
+    return engine.corpus.resolve() == (PROJECT_ROOT / "seeds").resolve()
+
+
+# -- the page -----------------------------------------------------------------------------------
+
+
+def build_demo(engine, feedback_path=None, examples: list[str] | None = None, live: LiveIndex | None = None,
+               concurrency: int = CONCURRENCY, queue_size: int = QUEUE_SIZE):
     """The page over ``engine``; ``feedback_path`` is where verdicts go (default: ``QA_FEEDBACK`` or feedback/)."""
     import gradio as gr
 
+    live = live or LiveIndex(engine)
+    gate = Gate(concurrency, queue_size, BUSY)
     examples = example_questions(engine) if examples is None else examples
+    topic = SEED_TOPIC if is_seed(engine) else ""
     target = feedback.feedback_path(feedback_path)
-    docs = engine.documents
-    doc_choices = [(d.title or d.source, d.source) for d in docs]
+    doc_choices = [(d.title or d.source, d.source) for d in engine.documents]
+    empty = render.empty_html(examples)
 
-    def ask(question, k, mode, sources):
-        """The page's controls as engine arguments: page mode names, an empty filter meaning all documents."""
-        return engine.ask(question, k=int(k), mode=render.mode_name(mode), sources=list(sources or []) or None)
+    def header():
+        eng = live.engine
+        return render.header_html(eng.documents, topic, render.nice_date(live.indexed()))
+
+    def run(question, k, mode, sources):
+        """Checked inputs -> (answer, settings, build id, engine that answered)."""
+        q, note = check_question(question)
+        mode, eng = render.mode_name(mode), live.current()
+        settings = {"k": check_k(k), "mode": mode, "sources": check_sources(sources, eng)}
+        answer = gate.run(eng.ask, q, k=settings["k"], mode=mode, sources=settings["sources"] or None)
+        return answer, settings, answer_build(answer, eng), eng, note
 
     def ask_api(question: str, k: int = 5, mode: str = "hybrid", sources: list[str] | None = None) -> dict:
         """The structured answer (Answer.to_dict()): passages with source, title, section, start, end, score and
         highlight offsets. mode: hybrid, semantic (dense) or keyword (bm25); sources: file names to search (empty: all)."""
         try:
-            answer = ask(question, k, mode, sources)
-        except (QAError, ValueError) as e:
-            raise gr.Error(str(e)) from None
+            answer, *_ = run(question, k, mode, sources)
+        except (QAError, ValueError, BusyError) as e:
+            log.warning("/ask refused: %s", str(e).splitlines()[0] if str(e) else e.__class__.__name__)
+            raise gr.Error(str(e), print_exception=False) from None
         return answer.to_dict()
 
-    def add_question(question, history):
-        history = list(history or [])
-        if question and question.strip():
-            history.append({"role": "user", "content": f'<p class="qa-q">{render.esc(question.strip())}</p>'})
-        return "", history, question
-
-    def respond(question, history, sources, k, mode, answers):
-        history, answers = list(history or []), dict(answers or {})
-        if not question or not question.strip():
-            return history, answers
+    def make_turn(n, question, note, k, mode, sources):
+        turn = {"turn": n, "question": question, "note": note, "kind": "error"}
         try:
-            answer = ask(question, k, mode, sources)
+            answer, settings, build, eng, cut = run(question, k, mode, sources)
+        except (QAError, ValueError, BusyError) as e:
+            log.warning("question refused: %s", str(e).splitlines()[0] if str(e) else e.__class__.__name__)
+            return turn | {"html": render.error_html(str(e)), "text": f"Q: {question}\n\nCannot answer. {e}\n"}
+        docs = {d.source: d for d in eng.documents}
+        dates = {s: d.date for s, d in docs.items()}
+        titles = {s: d.title for s, d in docs.items()}
+        order = render.citation_order(answer)
+        md = render.answer_markdown(answer, settings, dates)
+        return turn | {
+            "kind": "answer", "note": note or cut, "build": build, "settings": settings, "answer": answer.to_dict(),
+            "cites": [[answer.passages[i].source, answer.passages[i].start, answer.passages[i].end,
+                       [list(h) for h in answer.passages[i].highlights]] for i in order],
+            "lead": [[answer.passages[i].source, a, b] for i, (a, b) in render.lead_sentences(answer)],
+            "html": render.answer_html(answer, n, settings, dates, len(docs), titles, render.nice_date(live.indexed())),
+            "markdown": md, "text": md,
+        }
+
+    def show(turns):
+        return render.conversation_html(turns, empty)
+
+    def add_question(question, turns):
+        turns = list(turns or [])
+        if not isinstance(question, str) or not question.strip():
+            return gr.update(), turns, show(turns), ""
+        q, note = check_question(question)
+        turns.append({"turn": len(turns) + 1, "question": q, "note": note, "kind": "pending"})
+        return "", turns, show(turns), q
+
+    def respond(question, turns, sources, k, mode):
+        turns = list(turns or [])
+        if not turns or turns[-1].get("kind") != "pending":
+            return turns, show(turns), gr.update(), header()
+        last = turns.pop()
+        turns.append(make_turn(last["turn"], last["question"], last["note"], k, mode, sources))
+        return turns, show(turns), render.panel_empty(last["turn"]), header()
+
+    def open_cite(turns, n_turn, n):
+        turn = next((t for t in turns or [] if t["turn"] == n_turn and t.get("kind") == "answer"), None)
+        if turn is None or not 1 <= n <= len(turn["cites"]):
+            return render.panel_error_html("That source is no longer in the conversation. Ask again to see it.")
+        eng = live.engine_for(turn["build"])
+        if eng is None:
+            return render.panel_error_html("The documents were indexed again since this answer; ask again to "
+                                           "cite the current text.")
+        source, start, end, hls = turn["cites"][n - 1]
+        try:
+            return render.panel_html(eng.document(source), start, end, [tuple(h) for h in hls], n_turn, n,
+                                     len(turn["cites"]))
         except (QAError, ValueError) as e:
-            history.append({"role": "assistant", "content": render.error_html(str(e))})
-            return history, answers
-        answers[str(len(history))] = {"answer": answer.to_dict(), "k": int(k), "sources": list(sources or [])}
-        history.append({"role": "assistant", "content": render.answer_html(answer)})
-        return history, answers
+            return render.panel_error_html(str(e))
 
-    def pick_example(history, evt: gr.SelectData):
-        return add_question(evt.value["text"], history)
-
-    def open_source(ref):
-        return source_panel(engine, ref)
-
-    def on_like(answers, evt: gr.LikeData):
-        verdict = {True: "helpful", False: "not helpful"}.get(evt.liked) if isinstance(evt.liked, bool) else None
-        asked = (answers or {}).get(str(evt.index if isinstance(evt.index, int) else evt.index[0]))
-        if verdict is None or asked is None:
-            return
-        feedback.record(target, asked["answer"], verdict, k=asked["k"], sources=asked["sources"])
-        gr.Info(f"Saved as {verdict}. Thank you.")
+    def on_action(payload, turns, sources, k, mode):
+        """Clicks in the conversation and the panel, sent by the page's script as JSON."""
+        turns, same = list(turns or []), gr.update()
+        try:
+            act = json.loads(payload) if isinstance(payload, str) and len(payload) < 20_000 else {}
+            kind, n_turn = act.get("action"), int(act.get("turn") or 0)
+        except (ValueError, TypeError, AttributeError):
+            return turns, same, same, same
+        if kind == "open":
+            return turns, same, open_cite(turns, n_turn, int(act.get("n") or 0)), same
+        if kind == "close":
+            return turns, same, render.panel_empty(), same
+        if kind == "clear":
+            return [], show([]), render.PANEL_EMPTY, same
+        turn = next((t for t in turns if t["turn"] == n_turn and t.get("kind") == "answer"), None)
+        if turn is None:
+            return turns, same, same, same
+        if kind in ("helpful", "not-helpful") and not turn.get("verdict"):
+            verdict = "helpful" if kind == "helpful" else "not helpful"
+            reason = act.get("reason") if act.get("reason") in {v for v, _ in render.FEEDBACK_REASONS} else None
+            feedback.record(target, turn["answer"], verdict, k=turn["settings"]["k"],
+                            sources=turn["settings"]["sources"], reason=reason,
+                            comment=str(act.get("comment") or "")[:1000], build=turn["build"], lead=turn["lead"])
+            turn["verdict"] = verdict
+            return turns, show(turns), same, same
+        if kind == "search-all":
+            turns.append(make_turn(len(turns) + 1, turn["question"], "", turn["settings"]["k"],
+                                   turn["settings"]["mode"], []))
+            return turns, show(turns), render.panel_empty(len(turns)), []
+        return turns, same, same, same
 
     with gr.Blocks(title="Ask the documents") as demo:
-        gr.HTML(
-            '<div class="qa-header"><h1>Ask the documents</h1>'
-            f"<p>Answers are sentences quoted word for word from {len(docs)} indexed documents, each with a "
-            "citation: click <b>[1]</b> to read the passage in its document. Nothing is generated.</p></div>"
-        )
-        answers = gr.State({})
+        head = gr.HTML(header(), elem_id="qa-head")
+        turns = gr.State([])
         pending = gr.State("")
-        with gr.Row(variant="panel", elem_id="qa-options"):
-            pick = gr.Dropdown(
-                choices=doc_choices, value=[], multiselect=True, label="Only these documents",
-                info="Leave empty to search all documents.", scale=4, elem_id="qa-docs",
-            )
-            k = gr.Slider(1, 10, value=5, step=1, label="Passages", info="How many to show.", scale=2,
-                          elem_id="qa-k")
-            mode = gr.Radio(
-                choices=list(render.MODE_CHOICES), value="hybrid", label="Retrieval",
-                info="Hybrid combines meaning (semantic) and exact words (keyword).", scale=3, elem_id="qa-mode",
-            )
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3, min_width=420):
-                chat = gr.Chatbot(
-                    show_label=False, elem_id="qa-chat", height="60vh", latex_delimiters=[], buttons=["copy_all"],
-                    placeholder="**Ask a question about the documents**, or pick an example.",
-                    examples=[{"text": q} for q in examples] or None, feedback_options=("Like", "Dislike"),
-                )
-                with gr.Row():
-                    box = gr.Textbox(
-                        show_label=False, placeholder="Type a question and press Enter",
-                        elem_id="qa-question", scale=6, max_lines=4, submit_btn=False,
-                    )
-                    send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="qa-ask")
-            with gr.Column(scale=2, min_width=360):
-                panel = gr.HTML(render.PANEL_EMPTY, elem_id="qa-panel", container=True, padding=True)
-        cite_box = gr.Textbox(visible="hidden", elem_id="qa-cite-box")
-        cite_btn = gr.Button("open", visible="hidden", elem_id="qa-cite-btn")
+        with gr.Row(equal_height=False, elem_id="qa-main"):
+            with gr.Column(scale=3, min_width=320, elem_id="qa-left"):
+                with gr.Row(elem_id="qa-askbar"):
+                    box = gr.Textbox(label="Your question", show_label=False, placeholder="Ask a question about the documents",
+                                     elem_id="qa-question", scale=6, max_lines=4, lines=1, submit_btn=False, autofocus=True)
+                    send = gr.Button("Ask", variant="primary", scale=1, min_width=70, elem_id="qa-ask")
+                with gr.Accordion("Search settings", open=False, elem_id="qa-settings"):
+                    pick = gr.Dropdown(choices=doc_choices, value=[], multiselect=True, label="Only these documents",
+                                       info="Leave empty to search all documents.", elem_id="qa-docs")
+                    k = gr.Slider(1, 10, value=5, step=1, label="Passages", info="How many to show.", elem_id="qa-k")
+                    mode = gr.Radio(choices=list(render.MODE_CHOICES), value="hybrid", label="Retrieval",
+                                    info="Hybrid combines meaning (semantic) and exact words (keyword).",
+                                    elem_id="qa-mode")
+                chat = gr.HTML(show([]), elem_id="qa-chat")
+            with gr.Column(scale=2, min_width=320, elem_id="qa-side"):
+                panel = gr.HTML(render.PANEL_EMPTY, elem_id="qa-panel")
+        bridge = gr.Textbox(visible="hidden", elem_id="qa-bridge")
+        bridge_btn = gr.Button("act", visible="hidden", elem_id="qa-bridge-btn")
 
         private = {"api_visibility": "private"}
+        # Gradio lets the waiting questions through to the gate, which answers `concurrency` at once
+        # and tells readers past `queue_size` waiting that the page is busy.
+        engine_q = {"concurrency_limit": None, **private}
         for trigger in (box.submit, send.click):
-            trigger(add_question, [box, chat], [box, chat, pending], queue=False, **private).then(
-                respond, [pending, chat, pick, k, mode, answers], [chat, answers], **private
-            )
-        chat.example_select(pick_example, [chat], [box, chat, pending], **private).then(
-            respond, [pending, chat, pick, k, mode, answers], [chat, answers], **private
-        )
-        cite_btn.click(open_source, cite_box, panel, **private).then(None, js=SCROLL_JS, **private)
-        chat.like(on_like, [answers], None, **private)
-        gr.api(ask_api, api_name="ask")
+            trigger(add_question, [box, turns], [box, turns, chat, pending], queue=False, **private).then(
+                respond, [pending, turns, pick, k, mode], [turns, chat, panel, head], **engine_q)
+        bridge_btn.click(on_action, [bridge, turns, pick, k, mode], [turns, chat, panel, pick], **engine_q)
+        gr.api(ask_api, api_name="ask", concurrency_limit=None)
+    demo.queue(max_size=2 * (concurrency + queue_size), default_concurrency_limit=concurrency)
+    demo.live_index, demo.gate = live, gate
     return demo
+
+
+def _busy_message() -> None:
+    """Gradio's queue-full refusal in words a reader can act on."""
+    from gradio import queueing
+
+    if getattr(queueing.Queue.push, "_qa_busy", False):
+        return
+    original = queueing.Queue.push
+
+    async def push(self, *args, **kwargs):
+        ok, message, status = await original(self, *args, **kwargs)
+        return (ok, BUSY, status) if status == "queue_full" else (ok, message, status)
+
+    push._qa_busy = True
+    queueing.Queue.push = push
 
 
 def launch(demo, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, block: bool = True):
     """Serve ``demo`` on ``host:port`` (never shared publicly)."""
     import gradio as gr
 
+    _busy_message()
     return demo.launch(
         server_name=host, server_port=port, share=False, prevent_thread_lock=not block, show_error=True,
-        css=CSS, head=HEAD, theme=gr.themes.Soft(primary_hue="indigo", font=SYSTEM_FONTS, font_mono=MONO_FONTS),
-        quiet=not block,
+        head=render.page_head(),
+        theme=gr.themes.Soft(primary_hue="indigo", font=SYSTEM_FONTS, font_mono=MONO_FONTS), quiet=not block,
     )
 
 
@@ -265,7 +315,7 @@ def parser() -> argparse.ArgumentParser:
                     help=f"address to listen on (default: $QA_HOST or {DEFAULT_HOST})")
     ap.add_argument("--port", type=int, default=_env_port(os.environ.get("QA_PORT")),
                     help=f"port (default: $QA_PORT or {DEFAULT_PORT})")
-    ap.add_argument("--corpus", help="documents folder (default: $QA_CORPUS or seeds/)")
+    ap.add_argument("--corpus", help="documents folder to serve (default: the one the index was built from, else seeds/)")
     ap.add_argument("--index-dir", help="index folder (default: $QA_INDEX_DIR or index/)")
     ap.add_argument("--model", help="sentence-transformers name or folder (default: $QA_MODEL or all-MiniLM-L6-v2)")
     ap.add_argument("--feedback", help="JSON Lines file for helpful / not helpful verdicts "
@@ -297,6 +347,7 @@ def serve(args) -> int:
     try:
         engine = Engine(
             corpus=args.corpus, index_dir=args.index_dir, model=args.model,
+            switch_corpus=bool(args.corpus),  # --corpus FOLDER: serve that folder, (re)indexing it if need be
             progress=printer(),
             warn=lambda s: print(f"warning: {s}", file=sys.stderr),
         )

@@ -64,6 +64,22 @@ def cmd_ask(args) -> int:
     return 0
 
 
+def cmd_feedback(args) -> int:
+    """Candidate questions for a person to review (each has "review": true and no split) before they join the eval set."""
+    from . import feedback
+
+    lines = [json.dumps(c, ensure_ascii=False) for c in feedback.export_candidates(args.feedback)]
+    text = "\n".join(lines) + ("\n" if lines else "")
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as f:
+            f.write(text)
+        print(f"{len(lines)} candidate question(s) written to {args.out}; review them before adding to evals/questions.jsonl",
+              file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="qa", description="Extractive Q&A over a folder of documents, with citations.")
     ap.add_argument("-v", "--verbose", action="store_true", help="log details")
@@ -87,6 +103,12 @@ def parser() -> argparse.ArgumentParser:
     add_answer_options(p)
     add_common(p)
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("feedback", help="turn the page's saved verdicts into candidate eval questions")
+    p.add_argument("action", choices=("export",), help="export: print candidates as JSON lines (evals/questions.jsonl format)")
+    p.add_argument("--feedback", help="verdicts file (default: $QA_FEEDBACK or feedback/feedback.jsonl)")
+    p.add_argument("--out", help="write to this file instead of standard output")
+    p.set_defaults(func=cmd_feedback)
 
     for name, help_text in MEASURE_COMMANDS.items():
         # Their options are parsed by qa.measure.cli (``--help`` included), so asking never imports that wing.

@@ -1,8 +1,12 @@
 """Helpful / not helpful verdicts on answers, appended to a JSON Lines file.
 
 One line per verdict: the question, the settings it was asked with, the
-verdict and the cited spans (source, start, end, score, highlights), so an
-unhelpful answer can become an eval case. The file is only ever appended to,
+verdict (with, for "not helpful", the reason chosen: wrong source, not
+answered, partly answered, and any comment), the index build, the cited spans
+(source, start, end, score, highlights) and the answer's lead sentence, so a
+verdict can become an eval case: :func:`export_candidates` turns them into
+candidate questions in the ``evals/questions.jsonl`` format for a person to
+review. The file is only ever appended to,
 under a lock shared by threads and processes; earlier lines are never
 rewritten. The path comes from the ``path`` argument, then ``QA_FEEDBACK``,
 then ``feedback/feedback.jsonl`` in the project.
@@ -20,6 +24,7 @@ from pathlib import Path
 from .config import PROJECT_ROOT
 
 VERDICTS = ("helpful", "not helpful")
+REASONS = ("wrong source", "not answered", "partly answered")
 
 _THREAD_LOCK = threading.Lock()
 
@@ -34,9 +39,24 @@ def check_verdict(verdict: str) -> str:
     return verdict
 
 
-def entry(answer: dict, verdict: str, k: int | None = None, sources: list[str] | None = None) -> dict:
-    """The line to write for ``answer`` (an ``Answer.to_dict()``) marked ``verdict``."""
-    return {
+def entry(answer: dict, verdict: str, k: int | None = None, sources: list[str] | None = None,
+          reason: str | None = None, comment: str = "", build: str | None = None, lead=None) -> dict:
+    """The line to write for ``answer`` (an ``Answer.to_dict()``) marked ``verdict``.
+
+    ``lead`` is the answer's lead sentence(s) as ``[source, start, end]``, the spans the reply quoted first.
+    """
+    if reason is not None and reason not in REASONS:
+        raise ValueError(f"reason must be one of {', '.join(repr(r) for r in REASONS)}, got {reason!r}")
+    texts = {}
+    for p in answer.get("passages", []):
+        texts.setdefault(p["source"], []).append((p["start"], p.get("text", "")))
+    quoted = []
+    for source, a, b in lead or []:
+        for start, text in texts.get(source, []):
+            if start <= a and b <= start + len(text):
+                quoted.append({"source": source, "start": a, "end": b, "text": text[a - start : b - start]})
+                break
+    line = {
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "question": answer["question"],
         "verdict": check_verdict(verdict),
@@ -55,6 +75,15 @@ def entry(answer: dict, verdict: str, k: int | None = None, sources: list[str] |
             for p in answer.get("passages", [])
         ],
     }
+    if reason:
+        line["reason"] = reason
+    if comment and comment.strip():
+        line["comment"] = " ".join(comment.split())[:1000]
+    if build:
+        line["build"] = build
+    if quoted:
+        line["lead"] = quoted
+    return line
 
 
 def append(path: str | os.PathLike | None, record: dict) -> Path:
@@ -78,9 +107,10 @@ def append(path: str | os.PathLike | None, record: dict) -> Path:
 
 
 def record(path: str | os.PathLike | None, answer: dict, verdict: str, k: int | None = None,
-           sources: list[str] | None = None) -> dict:
+           sources: list[str] | None = None, reason: str | None = None, comment: str = "",
+           build: str | None = None, lead=None) -> dict:
     """Write one verdict on ``answer`` and return the line written."""
-    line = entry(answer, verdict, k, sources)
+    line = entry(answer, verdict, k, sources, reason, comment, build, lead)
     append(path, line)
     return line
 
@@ -96,3 +126,43 @@ def read(path: str | os.PathLike | None = None) -> Iterator[dict]:
                 yield json.loads(line)
             except json.JSONDecodeError:
                 continue
+
+
+def export_candidates(feedback_path: str | os.PathLike | None = None) -> list[dict]:
+    """Saved verdicts as candidate eval questions in the ``evals/questions.jsonl`` format, for a person to review.
+
+    One candidate per distinct question (the latest verdict wins): ``id`` (``fb-`` and a hash of the
+    question), ``question``, ``source`` and ``evidence`` (the cited sentence: the answer's lead sentence, else
+    the first highlighted span), ``split`` "" (a person assigns it) and ``"review": true``, with the verdict,
+    reason and comment that produced it. Verdicts that cite nothing (a refusal with no passage) give a candidate
+    with empty source and evidence, still worth a look as an out-of-scope question.
+    """
+    import hashlib
+
+    latest: dict[str, dict] = {}
+    for line in read(feedback_path):
+        q = line.get("question") if isinstance(line, dict) else None
+        if isinstance(q, str) and q.strip() and line.get("verdict") in VERDICTS:
+            latest[" ".join(q.split())] = line
+    out = []
+    for q, line in latest.items():
+        source, evidence = "", ""
+        if line.get("lead"):
+            source, evidence = line["lead"][0]["source"], line["lead"][0].get("text", "")
+        elif line.get("passages"):
+            p = line["passages"][0]
+            source = p.get("source", "")
+        cand = {
+            "id": "fb-" + hashlib.sha256(q.encode("utf-8")).hexdigest()[:10],
+            "question": q,
+            "source": source,
+            "evidence": " ".join(evidence.split()),
+            "split": "",
+            "review": True,
+            "verdict": line["verdict"],
+        }
+        for key in ("reason", "comment", "time", "build"):
+            if line.get(key):
+                cand[key] = line[key]
+        out.append(cand)
+    return out

@@ -164,3 +164,134 @@ def test_python_app_py_serves_the_page_from_an_existing_index(seed_index_dir, tm
         proc.wait(timeout=30)
     text = log.read_text()
     assert f"Serving on http://127.0.0.1:{port}" in text and "Building it now" not in text
+
+
+# -- issue 11: inputs are checked, errors are one line, many readers at once ---------------------------
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (("leaders", "abc", "hybrid", []), "k must be a whole number of passages from 1 to 50"),
+        (("leaders", None, "hybrid", []), "k must be a whole number of passages from 1 to 50"),
+        (("leaders", [5], "hybrid", []), "k must be a whole number of passages from 1 to 50"),
+        (("leaders", 5.9, "hybrid", []), "k must be a whole number of passages from 1 to 50"),
+        (("leaders", True, "hybrid", []), "k must be a whole number of passages from 1 to 50"),
+        (("leaders", 0, "hybrid", []), "k must be a whole number of passages from 1 to 50, got 0"),
+        (("leaders", 5, "hybrid", "000_ca9353bd9b097081.txt"), "sources must be a list of document names"),
+        (("leaders", 5, "hybrid", ["nope.txt"]), "No indexed document named 'nope.txt'"),
+        (("leaders", 5, ["hybrid"], []), "Unknown retrieval mode"),
+        ((["leaders"], 5, "hybrid", []), "The question must be text"),
+    ],
+)
+def test_ask_refuses_wrong_types_with_one_sentence(seed_app, args, message):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match=message):
+        client(seed_app[0]).predict(*args, api_name="/ask")
+
+
+def test_refused_requests_are_logged_as_one_line_not_a_traceback(seed_app, caplog, capfd):
+    from gradio_client.exceptions import AppError
+
+    with caplog.at_level("WARNING", logger="qa.page"):
+        with pytest.raises(AppError):
+            client(seed_app[0]).predict("leaders", "abc", "hybrid", [], api_name="/ask")
+    lines = [r.getMessage() for r in caplog.records if r.name == "qa.page"]
+    assert any(x.startswith("/ask refused: k must be a whole number") and "\n" not in x for x in lines)
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err
+
+
+def test_questions_are_nfkc_normalised_and_long_ones_cut_with_a_note(seed_app, engine):
+    c = client(seed_app[0])
+    wide = c.predict("Ｗｈｏ ｉｓ Ｃｌａｉｒｅ Ｆｕｌｌｅｒ？", 3, "hybrid", [], api_name="/ask")
+    plain = engine.ask("Who is Claire Fuller?", k=3)
+    assert wide["question"] == "Who is Claire Fuller?" and _spans(wide) == _spans(plain.to_dict())
+    q, note = app.check_question("why" * 1666 + "ab")
+    assert len(q) == app.MAX_QUESTION_CHARS and "cut to its first 2,000 characters (it had 5,000)" in note
+    assert app.check_question("ﬁne") == ("fine", "")
+
+
+def _spans(answer: dict) -> list[tuple[str, int, int]]:
+    return [(p["source"], p["start"], p["end"]) for p in answer["passages"]]
+
+
+class SlowEngine:
+    """The seed engine, answering after a pause: to fill the page's queue."""
+
+    def __init__(self, engine, pause: float):
+        self._engine, self._pause = engine, pause
+
+    def __getattr__(self, name):
+        return getattr(self._engine, name)
+
+    def ask(self, *a, **kw):
+        time.sleep(self._pause)
+        return self._engine.ask(*a, **kw)
+
+
+def test_past_the_queue_limit_readers_are_told_the_page_is_busy(engine, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    slow = SlowEngine(engine, 1.5)
+    demo = app.build_demo(slow, tmp_path / "fb.jsonl", concurrency=1, queue_size=1)
+    port = free_port()
+    app.launch(demo, "127.0.0.1", port, block=False)
+    try:
+        def one(_):
+            try:
+                client(f"http://127.0.0.1:{port}/").predict("Who is Claire Fuller?", 2, "hybrid", [], api_name="/ask")
+                return "ok"
+            except Exception as e:  # the refusal, as a reader's script sees it
+                return str(e)
+
+        with ThreadPoolExecutor(6) as pool:
+            got = list(pool.map(one, range(6)))
+    finally:
+        demo.close()
+    assert "ok" in got
+    assert any(app.BUSY in g for g in got), got
+
+
+def test_the_page_runs_several_questions_at_once(engine, tmp_path):
+    demo = app.build_demo(engine, tmp_path / "fb.jsonl")
+    assert demo.gate.limit == app.CONCURRENCY > 1 and demo.gate.waiting == app.QUEUE_SIZE
+    assert demo._queue.max_size is not None  # Gradio's own queue is bounded too
+
+
+def _page_fn(demo, name: str):
+    fns = demo.fns.values() if isinstance(demo.fns, dict) else demo.fns
+    return next(f.fn for f in fns if getattr(f.fn, "__name__", "") == name)
+
+
+def test_each_answer_records_what_produced_it_and_the_panel_follows_the_newest(engine, tmp_path):
+    import json
+
+    demo = app.build_demo(engine, tmp_path / "fb.jsonl")
+    add, respond, act = (_page_fn(demo, n) for n in ("add_question", "respond", "on_action"))
+    only = ["004_5a4e078f2933e62d.txt"]
+    _, turns, _, q = add("What is the capital of Peru?", [])
+    turns, chat, panel, _ = respond(q, turns, only, 3, "keyword")
+    t = turns[-1]
+    assert t["settings"] == {"k": 3, "mode": "bm25", "sources": only} and t["build"]
+    assert "Only 1 of 5 documents (Systems leadership) · Keyword · 3 passages" in chat
+    assert t["answer"]["abstained"] and "Search all documents" in chat
+    # open source [1] of answer 1: the panel says so
+    turns, _, panel, _ = act(json.dumps({"action": "open", "turn": 1, "n": 1}), turns, only, 3, "keyword")
+    assert "Answer 1, source [1]" in panel and 'id="qa-doc-text"' in panel
+    # "Search all documents" asks again without the filter, as answer 2, and clears the filter
+    turns, chat, panel, pick = act(json.dumps({"action": "search-all", "turn": 1}), turns, only, 3, "keyword")
+    assert pick == [] and turns[-1]["settings"]["sources"] == [] and turns[-1]["question"] == "What is the capital of Peru?"
+    assert "Answer 2" in panel and "qa-doc-text" not in panel  # the panel moved on to the newest answer
+    # thumbs down with a reason is saved with the verdict
+    turns, chat, _, _ = act(json.dumps({"action": "not-helpful", "turn": 2, "reason": "not answered", "comment": "hm"}),
+                            turns, [], 3, "keyword")
+    line = json.loads((tmp_path / "fb.jsonl").read_text().splitlines()[-1])
+    assert (line["verdict"], line["reason"], line["comment"], line["sources"]) == ("not helpful", "not answered", "hm", [])
+    assert "saved as not helpful" in chat
+    # Clear empties the conversation and the panel
+    turns, chat, panel, _ = act(json.dumps({"action": "clear"}), turns, [], 3, "keyword")
+    assert turns == [] and panel == app.render.PANEL_EMPTY and "qa-turn" not in chat
+    # junk from the page's script is ignored
+    assert act("not json", [], [], 3, "hybrid")[0] == []

@@ -111,3 +111,16 @@ def test_index_a_folder_then_ask_answers_from_that_folder(tiny_corpus, tmp_path,
     assert cli_main(["ask", "When should roses be pruned?", "--corpus", str(ROOT / "seeds")]) == 2
     err = capsys.readouterr().err
     assert "was built from" in err and "python -m qa index" in err
+
+
+def test_feedback_export_prints_candidate_questions(tmp_path, capsys):
+    from qa import feedback
+
+    path = tmp_path / "feedback.jsonl"
+    answer = {"question": "Who leads Surrey?", "passages": [{"source": "a.txt", "start": 0, "end": 5, "score": 1.0, "text": "Alice"}]}
+    feedback.record(path, answer, "not helpful")
+    assert cli_main(["feedback", "export", "--feedback", str(path)]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 1 and lines[0]["question"] == "Who leads Surrey?" and lines[0]["review"] is True
+    assert cli_main(["feedback", "export", "--feedback", str(path), "--out", str(tmp_path / "c.jsonl")]) == 0
+    assert json.loads((tmp_path / "c.jsonl").read_text())["source"] == "a.txt"

@@ -69,3 +69,45 @@ def test_a_torn_last_line_is_skipped_on_read_and_later_lines_still_append(tmp_pa
     feedback.record(path, ANSWER, "not helpful")
     assert [x["verdict"] for x in feedback.read(path)] == ["helpful", "not helpful"]
     assert path.read_text().splitlines()[1] == '{"question": "cut sho'  # kept as it was, never rewritten
+
+
+ANSWER_WITH_TEXT = {
+    "question": "Who leads Surrey?",
+    "abstained": False,
+    "mode": "hybrid",
+    "passages": [
+        {"source": "a.txt", "start": 10, "end": 40, "score": 0.03, "text": "Dr Claire Fuller leads Surrey.",
+         "highlights": [{"start": 10, "end": 40, "score": 0.7}]},
+    ],
+}
+
+
+def test_thumbs_down_saves_the_reason_and_comment_with_the_verdict(tmp_path):
+    path = tmp_path / "fb.jsonl"
+    line = feedback.record(path, ANSWER_WITH_TEXT, "not helpful", k=5, reason="wrong source",
+                           comment="  cites the\nwrong report ", build="b-1", lead=[["a.txt", 10, 40]])
+    assert line["reason"] == "wrong source" and line["comment"] == "cites the wrong report" and line["build"] == "b-1"
+    assert line["lead"] == [{"source": "a.txt", "start": 10, "end": 40, "text": "Dr Claire Fuller leads Surrey."}]
+    assert list(feedback.read(path)) == [line]
+    with pytest.raises(ValueError, match="reason must be one of"):
+        feedback.record(path, ANSWER_WITH_TEXT, "not helpful", reason="meh")
+    assert len(list(feedback.read(path))) == 1
+
+
+def test_export_candidates_turns_verdicts_into_eval_questions_for_review(tmp_path):
+    path = tmp_path / "fb.jsonl"
+    feedback.record(path, ANSWER_WITH_TEXT, "helpful", k=5, lead=[["a.txt", 10, 40]])
+    feedback.record(path, ANSWER, "not helpful", k=5, reason="not answered", comment="no")
+    feedback.record(path, ANSWER_WITH_TEXT, "not helpful", k=5, reason="partly answered", lead=[["a.txt", 10, 40]])
+    got = feedback.export_candidates(path)
+    assert [c["question"] for c in got] == ["Who leads Surrey?", "Who leads <Surrey>?"]
+    first = got[0]
+    # the evals/questions.jsonl fields, plus a flag for the person who reviews them
+    assert {k: first[k] for k in ("question", "source", "evidence", "split", "review")} == {
+        "question": "Who leads Surrey?", "source": "a.txt", "evidence": "Dr Claire Fuller leads Surrey.",
+        "split": "", "review": True}
+    assert first["id"].startswith("fb-") and first["verdict"] == "not helpful" and first["reason"] == "partly answered"
+    assert got[1]["source"] == "a.txt" and got[1]["evidence"] == "" and got[1]["comment"] == "no"
+    assert len({c["id"] for c in got}) == 2
+    json.dumps(got)  # one JSON line each, as questions.jsonl holds them
+    assert feedback.export_candidates(tmp_path / "none.jsonl") == []

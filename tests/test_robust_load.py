@@ -22,6 +22,10 @@ pytestmark = [pytest.mark.model, pytest.mark.filterwarnings("ignore::Warning:gra
 CLIENTS = 32
 QUESTIONS_EACH = 20
 DEADLINE_S = 300
+"""At least this long; longer when one pass of the questions asked alone takes longer (a slower engine):
+1.5x the time the 640 requests take one after another, so the test checks correctness, not speed
+(benchmarks/page_load.py measures throughput)."""
+MAX_DEADLINE_S = 1500
 
 
 
@@ -36,18 +40,20 @@ def _spans(answer: dict) -> list[tuple[str, int, int]]:
     return [(p["source"], p["start"], p["end"]) for p in answer["passages"]]
 
 
-@pytest.mark.timeout(DEADLINE_S + 120)
+@pytest.mark.timeout(MAX_DEADLINE_S + 120)
 def test_32_concurrent_clients_are_all_answered_correctly(served, engine):
     from gradio_client import Client
 
     questions = _questions(QUESTIONS_EACH)
     assert len(questions) == QUESTIONS_EACH
+    t_alone = time.perf_counter()
     expected = {q: engine.ask(q, k=5).to_dict() for q in questions}  # each question asked alone
+    deadline_s = min(MAX_DEADLINE_S, max(DEADLINE_S, 1.5 * CLIENTS * (time.perf_counter() - t_alone)))
     texts = {d.source: d.text for d in engine.documents}
     latencies: list[float] = []
     problems: list[str] = []
     lock = threading.Lock()
-    deadline = time.monotonic() + DEADLINE_S
+    deadline = time.monotonic() + deadline_s
 
     def user(i: int) -> int:
         client = Client(f"http://127.0.0.1:{served[1]}/", verbose=False)
@@ -82,7 +88,7 @@ def test_32_concurrent_clients_are_all_answered_correctly(served, engine):
     t0 = time.perf_counter()
     with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
         futures = [pool.submit(user, i) for i in range(CLIENTS)]
-        answered = sum(f.result(timeout=DEADLINE_S + 60) for f in as_completed(futures, timeout=DEADLINE_S + 60))
+        answered = sum(f.result(timeout=deadline_s + 60) for f in as_completed(futures, timeout=deadline_s + 60))
     wall = time.perf_counter() - t0
 
     q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
@@ -92,4 +98,4 @@ def test_32_concurrent_clients_are_all_answered_correctly(served, engine):
         f"p95 {q[94] * 1e3:.0f} ms, max {max(latencies) * 1e3:.0f} ms"
     )
     assert not problems, "\n".join(problems[:20])
-    assert answered == CLIENTS * QUESTIONS_EACH, f"only {answered} answered before the {DEADLINE_S} s deadline"
+    assert answered == CLIENTS * QUESTIONS_EACH, f"only {answered} answered before the {deadline_s:.0f} s deadline"

@@ -16,7 +16,7 @@ import pytest
 from qa import Answer, BadQuestionError
 from qa.engine import MAX_QUESTION_CHARS
 from tests.conftest import ROOT, SEEDS
-from tests.test_robust_security import RAW_MARKUP, _page_fn
+from tests.test_robust_security import _page_fn
 
 pytestmark = [pytest.mark.model, pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")]
 
@@ -192,11 +192,6 @@ def test_cli_process_answers_a_100000_character_question_with_markup(seed_index_
 
 
 
-def _no_raw_markup(html: str) -> None:
-    for bad in RAW_MARKUP:
-        assert bad not in html, bad
-
-
 @pytest.mark.parametrize(
     "question",
     ["", "   ", "?", "a", "\x00\x07 leaders\x1b[0m", "\ud800 leaders \udfff", "<script>alert(1)</script>",
@@ -207,18 +202,17 @@ def test_page_chat_gives_a_message_or_an_answer_never_an_exception(served, quest
     demo, _ = served
     respond = _page_fn(demo, "respond")
     add_question = _page_fn(demo, "add_question")
-    _, history, pending = add_question(question, [])
-    for turn in history:
-        _no_raw_markup(turn["content"])
-    history, answers = respond(pending, history, [], 5, "hybrid", {})
+    _, turns, html, pending = add_question(question, [])
+    assert "<script>alert" not in html  # the question is shown escaped
+    turns, html, *_ = respond(pending, turns, [], 5, "hybrid")
     if not question.strip():
-        assert history == []  # nothing asked, nothing answered
+        assert turns == []  # nothing asked, nothing answered
         return
-    reply = history[-1]
-    assert reply["role"] == "assistant" and reply["content"]
-    _no_raw_markup(reply["content"])
+    reply = turns[-1]
+    assert reply["kind"] in ("answer", "error") and reply["html"]
+    assert "<script>alert" not in reply["html"] and "Traceback" not in reply["html"]
     if question in ("?",):
-        assert "Type a question" in reply["content"]
+        assert reply["kind"] == "error" and "Type a question" in reply["html"]
 
 
 @pytest.mark.parametrize(
@@ -248,9 +242,9 @@ def test_page_api_answers_odd_questions(served, engine):
 @pytest.mark.parametrize(
     "args, error",
     [
-        ((5, "hybrid", ["../../etc/passwd"]), "Not in the index"),
-        ((5, "hybrid", ["/etc/passwd"]), "Not in the index"),
-        ((10**9, "hybrid", []), "between 1 and 50"),
+        ((5, "hybrid", ["../../etc/passwd"]), "No indexed document named"),
+        ((5, "hybrid", ["/etc/passwd"]), "No indexed document named"),
+        ((10**9, "hybrid", []), "from 1 to 50"),
         ((5, "<script>", []), "Unknown retrieval mode"),
     ],
 )

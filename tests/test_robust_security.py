@@ -285,17 +285,17 @@ def test_concurrent_feedback_lines_are_whole(engine, tmp_path):
 
 
 def test_page_like_writes_to_the_configured_feedback_file_only(engine, tmp_path, monkeypatch):
-    import gradio as gr
-
     monkeypatch.setenv("QA_FEEDBACK", str(tmp_path / "env-default.jsonl"))
     target = tmp_path / "page" / "feedback.jsonl"
     demo = app.build_demo(engine, target)
-    respond, on_like = _page_fn(demo, "respond"), _page_fn(demo, "on_like")
-    history, answers = respond("Why is there no room for heroes?", [{"role": "user", "content": "q"}], [], 3, "hybrid", {})
-    index = len(history) - 1
-    monkeypatch.setattr(gr, "Info", lambda *a, **k: None)  # no request context here
-    for liked in (True, False):
-        on_like(answers, gr.LikeData(target=None, data={"index": index, "value": history[index]["content"], "liked": liked}))
+    add, respond, act = (_page_fn(demo, n) for n in ("add_question", "respond", "on_action"))
+    turns = []
+    for _ in range(2):
+        _, turns, _, q = add("Why is there no room for heroes?", turns)
+        turns, *_ = respond(q, turns, [], 3, "hybrid")
+    act(json.dumps({"action": "helpful", "turn": 1}), turns, [], 3, "hybrid")
+    act(json.dumps({"action": "not-helpful", "turn": 2, "reason": "rm -rf /", "comment": "<script>"}), turns, [], 3, "hybrid")
     lines = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
     assert [x["verdict"] for x in lines] == ["helpful", "not helpful"]
+    assert "reason" not in lines[1]  # only the page's own reasons are kept
     assert not (tmp_path / "env-default.jsonl").exists()
