@@ -71,11 +71,16 @@ def build(chunks: Sequence[Chunk], reuse: Callable[[Chunk], tuple[np.ndarray, np
           progress: Callable[[int, int], None] | None = None) -> tuple[TokenIndex, int]:
     """Token vectors of every chunk; ``reuse(chunk)`` may give a previous build's. Returns (index, chunks encoded)."""
     vecs, spans, encoded = [], [], 0
+    same_text: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # a repeated text is encoded once (spans shift)
     for i, c in enumerate(chunks):
         got = reuse(c)
+        if got is None and c.text in same_text:
+            v, rel = same_text[c.text]
+            got = (v, rel + c.start)
         if got is None:
             got = encode_chunk(c)
             encoded += 1
+        same_text.setdefault(c.text, (got[0], got[1] - c.start))
         vecs.append(got[0])
         spans.append(got[1])
         if progress and (i + 1) % 16 == 0 or progress and i + 1 == len(chunks):

@@ -45,3 +45,11 @@ def test_a_previous_builds_vectors_are_reused_not_encoded_again():
     first, _ = late.build([c])
     again, encoded = late.build([c], reuse=lambda ch: (first.vectors, first.spans))
     assert encoded == 0 and np.array_equal(again.vectors, first.vectors)
+
+
+def test_a_repeated_text_is_encoded_once_with_its_own_spans():
+    a, b = chunk(start=0), chunk(start=500)
+    index, encoded = late.build([a, b])
+    assert encoded == 1
+    first, second = index.spans[index.chunk_rows(0)], index.spans[index.chunk_rows(1)]
+    assert (second == first + 500).all()
