@@ -587,13 +587,10 @@ def panel_error_html(message: str) -> str:
 
 
 def section_at(doc: Document, offset: int) -> tuple[str, ...]:
-    """The heading path in force at ``offset`` (deepest last)."""
-    path: list[tuple[int, str]] = []
-    for h in doc.headings:
-        if h.start > offset:
-            break
-        path = [x for x in path if x[0] < h.level] + [(h.level, h.title)]
-    return tuple(t for _, t in path)
+    """The heading path in force at ``offset`` (deepest last): the structure stage's rule, for one document."""
+    from .structure import section_at as path_at
+
+    return path_at(doc.headings, offset)
 
 
 def doc_meta(doc: Document) -> list[str]:
