@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -92,8 +93,13 @@ def build(chunks: Sequence[Chunk], reuse: Callable[[Chunk], tuple[np.ndarray, np
     return TokenIndex(matrix.astype(DTYPE), offsets, span_arr), encoded
 
 
+@lru_cache(maxsize=64)
 def encode_query(question: str) -> np.ndarray:
-    return encoder().encode_query(question)
+    """The question's 32 ColBERT vectors (read-only). Cached: the first stage and the sentence scorer of one
+    answer both need them, and each encoding is a model run."""
+    vecs = encoder().encode_query(question)
+    vecs.flags.writeable = False
+    return vecs
 
 
 def score_chunks(qvecs: np.ndarray, index: TokenIndex, rows: Sequence[int] | np.ndarray | None = None) -> np.ndarray:

@@ -37,13 +37,6 @@ class Reranker:
             self._model = CrossEncoder().load()
         return self._model
 
-    def warm_up(self) -> None:
-        """Load the models now (they are otherwise loaded by the first question)."""
-        if self.settings.model != "none" or self.settings.sentences == "cross-encoder":
-            self.model.score("warm up", ["warm up"], max_length=self.settings.max_length)
-        if self.settings.sentences == "late":
-            late.encode_query("warm up")
-
     def rerank(self, question: str, hits: Sequence[Hit], index_late=None, timings: dict | None = None) -> list[Hit]:
         """Hits in cross-encoder order (the first ``depth``; the rest keep their order), sentences rescored."""
         st = self.settings
