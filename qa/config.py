@@ -34,7 +34,8 @@ MODES = ("hybrid", "dense", "bm25")
 """Retrieval modes: fused dense + BM25, dense only, BM25 only."""
 
 MAX_K = 50
-"""Most passages one answer may return (the CLI, the page, the API and the evals all check against this)."""
+"""Default of ``RetrievalSettings.max_k``: most passages one answer may return (the page and the API are
+held to it; the CLI and the evals follow the settings, so ``--candidates 200 --k 100`` works)."""
 
 
 def corpus_dir(path: str | os.PathLike | None = None) -> Path:
@@ -55,14 +56,14 @@ def check_mode(mode: object) -> str:
     return mode  # type: ignore[return-value]
 
 
-def check_k(k: object) -> int:
-    """``k`` as an int in 1..MAX_K, or ValueError saying what is allowed (bools, text and fractions are refused)."""
+def check_k(k: object, max_k: int = MAX_K) -> int:
+    """``k`` as an int in 1..max_k, or ValueError saying what is allowed (bools, text and fractions are refused)."""
     if isinstance(k, float) and k.is_integer():
         k = int(k)  # a slider's 5.0
     if isinstance(k, bool) or not isinstance(k, int):
-        raise ValueError(f"k must be a whole number between 1 and {MAX_K}, got {str(k)[:40]!r}")
-    if not 1 <= k <= MAX_K:
-        raise ValueError(f"k must be between 1 and {MAX_K}, got {k}")
+        raise ValueError(f"k must be a whole number between 1 and {max_k}, got {str(k)[:40]!r}")
+    if not 1 <= k <= max_k:
+        raise ValueError(f"k must be between 1 and {max_k}, got {k}")
     return k
 
 
@@ -203,9 +204,13 @@ class RetrievalSettings(_Record):
     ``max_shared``: a chunk more than this share of whose text is in a
     better-ranked passage is passed over. Dev R@3 0.627 -> 0.640, MRR@10 0.572
     -> 0.573, test unchanged; 0.2 hides chunks that are three-quarters new text.
+
+    ``max_k``: the most passages one answer may return. A ``k`` above ``candidates``
+    deepens each list to ``k``, so a benchmark can ask for 100 (``--candidates``, ``--k``).
     """
 
     candidates: int = 100
+    max_k: int = MAX_K
     late_weight: float = 2.0
     late_full_max: int = 1_000
     exact_filter_max: int = 20_000
@@ -219,6 +224,8 @@ class RetrievalSettings(_Record):
     def __post_init__(self) -> None:
         if self.candidates < 1:
             raise ValueError(f"candidates must be at least 1, got {self.candidates}")
+        if self.max_k < 1:
+            raise ValueError(f"max_k must be at least 1, got {self.max_k}")
         if self.rrf_k < 0:
             raise ValueError(f"rrf_k must be >= 0, got {self.rrf_k}")
         if not 0 < self.max_shared <= 1:
@@ -249,8 +256,8 @@ class AnswerSettings(_Record):
 
     ``abstain_logit`` / ``high_logit``: the same two thresholds when the passages were
     reranked: the confidence is then the cross-encoder's logit for the first passage.
-    ``qa eval --calibrate`` chose -8.7859 on dev: 146 of 149 in-scope questions answered,
-    8 of 15 out-of-scope refused. Of the signals tried (the cross-encoder on the first
+    ``qa eval --calibrate`` chose -9.3492 on dev: 148 of 149 in-scope questions answered,
+    8 of 15 out-of-scope refused (index with blingfire sentences). Of the signals tried (the cross-encoder on the first
     passage or on the lead sentence, ColBERT, the best sentence cosine, a mix) it refused
     the most out-of-scope questions at that cost (evals/README.md). At 3.0 and above
     (26% of dev questions) the first passage was right for 85%, below it for 50%.
@@ -258,7 +265,7 @@ class AnswerSettings(_Record):
 
     abstain_threshold: float = 0.305
     high_confidence: float = 0.55
-    abstain_logit: float = -8.7859
+    abstain_logit: float = -9.3492
     high_logit: float = 3.0
     min_highlight_words: int = 6
     short_penalty: float = 2.0

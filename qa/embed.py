@@ -132,8 +132,27 @@ class Embedder:
             return []
         # verbose=False: counting a long text is not "running it through the model"; the chunker cuts every
         # text to what the model reads (tests/test_chunk.py checks it), so that warning would not be true.
+        counter = self._counter()
+        if counter is not None:
+            return [len(e) for e in counter.encode_batch(list(texts), add_special_tokens=False)]
         enc = self.model.tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
         return [len(ids) for ids in enc]
+
+    def _counter(self):
+        """A copy of the model's Rust tokenizer without truncation or padding, or None for a slow tokenizer.
+
+        Counting through it skips the Python object transformers builds per text (a third of chunking time)."""
+        if not hasattr(self, "_fast_counter"):
+            backend = getattr(self.model.tokenizer, "backend_tokenizer", None)
+            counter = None
+            if backend is not None:
+                from tokenizers import Tokenizer
+
+                counter = Tokenizer.from_str(backend.to_str())
+                counter.no_truncation()
+                counter.no_padding()
+            self._fast_counter = counter
+        return self._fast_counter
 
     def encode(self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         """Unit-length float32 vectors, one row per text.

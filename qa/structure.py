@@ -218,6 +218,17 @@ def drop_captions_and_names(headings: list[Heading], text: str) -> list[Heading]
     ]
 
 
+FOOTNOTE_MARK = re.compile(r"(?<=[a-z]{3})(?:\d{1,2}|[*†‡])$")
+"""A footnote marker stuck to a heading's last word ("Systems leadership2"): not part of its name.
+Only after a lower-case word of 3+ letters in a heading of two or more words ("Python3", "Web 3" stay)."""
+
+
+def heading_title(line: str) -> str:
+    """A heading's name as a reader writes it: one line, no emphasis marks, no footnote marker."""
+    title = re.sub(r"\s+", " ", line.replace("**", "")).strip()
+    return FOOTNOTE_MARK.sub("", title).strip() if " " in title else title
+
+
 def structure_title(text: str, headings, debris) -> str:
     """A title from the text itself: a man page's NAME line, else the first level-1 heading if it
     is a real one (not "Introduction", "References" or a numbered section like "1 Floods"), else
@@ -271,7 +282,7 @@ def detect_structure(text: str, markdown: bool = False, given: list[Heading] | N
             m = MD_HEADING.match(line)
             if m:
                 a, b = m.start("title"), m.end("title")
-                headings.append(Heading(s + a, s + b, m.group("title").strip(), len(m.group("hashes"))))
+                headings.append(Heading(s + a, s + b, heading_title(m.group("title")), len(m.group("hashes"))))
         if headings:
             return headings, debris
 
@@ -289,7 +300,7 @@ def detect_structure(text: str, markdown: bool = False, given: list[Heading] | N
                 seen_numbered |= numbered
                 level = 1 if numbered or not seen_numbered or is_back_matter_title(line) else 2
                 a, b = _strip_span(text, s, e)
-                headings.append(Heading(a, b, re.sub(r"\s+", " ", line.replace("**", "")).strip(), level))
+                headings.append(Heading(a, b, heading_title(line), level))
                 del wanted[key]
         if len(headings) >= 3:
             return headings, debris
@@ -308,7 +319,7 @@ def detect_structure(text: str, markdown: bool = False, given: list[Heading] | N
         m = NUMBERED.match(line.strip())
         level = m.group("num").count(".") + 1 if m else (2 if has_numbered else 1)
         a, b = _strip_span(text, s, e)
-        headings.append(Heading(a, b, re.sub(r"\s+", " ", line.replace("**", "")).strip(), level))
+        headings.append(Heading(a, b, heading_title(line), level))
     return headings, debris
 
 

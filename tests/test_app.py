@@ -295,3 +295,11 @@ def test_each_answer_records_what_produced_it_and_the_panel_follows_the_newest(e
     assert turns == [] and panel == app.render.PANEL_EMPTY and "qa-turn" not in chat
     # junk from the page's script is ignored
     assert act("not json", [], [], 3, "hybrid")[0] == []
+
+
+def test_every_example_the_first_screen_offers_is_answered_not_refused(engine):
+    """A reader's first click must show an answer: an example the engine refuses would teach them the tool fails."""
+    assert app.example_questions(engine) == list(app.SEED_EXAMPLES)
+    for q in app.SEED_EXAMPLES:
+        answer = engine.ask(q)
+        assert not answer.abstained and answer.level in ("high", "medium"), (q, answer.confidence)

@@ -231,3 +231,13 @@ def test_an_imprint_page_of_a_pdf_is_back_matter_as_a_whole():
 def test_about_the_authors_with_a_bracketed_plural_is_a_back_matter_heading():
     text = "# Rivers\n\nThe Thames floods.\n\n## About the author(s)\n\nJane Smith writes about rivers.\n"
     assert _back(text, markdown=True) == ["About the author(s)\n\nJane Smith writes about rivers."]
+
+
+def test_a_footnote_marker_stuck_to_a_heading_is_not_part_of_its_name():
+    text = "Systems leadership2\n\nLeaders of a system work across organisations they do not run.\n\n" \
+           "# Python3\n\nText.\n"
+    assert titles(text)[0] == ("Systems leadership", 1)
+    headings, _ = detect_structure(text)
+    assert text[headings[0].start : headings[0].end] == "Systems leadership2"  # offsets still slice the line
+    assert titles("# Python3\n\nText about it.\n\n# Web 3 today\n\nMore text here.\n", markdown=True) == [
+        ("Python3", 1), ("Web 3 today", 1)]
