@@ -53,14 +53,16 @@ def dense_index_type(index) -> str:
     return "ivf" if isinstance(index, faiss.IndexIVF) else "hnsw" if isinstance(index, faiss.IndexHNSW) else "flat"
 
 
+def _version(pkg: str) -> str:
+    try:
+        return metadata.version(pkg)
+    except metadata.PackageNotFoundError:
+        return ""
+
+
 def versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for pkg in ("qa", "faiss-cpu", "bm25s", "sentence-transformers", "torch", "transformers", "pysbd", "pypdf"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = ""
-    return out
+    pkgs = ("qa", "faiss-cpu", "bm25s", "sentence-transformers", "torch", "transformers", "blingfire", "pypdf")
+    return {"python": platform.python_version(), **{pkg: _version(pkg) for pkg in pkgs}}
 
 
 def settings_of(embedder: Embedder, settings: Settings | ChunkSettings) -> dict:
@@ -69,6 +71,7 @@ def settings_of(embedder: Embedder, settings: Settings | ChunkSettings) -> dict:
     return {
         "model": {"name": embedder.name, "path": resolve_model(embedder.name)},
         "chunking": settings.chunk.to_dict(),
+        "sentence_splitter": f"blingfire {_version('blingfire')}",
         "bm25": settings.index.lexical(),
         "late_interaction": late_model() if settings.index.late_interaction else None,
         "format": store.FORMAT_VERSION,
@@ -179,7 +182,7 @@ def build(
     texts = [c.embed_text for c in chunks] + sentence_texts
     vectors, embedded = cache.embed(embedder, texts, progress=lambda d, t: say("embedding", d, t))
     chunk_vecs, sent_vecs = vectors[: len(chunks)], vectors[len(chunks) :]
-    tokens, late_encoded = None, 0
+    tokens, late_encoded, token_cache = None, 0, None
     if settings.index.late_interaction:
         old = {}
         if previous is not None and previous.late is not None and previous.manifest.get("settings", {}).get("late_interaction") == late_model():
@@ -192,7 +195,9 @@ def build(
             sl = previous.late.chunk_rows(i)
             return previous.late.vectors[sl], previous.late.spans[sl]
 
-        tokens, late_encoded = late.build(chunks, reuse, progress=lambda d, t: say("late interaction vectors", d, t))
+        token_cache = late.TokenCache(index_dir / "cache")
+        tokens, late_encoded = late.build(chunks, reuse, progress=lambda d, t: say("late interaction vectors", d, t),
+                                          cache=token_cache)
     t_embed = time.perf_counter()
 
     import bm25s
@@ -223,6 +228,8 @@ def build(
     }
     final = store.publish(index_dir, tmp, build_id, manifest)
     cache.save(keep={text_key(t) for t in texts})
+    if token_cache is not None:
+        token_cache.compact(keep={token_cache.key(c.text) for c in chunks})
     say("done", 1, 1)
     log.info("built %s: %s", final, json.dumps(manifest["counts"]))
     return final

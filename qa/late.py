@@ -11,9 +11,13 @@ span, so one encoding serves both ranking chunks and choosing the sentence.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -53,44 +57,142 @@ def encoder():
     return _ENCODER
 
 
-def encode_chunk(chunk: Chunk) -> tuple[np.ndarray, np.ndarray]:
-    """(token vectors, document spans) of one chunk's text."""
+def encode_chunk(chunk: Chunk, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(token vectors, document spans) of one chunk's text; ``threads``: the session's intra-op threads."""
     from . import onnx_models as om
 
     col = encoder()
     tok = om.tokenizer(MODEL, col.DOC_TOKENS, special=False)
     enc = tok.encode(chunk.text, add_special_tokens=False)
     seq = np.array([om.CLS, om.D_MARKER, *enc.ids, om.SEP], dtype=np.int64)
-    hidden = om._run(om.session(MODEL, col.threads), "last_hidden_state", seq[None, :], np.ones((1, len(seq)), dtype=np.int64))[0]
+    hidden = om._run(om.session(MODEL, threads or col.threads), "last_hidden_state", seq[None, :], np.ones((1, len(seq)), dtype=np.int64))[0]
     body = ~col.punctuation_ids()[seq]
     body[[0, 1, len(seq) - 1]] = False  # markers: they match any question, and have no place in a sentence
     spans = np.array([(-1, -1), (-1, -1)] + [(chunk.start + a, chunk.start + b) for a, b in enc.offsets] + [(-1, -1)], dtype=np.int64)
     return om._normalise(hidden[body]).astype(DTYPE), spans[body]
 
 
+class TokenCache:
+    """ColBERT token vectors of chunk texts, by sha256 of the text, spans relative to the text's start.
+
+    Saved in parts while a build encodes (the new entries every ``save_interval_s``), each part written to a
+    temporary file and renamed into place, so a build killed at any moment resumes without encoding again
+    what its saved parts hold. Parts only ever add, so a save costs the new vectors, not the whole cache.
+    ``compact`` rewrites the parts as one, keeping only the texts of the published build. A damaged part
+    is only a lost speed-up: it is skipped.
+    """
+
+    SAVE_INTERVAL_S = 30.0
+
+    def __init__(self, folder: Path, name: str = MODEL, save_interval_s: float = SAVE_INTERVAL_S) -> None:
+        self.folder, self.prefix, self.save_interval_s = Path(folder), f"late-{name}-", save_interval_s
+        self.entries: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._new: list[str] = []
+        self._last_save = time.monotonic()
+        for part in self.parts():
+            try:
+                with np.load(part, allow_pickle=False) as data:
+                    keys, offsets, vectors, spans = data["keys"], data["offsets"], data["vectors"], data["spans"]
+                if vectors.dtype != DTYPE or vectors.ndim != 2 or len(offsets) != len(keys) + 1 or len(spans) != len(vectors):
+                    continue
+                for i, k in enumerate(keys):
+                    sl = slice(int(offsets[i]), int(offsets[i + 1]))
+                    self.entries[str(k)] = (vectors[sl], spans[sl])
+            except Exception:
+                continue
+
+    def parts(self) -> list[Path]:
+        return sorted(self.folder.glob(f"{self.prefix}*.npz")) if self.folder.is_dir() else []
+
+    @staticmethod
+    def key(text: str) -> str:
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+    def get(self, text: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """(vectors, spans relative to the text) or None."""
+        return self.entries.get(self.key(text))
+
+    def put(self, text: str, vectors: np.ndarray, spans: np.ndarray) -> None:
+        k = self.key(text)
+        if k not in self.entries:
+            self.entries[k] = (vectors, spans)
+            self._new.append(k)
+        if time.monotonic() - self._last_save >= self.save_interval_s:
+            self.flush()
+
+    def flush(self) -> None:
+        """Save the entries added since the last save as a new part."""
+        if self._new:
+            self._write(self._new)
+            self._new = []
+        self._last_save = time.monotonic()
+
+    def compact(self, keep: set[str]) -> None:
+        """One part holding only the entries whose texts are in ``keep`` (sha256 keys); the old parts go."""
+        old = self.parts()
+        new = self._write([k for k in self.entries if k in keep])
+        for p in old:
+            if p != new:
+                p.unlink(missing_ok=True)
+        self._new = []
+
+    def _write(self, keys: list[str]) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = f"{self.prefix}{time.time_ns():020d}-{os.getpid()}.npz"
+        tmp = self.folder / f".{name}.tmp.npz"
+        vecs = [self.entries[k][0] for k in keys]
+        offsets = np.concatenate([[0], np.cumsum([len(v) for v in vecs])]).astype(np.int64)
+        np.savez(tmp, keys=np.array(keys, dtype="U64"), offsets=offsets,
+                 vectors=np.concatenate(vecs).astype(DTYPE) if vecs else np.zeros((0, 384), dtype=DTYPE),
+                 spans=np.concatenate([self.entries[k][1] for k in keys]) if keys else np.zeros((0, 2), dtype=np.int64))
+        os.replace(tmp, self.folder / name)
+        return self.folder / name
+
+
+ENCODE_BLOCK = 32
+"""Chunks handed to the workers at a time: progress and cache saves happen between blocks."""
+
+
 def build(chunks: Sequence[Chunk], reuse: Callable[[Chunk], tuple[np.ndarray, np.ndarray] | None] = lambda c: None,
-          progress: Callable[[int, int], None] | None = None) -> tuple[TokenIndex, int]:
-    """Token vectors of every chunk; ``reuse(chunk)`` may give a previous build's. Returns (index, chunks encoded)."""
-    vecs, spans, encoded = [], [], 0
-    same_text: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # a repeated text is encoded once (spans shift)
+          progress: Callable[[int, int], None] | None = None, cache: TokenCache | None = None) -> tuple[TokenIndex, int]:
+    """Token vectors of every chunk; ``reuse(chunk)`` may give a previous build's, ``cache`` any earlier run's
+    (a killed build's included). A text is encoded once however often it repeats, one chunk per core at a
+    time (``onnx_models.parallel_map``). Returns (index, chunks encoded); ``progress(done, to encode)``."""
+    from .onnx_models import parallel_map
+
+    got: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(chunks)
+    first: dict[str, int] = {}  # text -> the chunk whose vectors every chunk with that text shares
+    todo: list[int] = []
     for i, c in enumerate(chunks):
-        got = reuse(c)
-        if got is None and c.text in same_text:
-            v, rel = same_text[c.text]
-            got = (v, rel + c.start)
-        if got is None:
-            got = encode_chunk(c)
-            encoded += 1
-        same_text.setdefault(c.text, (got[0], got[1] - c.start))
-        vecs.append(got[0])
-        spans.append(got[1])
-        if progress and (i + 1) % 16 == 0 or progress and i + 1 == len(chunks):
-            progress(i + 1, len(chunks))
+        found = reuse(c)
+        if found is None and c.text not in first and cache is not None and (hit := cache.get(c.text)) is not None:
+            found = (hit[0], hit[1] + c.start)
+        if found is not None:
+            got[i] = found
+            first.setdefault(c.text, i)
+        elif c.text not in first:
+            first[c.text] = i
+            todo.append(i)
+    for at in range(0, len(todo), ENCODE_BLOCK):
+        block = todo[at : at + ENCODE_BLOCK]
+        for i, vecs_spans in zip(block, parallel_map(lambda i: encode_chunk(chunks[i], threads=1), block)):
+            got[i] = vecs_spans
+            if cache is not None:
+                cache.put(chunks[i].text, vecs_spans[0], vecs_spans[1] - chunks[i].start)
+        if progress:
+            progress(at + len(block), len(todo))
+    if cache is not None:
+        cache.flush()
+    for i, c in enumerate(chunks):
+        if got[i] is None:  # a repeated text: the first chunk's vectors, spans moved to this chunk
+            j = first[c.text]
+            got[i] = (got[j][0], got[j][1] - chunks[j].start + c.start)
+    vecs = [g[0] for g in got]
     offsets = np.concatenate([[0], np.cumsum([len(v) for v in vecs])]).astype(np.int64)
     dim = vecs[0].shape[1] if vecs else 384
     matrix = np.concatenate(vecs) if vecs else np.zeros((0, dim), dtype=DTYPE)
-    span_arr = np.concatenate(spans) if spans else np.zeros((0, 2), dtype=np.int64)
-    return TokenIndex(matrix.astype(DTYPE), offsets, span_arr), encoded
+    span_arr = np.concatenate([g[1] for g in got]) if got else np.zeros((0, 2), dtype=np.int64)
+    return TokenIndex(matrix.astype(DTYPE), offsets, span_arr), len(todo)
 
 
 @lru_cache(maxsize=64)

@@ -53,3 +53,31 @@ def test_a_repeated_text_is_encoded_once_with_its_own_spans():
     assert encoded == 1
     first, second = index.spans[index.chunk_rows(0)], index.spans[index.chunk_rows(1)]
     assert (second == first + 500).all()
+
+
+def test_vectors_saved_midway_survive_a_killed_build(tmp_path):
+    """A build saves what it encoded as it goes; the next one (a new process) encodes none of it again."""
+    a, b = chunk(start=0), chunk(TEXT.replace("Spain", "Norway"), start=300)
+    cache = late.TokenCache(tmp_path, save_interval_s=0)  # save after every chunk
+    first, encoded = late.build([a, b], cache=cache)
+    assert encoded == 2 and len(cache.parts()) >= 1
+    # the process dies here: no compaction, no publish; a new build at other offsets reads the parts
+    moved = chunk(TEXT.replace("Spain", "Norway"), start=1000)
+    again, encoded = late.build([moved], cache=late.TokenCache(tmp_path))
+    assert encoded == 0
+    assert np.array_equal(again.vectors, first.vectors[first.chunk_rows(1)])
+    assert (again.spans == first.spans[first.chunk_rows(1)] + 700).all()
+
+
+def test_the_cache_compacts_to_what_the_build_keeps_and_skips_a_damaged_part(tmp_path):
+    cache = late.TokenCache(tmp_path, save_interval_s=0)
+    vec = np.ones((3, 384), dtype=late.DTYPE)
+    for text in ("one", "two", "three"):
+        cache.put(text, vec, np.array([[0, 1], [1, 2], [2, 3]]))
+    assert len(cache.parts()) == 3
+    (tmp_path / "late-colbert-99999999999999999999-1.npz").write_bytes(b"not a numpy file")
+    cache.compact(keep={cache.key("two")})
+    reread = late.TokenCache(tmp_path)
+    assert len(cache.parts()) == 1 and set(reread.entries) == {cache.key("two")}
+    assert reread.get("one") is None and reread.get("two")[0].shape == (3, 384)
+    assert not list(tmp_path.glob(".*.tmp.npz"))
