@@ -95,7 +95,7 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ask", help="answer a question with cited passages")
     p.add_argument("question")
-    p.add_argument("--k", type=int, default=5, help=f"number of passages (1-{MAX_K}, default 5)")
+    p.add_argument("--k", type=int, default=5, help=f"number of passages (1-{MAX_K}, or up to --candidates; default 5)")
     p.add_argument("--mode", choices=MODES, default="hybrid")
     p.add_argument("--source", nargs="+", metavar="FILE", help="only these documents (file names as indexed)")
     p.add_argument("--json", action="store_true", help="print the answer as JSON")

@@ -175,10 +175,9 @@ class Engine:
     # -- questions ------------------------------------------------------------------------------
 
     def search(self, question: str, k: int = 5, mode: str = "hybrid", sources: list[str] | None = None) -> list[Hit]:
-        """The first stage alone: up to ``settings.retrieval.candidates`` hits, before reranking."""
-        depth = self.settings.retrieval.candidates
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= depth:
-            raise ValueError(f"k must be a whole number between 1 and {depth} (the candidate depth), got {k!r}")
+        """The first stage alone: up to max(``candidates``, ``max_k``) hits, before reranking."""
+        st = self.settings.retrieval
+        k = check_k(k, max(st.candidates, st.max_k))
         return self.retriever.search(clean_question(question), k=k, mode=check_mode(mode), sources=sources or None)
 
     def ask(self, question: str, k: int = 5, mode: str = "hybrid", sources: list[str] | None = None) -> Answer:
@@ -186,7 +185,7 @@ class Engine:
         t0 = time.perf_counter()
         q = clean_question(question)
         check_mode(mode)
-        k = check_k(k)
+        k = check_k(k, self.settings.retrieval.max_k)
         st = self.settings.rerank
         retriever = self.retriever  # one build for the whole answer, even if another is swapped in meanwhile
         qvec = retriever.embed_query(q) if mode != "bm25" else None

@@ -8,7 +8,7 @@ import sys
 import dataclasses
 
 from . import config
-from .config import RERANKERS, SENTENCE_SCORERS, ChunkSettings, RerankSettings, Settings
+from .config import RERANKERS, SENTENCE_SCORERS, ChunkSettings, RerankSettings, RetrievalSettings, Settings
 
 
 def add_common(p: argparse.ArgumentParser) -> None:
@@ -20,6 +20,9 @@ def add_answer_options(p: argparse.ArgumentParser) -> None:
     d = RerankSettings()
     p.add_argument("--rerank", choices=RERANKERS, help=f"second stage over the first passages (default: {d.model})")
     p.add_argument("--sentences", choices=SENTENCE_SCORERS, help=f"who scores the sentences an answer quotes (default: {d.sentences})")
+    p.add_argument("--rerank-depth", type=int, help=f"passages the reranker reads (default {d.depth})")
+    r = RetrievalSettings()
+    p.add_argument("--candidates", type=int, help=f"depth of each first-stage list (default {r.candidates}); also the largest --k")
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -29,8 +32,12 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         for k, v in (("max_tokens", getattr(args, "chunk_tokens", None)), ("overlap_tokens", getattr(args, "overlap_tokens", None)))
         if v is not None
     }
-    rerank = {k: v for k, v in (("model", getattr(args, "rerank", None)), ("sentences", getattr(args, "sentences", None))) if v}
-    return Settings(chunk=ChunkSettings(**given), rerank=dataclasses.replace(RerankSettings(), **rerank))
+    rerank = {k: v for k, v in (("model", getattr(args, "rerank", None)), ("sentences", getattr(args, "sentences", None)),
+                                ("depth", getattr(args, "rerank_depth", None))) if v}
+    retrieval = RetrievalSettings()
+    if getattr(args, "candidates", None):
+        retrieval = dataclasses.replace(retrieval, candidates=args.candidates, max_k=max(retrieval.max_k, args.candidates))
+    return Settings(chunk=ChunkSettings(**given), retrieval=retrieval, rerank=dataclasses.replace(RerankSettings(), **rerank))
 
 
 def engine_from_args(args: argparse.Namespace, build: str = "auto"):

@@ -120,7 +120,7 @@ class Retriever:
     ) -> list[Hit]:
         """The top ``k`` chunks, each with its sentences scored against the question (for the answer stage)."""
         check_mode(mode)
-        depth = depth or self.settings.candidates
+        depth = max(depth or self.settings.candidates, k)  # a k past the candidate depth deepens every list
         if qvec is None and mode != "bm25":
             qvec = self.embed_query(question)  # BM25 alone never embeds the question
         if k < 1:

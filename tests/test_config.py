@@ -55,3 +55,25 @@ def test_settings_of_accepts_chunk_settings_alone():
     assert Settings.of(ChunkSettings(max_tokens=64, overlap_tokens=8)).chunk.max_tokens == 64
     with pytest.raises(TypeError):
         Settings.of({"max_tokens": 64})
+
+
+def test_k_and_the_candidate_depth_are_settings_not_constants():
+    from qa.config import MAX_K, RetrievalSettings, check_k
+
+    assert check_k(100, max_k=100) == 100
+    with pytest.raises(ValueError, match="between 1 and 50"):
+        check_k(MAX_K + 1)
+    with pytest.raises(ValueError, match="max_k"):
+        RetrievalSettings(max_k=0)
+
+
+def test_candidates_on_the_command_line_raise_the_largest_k():
+    import argparse
+
+    from qa.options import add_answer_options, settings_from_args
+
+    p = argparse.ArgumentParser()
+    add_answer_options(p)
+    st = settings_from_args(p.parse_args(["--candidates", "200"])).retrieval
+    assert (st.candidates, st.max_k) == (200, 200)
+    assert settings_from_args(p.parse_args([])).retrieval == RetrievalSettings()

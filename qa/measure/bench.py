@@ -38,6 +38,8 @@ from .scenarios import (
     sentence_pool,
     summary,
     write_collection,
+    write_long_text,
+    write_short_docs,
 )
 
 
@@ -47,12 +49,6 @@ from .scenarios import (
 
 def seed_section(opt, work: Path, inproc) -> dict:
     corpus = Path(opt.corpus)
-    if opt.quick:  # the three small seed documents: seconds, not minutes
-        small = work / "seed-small"
-        small.mkdir(parents=True, exist_ok=True)
-        for name in ("000_ca9353bd9b097081.txt", "001_86436277e955a737.txt", "004_5a4e078f2933e62d.txt", "catalog.toml"):
-            shutil.copy(corpus / name, small / name)
-        corpus = small
     qs = questions(opt.questions)
     builds = [run("build", {"corpus": str(corpus), "index_dir": str(work / f"seed-full-{i}")}, inproc) for i in range(opt.runs)]
     built = work / "seed-full-0"
@@ -118,6 +114,35 @@ def growth_section(opt, work: Path, inproc) -> dict:
     return {"chunks_per_doc": cpd, "sizes": rows}
 
 
+def chunking_section(opt, work: Path, inproc) -> dict:
+    """Reading + chunking speed (MB/s) on the seeds and on single generated texts of growing size, each in a
+    child process whose peak memory is its own: memory must grow with the file, not with its square."""
+    pool = sentence_pool(Path(opt.corpus))
+    rows = [dict(run("chunking", {"path": str(Path(opt.corpus))}, inproc), name="seeds")]
+    for mb in opt.chunk_mb:
+        path = write_long_text(work / f"long-{mb}MB.txt", mb, pool)
+        rows.append(dict(run("chunking", {"path": str(path)}, inproc), name=f"one {mb:g} MB text"))
+        path.unlink()
+    return {"rows": rows}
+
+
+def build_rate_section(opt, work: Path, inproc) -> dict:
+    """Documents per second, end to end (read, chunk, embed, ColBERT vectors, write), model loaded, empty cache:
+    a generated folder of short documents (abstract-sized) and the seeds."""
+    pool = sentence_pool(Path(opt.corpus))
+    folder = write_short_docs(work / "short-docs", opt.short_docs, pool)
+    rows = []
+    for name, corpus in (("short documents", folder), ("seeds", Path(opt.corpus))):
+        b = run("build", {"corpus": str(corpus), "index_dir": str(work / f"rate-{corpus.name}")}, inproc)
+        n = b["counts"]["documents"]
+        rows.append({"name": name, "documents": n, "chunks": b["counts"]["chunks"], "sentences": b["counts"]["sentences"],
+                     "mb": disk_bytes(corpus) / 1e6, "build_s": b["build_s"], "encode_s": b["encode_s"],
+                     "model_load_s": b["model_load_s"], "docs_per_s": n / b["build_s"],
+                     "s_per_mb": b["build_s"] / max(disk_bytes(corpus) / 1e6, 1e-9), "peak_rss_mb": b["peak_rss_mb"],
+                     "cpu_s": b.get("cpu_s"), "loadavg": b["loadavg"]})
+    return {"rows": rows}
+
+
 def ann_section(opt, growth: dict, inproc) -> dict:
     last = growth["sizes"][-1]
     a = {"build": last["build_path"], "questions": questions(opt.questions), "M": opt.hnsw_m, "efSearch": opt.ef_search,
@@ -162,6 +187,24 @@ def render(r: dict) -> str:
                 f"| full build process | {_f(fb['peak_rss_mb']['p50'], 0)} |",
                 f"| query process (model + index, after {q['questions'] * q['reps'] * 3} queries) | {_f(q['peak_rss_mb'], 0)} |",
                 f"| `qa ask` process | {_f(cold['peak_rss_mb']['p50'], 0)} |", ""]
+    ch = r.get("chunking")
+    if ch:
+        out += ["### Reading and chunking (one child process per row)", "",
+                "| input | MB | chunks | read + structure (MB/s) | chunking (MB/s) | process RSS before / after (MB) | peak RSS (MB) |",
+                "|---|---:|---:|---:|---:|---:|---:|"]
+        for x in ch["rows"]:
+            out.append(f"| {x['name']} | {x['mb']:.2f} | {x['chunks']:,} | {_f(x['load_mb_per_s'], 2)} | {_f(x['chunk_mb_per_s'], 2)} | "
+                       f"{_f(x['rss_before_mb'], 0)} / {_f(x['rss_after_mb'], 0)} | {_f(x['peak_rss_mb'], 0)} |")
+        out.append("")
+    br = r.get("build_rate")
+    if br:
+        out += ["### Build rate (model loaded, empty cache)", "",
+                "| corpus | documents | chunks | sentences | MB | build (s) | of which embedding + ColBERT (s) | documents/s | s per MB | peak RSS (MB) |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for x in br["rows"]:
+            out.append(f"| {x['name']} | {x['documents']:,} | {x['chunks']:,} | {x['sentences']:,} | {x['mb']:.2f} | {_f(x['build_s'])} | "
+                       f"{_f(x['encode_s'])} | {_f(x['docs_per_s'], 2)} | {_f(x['s_per_mb'])} | {_f(x['peak_rss_mb'], 0)} |")
+        out.append("")
     g = r.get("growth")
     if g:
         out += ["### Growth (synthetic collections from the seed text)", "",
@@ -239,7 +282,10 @@ def plot(r: dict, path: Path) -> None:
 
 def add_arguments(p) -> None:
     p.add_argument("--quick", action="store_true", help="tiny, fast run that checks the benchmark works (CI)")
-    p.add_argument("--sections", default="seed,growth,ann", help="comma-separated: seed, growth, ann (approximate-index recall)")
+    p.add_argument("--sections", default="seed,chunking,build_rate,growth,ann",
+                   help="comma-separated: seed, chunking, build_rate, growth, ann (approximate-index recall)")
+    p.add_argument("--chunk-mb", default="1,10,50", help="sizes (MB) of the single generated texts the chunking section reads")
+    p.add_argument("--short-docs", type=int, default=2000, help="short documents the build_rate section indexes")
     p.add_argument("--corpus", default=str(config.corpus_dir()), help="seed corpus folder (default: seeds/)")
     p.add_argument("--sizes", default="1000,10000,100000", help="growth collection sizes in chunks")
     p.add_argument("--runs", type=int, default=3, help="full builds of the seed corpus")
@@ -277,7 +323,10 @@ def main(args) -> int:
         opt.questions = opt.questions or 8
         opt.ann_threshold = opt.ann_threshold or 100
         opt.hnsw_m, opt.ef_search = "16", "16,64"
+        opt.chunk_mb = "0.05,0.2" if opt.chunk_mb == "1,10,50" else opt.chunk_mb
+        opt.short_docs = min(opt.short_docs, 20)
     opt.sizes = [int(x) for x in str(opt.sizes).split(",")] if isinstance(opt.sizes, str) else opt.sizes
+    opt.chunk_mb = [float(x) for x in str(opt.chunk_mb).split(",")] if isinstance(opt.chunk_mb, str) else opt.chunk_mb
     opt.hnsw_m = [int(x) for x in str(opt.hnsw_m).split(",")]
     opt.ef_search = [int(x) for x in str(opt.ef_search).split(",")]
     scratch = Path(tempfile.gettempdir())
@@ -286,9 +335,10 @@ def main(args) -> int:
     if getattr(opt, "model", None):
         os.environ["QA_MODEL"] = opt.model
     sections = [s.strip() for s in opt.sections.split(",") if s.strip()]
-    unknown = set(sections) - {"seed", "growth", "ann"}
+    known = ("seed", "chunking", "build_rate", "growth", "ann")
+    unknown = set(sections) - set(known)
     if unknown:
-        raise ValueError(f"Unknown bench section(s) {', '.join(sorted(unknown))}; choose from seed, growth, ann")
+        raise ValueError(f"Unknown bench section(s) {', '.join(sorted(unknown))}; choose from {', '.join(known)}")
     Path(opt.out).parent.mkdir(parents=True, exist_ok=True)
     old = json.loads(Path(opt.out).read_text()) if opt.update and Path(opt.out).exists() else {}
     opt._result = old
@@ -300,9 +350,18 @@ def main(args) -> int:
     inproc = None
     if opt.quick:
         inproc, _ = loaded_embedder()
+        small = work / "seed-small"  # the three small seed documents: seconds, not minutes
+        small.mkdir(parents=True, exist_ok=True)
+        for name in ("000_ca9353bd9b097081.txt", "001_86436277e955a737.txt", "004_5a4e078f2933e62d.txt", "catalog.toml"):
+            shutil.copy(Path(opt.corpus) / name, small / name)
+        opt.corpus = str(small)
     try:
         if "seed" in sections:
             _save_partial(opt, "seed", seed_section(opt, work, inproc))
+        if "chunking" in sections:
+            _save_partial(opt, "chunking", chunking_section(opt, work, inproc))
+        if "build_rate" in sections:
+            _save_partial(opt, "build_rate", build_rate_section(opt, work, inproc))
         if "growth" in sections:
             _save_partial(opt, "growth", growth_section(opt, work, inproc))
         if "ann" in sections and opt._result.get("growth"):

@@ -34,8 +34,9 @@ def add_eval_arguments(p) -> None:
 
 def eval_main(args, engine=None) -> int:
     """Run the eval command; ``engine`` lets a caller (the tests) reuse an open Engine instead of opening one."""
-    if not 1 <= args.k <= MAX_K:
-        raise EvalSetError(f"--k must be between 1 and {MAX_K}, got {args.k}.")
+    max_k = max(MAX_K, args.candidates or 0)
+    if not 1 <= args.k <= max_k:
+        raise EvalSetError(f"--k must be between 1 and {max_k} (raise --candidates for more), got {args.k}.")
     questions = load_questions(args.questions)
     if args.calibrate:
         questions = [q for q in questions if q.split in ("dev", "")]

@@ -317,7 +317,32 @@ def scenario_recall(a: dict, shared=None) -> dict:
     return out
 
 
-SCENARIOS = {"build": scenario_build, "incremental": scenario_incremental, "query": scenario_query, "recall": scenario_recall}
+def scenario_chunking(a: dict, shared=None) -> dict:
+    """Read and chunk a.path (one generated text of a.mb MB, or a folder): MB/s of each step, and its memory.
+
+    The tokenizer is loaded before timing (counting word pieces needs it; loading it is not chunking)."""
+    from ..chunk import chunk_document
+    from ..config import ChunkSettings
+    from ..load import load_folder, read_document
+
+    emb, _ = loaded_embedder(shared)
+    emb.count_tokens(["warm up"])
+    path = Path(a["path"])
+    rss0 = rss_mb()
+    t = time.perf_counter()
+    docs = load_folder(path)[0] if path.is_dir() else [read_document(path, path.name)]
+    t_load = time.perf_counter() - t
+    t = time.perf_counter()
+    chunks = sum(len(chunk_document(d, emb.count_tokens, ChunkSettings(), emb.max_seq_length)) for d in docs)
+    t_chunk = time.perf_counter() - t
+    mb = sum(len(d.text.encode("utf-8")) for d in docs) / 1e6
+    return {"mb": mb, "documents": len(docs), "chunks": chunks, "load_s": t_load, "chunk_s": t_chunk,
+            "load_mb_per_s": mb / max(t_load, 1e-9), "chunk_mb_per_s": mb / max(t_chunk, 1e-9),
+            "rss_before_mb": rss0, "rss_after_mb": rss_mb()}
+
+
+SCENARIOS = {"build": scenario_build, "incremental": scenario_incremental, "query": scenario_query, "recall": scenario_recall,
+             "chunking": scenario_chunking}
 
 
 def run(kind: str, a: dict, inproc=None) -> dict:
@@ -398,6 +423,36 @@ def write_collection(folder: Path, docs: int, pool) -> Path:
             path.write_text(synthetic_doc(k, pool), encoding="utf-8")
     for extra in sorted(folder.glob("syn*.md"))[docs:]:
         extra.unlink()
+    return folder
+
+
+def write_long_text(path: Path, mb: float, pool) -> Path:
+    """One plain-text file of about ``mb`` MB: paragraphs of 1-6 seed sentences, a heading every ~200 paragraphs."""
+    rng = random.Random(int(mb * 1000))
+    target, size = int(mb * 1e6), 0
+    with open(path, "w", encoding="utf-8") as f:
+        n = 0
+        while size < target:
+            title, sents = pool[n % len(pool)]
+            para = (f"Part {n // 200 + 1}\n\n" if n % 200 == 0 else "") + " ".join(
+                rng.choice(sents) for _ in range(rng.randint(1, 6))) + "\n\n"
+            size += len(para.encode("utf-8"))
+            f.write(para)
+            n += 1
+    return path
+
+
+def short_doc(k: int, pool) -> str:
+    """Short document k, like an abstract: a title and one paragraph of 4-9 sentences from one seed document."""
+    rng = random.Random(10_000 + k)
+    title, sents = pool[k % len(pool)]
+    return f"{title} ({k})\n\n" + " ".join(rng.choice(sents) for _ in range(rng.randint(4, 9))) + "\n"
+
+
+def write_short_docs(folder: Path, docs: int, pool) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for k in range(docs):
+        (folder / f"short{k:06d}.txt").write_text(short_doc(k, pool), encoding="utf-8")
     return folder
 
 

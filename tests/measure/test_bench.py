@@ -104,3 +104,16 @@ def test_filtered_search_on_the_approximate_index_is_exact(quick, tmp_path_facto
     assert list(got) == list(want)
     hits = engine.search("Why is collaboration harder than competition?", k=5, sources=sources)
     assert hits and {h.chunk.source for h in hits} <= set(sources)
+
+
+def test_chunking_and_build_rate_sections_measure_every_row(quick):
+    r, _ = quick
+    rows = r["chunking"]["rows"]
+    assert [x["name"] for x in rows] == ["seeds", "one 0.05 MB text", "one 0.2 MB text"]
+    for x in rows:
+        assert x["chunks"] > 0 and x["chunk_mb_per_s"] > 0 and x["load_mb_per_s"] > 0 and x["peak_rss_mb"] > 0
+    assert 0.15 < rows[2]["mb"] < 0.25 and rows[2]["chunks"] > rows[1]["chunks"]
+    short, seeds = r["build_rate"]["rows"]
+    assert short["documents"] == 20 and seeds["documents"] == 3
+    for x in (short, seeds):
+        assert x["docs_per_s"] > 0 and x["build_s"] >= x["encode_s"] > 0 and x["s_per_mb"] > 0
