@@ -37,9 +37,30 @@ CITATION = re.compile(
 )
 """A sentence that looks like a reference-list entry or a citation, not prose that answers."""
 
+REFERENCE = re.compile(r"\[online\]|available (?:at|from)\s*:|https?://|www\.|\bdoi:|\bISBN\b", re.I)
+"""Marks of a bibliography entry anywhere in a sentence."""
+
+MIN_QUOTE_WORDS = 4
+"""Fewer words than this (not counting a citation in brackets or a link's address) is a fragment such as
+"([Timmins 2015](#))", not a sentence that answers."""
+
+_MD_LINK = re.compile(r"\[([^\]\n]{1,300})\]\(([^()\s]{0,500})\)")
+
+
+def prose_words(text: str) -> list[str]:
+    """The words of a sentence, without link addresses and bracketed citations such as (Ham 2018)."""
+    bare = _MD_LINK.sub(r"\1", text)
+    bare = re.sub(r"\([^()]*\d{4}[a-z]?[^()]*\)", " ", bare)
+    return re.findall(r"[^\W\d_]{2,}", bare)
+
 
 def _norm(text: str) -> str:
     return re.sub(r"\W+", " ", text).strip().lower()
+
+
+def repeats(key: str, seen: set[str]) -> bool:
+    """Is the normalised sentence ``key`` already quoted, or contained in (or containing) a quoted one?"""
+    return not key or any(key in s or s in key for s in seen)
 
 
 def sentence_words(hit: Hit) -> np.ndarray:
@@ -49,12 +70,13 @@ def sentence_words(hit: Hit) -> np.ndarray:
 
 
 def quotable(doc: Document, span: Span, text: str) -> bool:
-    """Can this sentence be quoted as the answer: prose, not back matter, a citation or a lead-in?"""
+    """Can this sentence be quoted as the answer: prose, not back matter, a citation, a fragment or a lead-in?"""
     a, b = span
     if any(x < b and a < y for x, y in doc.back_matter):
         return False
     t = " ".join(text.split())
-    return not CITATION.match(t) and not t.endswith(":")
+    return (not CITATION.match(t) and not REFERENCE.search(t) and not t.endswith(":")
+            and len(prose_words(t)) >= MIN_QUOTE_WORDS)
 
 
 def choose_highlights(
@@ -86,7 +108,8 @@ def make_passage(doc: Document, hit: Hit, settings: AnswerSettings = AnswerSetti
     c = hit.chunk
     scores = np.asarray(hit.sentence_scores, dtype=np.float32)
     texts = [c.text[a - c.start : b - c.start] for a, b in c.sentences]
-    ok = np.array([quotable(doc, span, t) and _norm(t) not in (seen or ()) for span, t in zip(c.sentences, texts)], dtype=bool)
+    ok = np.array([quotable(doc, span, t) and not repeats(_norm(t), seen or set()) for span, t in zip(c.sentences, texts)],
+                  dtype=bool)
     chosen = choose_highlights(scores, sentence_words(hit), settings, ok) if len(scores) == len(c.sentences) else []
     chosen = [i for i in chosen if ok[i]] or chosen[:1]
     if seen is not None:

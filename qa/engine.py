@@ -92,6 +92,21 @@ class Engine:
         self.index: store.LoadedIndex | None = None
         self.retriever: Retriever | None = None
         self.open(build)
+        threading.Thread(target=self._load_second_stage, name="qa-load-models", daemon=True).start()
+
+    def _load_second_stage(self) -> None:
+        """Load the cross-encoder and ColBERT sessions the settings and index need, in the background, while
+        the first question waits for the embedding model: a cold `qa ask` pays the larger of the two loads,
+        not their sum. A failure here is left for the question that needs the model to report."""
+        try:
+            if self.settings.rerank.model != "none":
+                self.reranker.model
+            if self.index is not None and self.index.late is not None:
+                from . import late
+
+                late.encoder().load()
+        except Exception:  # noqa: BLE001 - reported, with what to do, when the model is used
+            log.debug("loading the second-stage models in the background failed", exc_info=True)
 
     # -- index lifecycle -------------------------------------------------------------------------
 

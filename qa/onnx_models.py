@@ -235,7 +235,9 @@ class CrossEncoder:
         self.name, self.threads, self.batch_size = model, threads, batch_size or self.BATCH_SIZE
 
     def load(self) -> CrossEncoder:
-        session(self.name, self.threads)
+        """Load the session ``score`` will use (single-threaded when pairs run one per core) and the tokenizer."""
+        session(self.name, 1 if self.batch_size == 1 and self.threads is None else self.threads)
+        tokenizer(self.name, self.MAX_LENGTH, "only_second")
         return self
 
     def _clip(self, query: str, max_length: int) -> str:  # cut the text after the last kept word piece

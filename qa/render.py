@@ -248,44 +248,10 @@ def _marked(text: str, offset: int, spans: Sequence[Span], flow: bool = True, hi
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*\s+|\n\s*\n")
 
 
-def _words(text: str) -> list[str]:
-    bare = _LINK.sub(r"\1", text)
-    bare = re.sub(r"\([^()]*\d{4}[a-z]?[^()]*\)", " ", bare)  # (Ham 2018), (NHS England et al 2014)
-    return re.findall(r"[^\W\d_]{2,}", bare)
-
-
-_REFERENCE = re.compile(r"\[online\]|available (?:at|from)\s*:|https?://|www\.|\bdoi:|\bISBN\b", re.I)
-
-
-def is_reference_line(text: str) -> bool:
-    """A bibliography entry or a bare citation such as "([Timmins 2015](#))", not an answer."""
-    return bool(_REFERENCE.search(text)) or len(_words(text)) < 4
-
-
-def _norm(text: str) -> str:
-    return " ".join(re.findall(r"\w+", display_text(text).lower()))
-
-
 def lead_sentences(answer: Answer, n: int = LEAD_SENTENCES) -> list[tuple[int, Span]]:
-    """The sentences the reply leads with, as (passage index, span): in the engine's order
-    (``ranked_highlights``), without duplicates and without bare reference lines."""
-    out: list[tuple[int, Span]] = []
-    seen: list[str] = []
-    ranked = ranked_highlights(answer)
-    for i, (a, b), _ in ranked:
-        p = answer.passages[i]
-        text = p.text[a - p.start : b - p.start]
-        key = _norm(text)
-        if is_reference_line(text) or not key or any(key in s or s in key for s in seen):
-            continue
-        seen.append(key)
-        out.append((i, (a, b)))
-        if len(out) == n:
-            break
-    if not out and ranked:
-        i, span, _ = ranked[0]
-        out.append((i, span))
-    return out
+    """The sentences the reply leads with, as (passage index, span): the engine's order (``ranked_highlights``),
+    which holds only sentences that may be quoted (``answer.quotable``: no reference line, fragment or repeat)."""
+    return [(i, span) for i, span, _ in ranked_highlights(answer)[:n]]
 
 
 def citation_order(answer: Answer) -> list[int]:

@@ -92,3 +92,31 @@ def test_back_matter_and_repeated_sentences_are_not_quoted():
     assert answer.passages[0].highlights == ((doc.text.index("Seven"), len(doc.text)),)
     # the second passage is the same chunk: its sentence was quoted already, so it is not quoted again
     assert [i for i, _, _ in ranked_highlights(answer)] == [0]
+
+
+def _hit(doc: Document, sentences: list[str], scores: list[float], row: int) -> Hit:
+    spans = tuple((doc.text.index(s), doc.text.index(s) + len(s)) for s in sentences)
+    a, b = spans[0][0], spans[-1][1]
+    chunk = Chunk(f"c{row}", doc.source, a, b, doc.text[a:b], (), spans, doc.text[a:b])
+    return Hit(chunk=chunk, score=1.0 / (row + 1), row=row, sentence_scores=tuple(scores))
+
+
+def test_the_engine_never_quotes_a_bare_citation_a_reference_entry_or_a_sentence_already_quoted():
+    """What may lead a reply is decided here, once, for the page, the CLI and the evals alike."""
+    text = ("Leaders need patience and trust across the whole system. ([Ham 2018](#))\n\n"
+            "Leaders also need a shared purpose across organisations. Available at: www.kingsfund.org.uk/leaders\n\n"
+            "As noted, leaders need patience and trust across the whole system. They meet each month.")
+    doc = Document(source="d.md", text=text, title="D", sha256="x")
+    hits = [
+        _hit(doc, ["Leaders need patience and trust across the whole system.", "([Ham 2018](#))"], [0.5, 0.9], 0),
+        _hit(doc, ["Leaders also need a shared purpose across organisations.",
+                   "Available at: www.kingsfund.org.uk/leaders"], [0.4, 0.95], 1),
+        _hit(doc, ["As noted, leaders need patience and trust across the whole system.", "They meet each month."], [0.8, 0.1], 2),
+    ]
+    answer = make_answer("What do leaders need?", hits, {"d.md": doc}, "hybrid", AnswerSettings(min_highlight_words=1))
+    quoted = [answer.passages[i].text[a - answer.passages[i].start : b - answer.passages[i].start]
+              for i, (a, b), _ in ranked_highlights(answer)]
+    assert quoted[0] == "Leaders need patience and trust across the whole system."
+    assert "Leaders also need a shared purpose across organisations." in quoted
+    assert not any("Ham 2018" in q or "Available at" in q for q in quoted)  # fragment and reference entry
+    assert not any(q.startswith("As noted") for q in quoted)  # contains a sentence already quoted

@@ -1,5 +1,6 @@
 """HTML for the page: escaping, citation references, and passages marked at their exact offsets."""
 
+import dataclasses
 import html
 import re
 
@@ -154,11 +155,12 @@ def _many_answer() -> tuple[Document, Answer]:
     paras = [x for x in MANY.split("\n\n")]
     p1 = _passage(d, paras[0], ["The first answer sentence says leaders need patience and trust."], [0.7])
     p2 = _passage(d, paras[1], [], [])
-    p3 = _passage(d, paras[2], ["Leaders also need a shared purpose across organisations.", "([Ham 2018](#))"], [0.6, 0.65])
+    p3 = dataclasses.replace(_passage(d, paras[2], ["Leaders also need a shared purpose across organisations.", "([Ham 2018](#))"],
+                                      [0.6, 0.65]), quotable=(True, False))  # as the engine marks them (tests/test_answer.py)
     dup = paras[3].rstrip("\n")
     p4 = Passage(source=d.source, title=d.title, section=(), start=MANY.rindex("Delta"), end=MANY.rindex("Delta") + len(dup),
                  text=dup, score=0.05, highlights=((MANY.rindex("The first"), MANY.rindex("The first") + 63),),
-                 highlight_scores=(0.69,))
+                 highlight_scores=(0.69,), quotable=(False,))  # a repeat of passage 1's sentence
     return d, Answer(question="What do leaders need?", passages=(p1, p2, p3, p4), abstained=False, confidence=0.7, **HIGH)
 
 
@@ -170,7 +172,8 @@ def test_markers_run_1_to_n_without_gaps_duplicates_or_bare_reference_lines():
     out = render.answer_html(a, turn=3)
     leads = re.findall(r'<p class="qa-(?:lead|also)">(.*?)</p>', out)
     texts = [visible_text(re.sub(r'<span class="qa-tip".*?</span></span>', "", x)) for x in leads]
-    # the lead first, then the other sentence; the duplicate (passage 4) and the "([Ham 2018](#))" line are gone
+    # the lead first, then the other sentence; what the engine would not quote (the repeat in passage 4, the
+    # "([Ham 2018](#))" fragment) is not shown as an answer sentence
     assert len(texts) == 2
     assert texts[0].startswith("“The first answer sentence says leaders need patience and trust.” [1]")
     assert "Leaders also need a shared purpose across organisations." in texts[1] and texts[1].rstrip().endswith("[2]")
