@@ -17,12 +17,14 @@ import numpy as np
 
 from .config import ChunkSettings
 from .records import Chunk, Document, Span
-from .structure import BULLET, lines_with_offsets, section_at
+from .structure import BULLET, Sections, lines_with_offsets
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 """Counts word pieces of each text, without the model's special tokens."""
 
 SPECIAL_TOKENS = 2  # [CLS] and [SEP], added by the model to every input
+COUNT_BATCH = 4096
+"""Sentences counted per tokenizer call: all of a 50 MB text's at once held ~1 GB of tokenizer records."""
 
 
 def clean(text: str) -> str:
@@ -214,11 +216,14 @@ def chunk_document(doc: Document, count: TokenCounter, settings: ChunkSettings, 
             spans.append((sp, i == 0, hard and i == 0))
     if not spans:
         return []
-    sentence_tokens = count([clean(doc.text[a:b]) for (a, b), _, _ in spans])
+    sentence_tokens: list[int] = []
+    for at in range(0, len(spans), COUNT_BATCH):  # in batches: the tokenizer's per-text records are large
+        sentence_tokens += count([clean(doc.text[a:b]) for (a, b), _, _ in spans[at : at + COUNT_BATCH]])
     prefix_for = Prefixer(doc, settings, count)
+    section_at = Sections(doc.headings)
 
     for ((a, b), para_start, hard), n in zip(spans, sentence_tokens):
-        section = section_at(doc.headings, a)
+        section = section_at(a)
         budget = min(settings.max_tokens, max_seq_tokens - SPECIAL_TOKENS - prefix_for(section)[1])
         pieces = [((a, b), n)] if n <= budget else _split_long(doc.text, (a, b), budget, count)
         for j, (sp, m) in enumerate(pieces):

@@ -127,9 +127,19 @@ class TokenCache:
             self._new = []
         self._last_save = time.monotonic()
 
+    MAX_PARTS = 16
+    STALE_SHARE = 0.25
+
     def compact(self, keep: set[str]) -> None:
-        """One part holding only the entries whose texts are in ``keep`` (sha256 keys); the old parts go."""
+        """One part holding only the entries whose texts are in ``keep`` (sha256 keys); the old parts go.
+
+        Skipped while the parts are few and at most ``STALE_SHARE`` of the entries are not kept, so a
+        rebuild after a small edit does not rewrite every vector of a large collection."""
         old = self.parts()
+        stale = sum(1 for k in self.entries if k not in keep)
+        if len(old) <= self.MAX_PARTS and stale <= self.STALE_SHARE * len(self.entries):
+            self.flush()
+            return
         new = self._write([k for k in self.entries if k in keep])
         for p in old:
             if p != new:

@@ -20,6 +20,7 @@ deleted from the text (offsets must hold); it is kept out of chunks.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections import Counter
 from functools import lru_cache
 
@@ -333,3 +334,22 @@ def section_at(headings: list[Heading] | tuple[Heading, ...], pos: int) -> tuple
             path.pop()
         path.append(h)
     return tuple(h.title for h in path)
+
+
+class Sections:
+    """``section_at`` for many offsets of one document: each heading's path computed once, found by bisection
+    (a 50 MB text has ~500 headings and ~350,000 sentences: a scan per sentence was a fifth of chunking)."""
+
+    def __init__(self, headings: list[Heading] | tuple[Heading, ...]) -> None:
+        self.starts = [h.start for h in headings]
+        self.paths: list[tuple[str, ...]] = []
+        path: list[Heading] = []
+        for h in headings:
+            while path and path[-1].level >= h.level:
+                path.pop()
+            path.append(h)
+            self.paths.append(tuple(x.title for x in path))
+
+    def __call__(self, pos: int) -> tuple[str, ...]:
+        i = bisect_right(self.starts, pos) - 1
+        return self.paths[i] if i >= 0 else ()

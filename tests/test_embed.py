@@ -75,3 +75,29 @@ def test_an_interrupted_embedding_keeps_what_it_had_done(tmp_path, monkeypatch):
     emb = FakeEmbedder()
     _, n = resumed.embed(emb, [f"text {i}" for i in range(8)])
     assert n == 4, "the four texts embedded before the interruption were saved"
+
+
+@pytest.mark.model
+def test_the_default_model_runs_without_sentence_transformers_and_gives_its_vectors(embedder):
+    """The fast loader is only a faster start: every vector matches what sentence-transformers computes."""
+    from sentence_transformers import SentenceTransformer
+
+    from qa.embed import MeanPoolModel
+
+    assert isinstance(embedder.model, MeanPoolModel) and embedder.max_seq_length == 256 and embedder.dim == 384
+    texts = ["Who leads Surrey Heartlands?", "  System leadership takes time and progress occurs at the speed of trust.  ",
+             "word " * 400, "Naïve café – “quotes” and 2019.", "x"]
+    ours = embedder.encode(texts)
+    reference = SentenceTransformer(resolve_model(), device="cpu").encode(texts, normalize_embeddings=True)
+    assert np.abs(ours - reference).max() < 1e-5
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1, atol=1e-5)
+
+
+def test_a_folder_that_is_not_plain_mean_pooling_is_left_to_sentence_transformers(tmp_path):
+    from qa.embed import MeanPoolModel
+
+    (tmp_path / "modules.json").write_text('[{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},'
+                                           ' {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},'
+                                           ' {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"}]')
+    assert MeanPoolModel.load(str(tmp_path)) is None
+    assert MeanPoolModel.load(str(tmp_path / "missing")) is None

@@ -81,3 +81,15 @@ def test_the_cache_compacts_to_what_the_build_keeps_and_skips_a_damaged_part(tmp
     assert len(cache.parts()) == 1 and set(reread.entries) == {cache.key("two")}
     assert reread.get("one") is None and reread.get("two")[0].shape == (3, 384)
     assert not list(tmp_path.glob(".*.tmp.npz"))
+
+
+def test_a_small_edit_does_not_rewrite_the_whole_cache(tmp_path):
+    cache = late.TokenCache(tmp_path, save_interval_s=3600)
+    vec = np.ones((2, 384), dtype=late.DTYPE)
+    for i in range(10):
+        cache.put(f"text {i}", vec, np.array([[0, 1], [1, 2]]))
+    cache.compact(keep={cache.key(f"text {i}") for i in range(10)})  # nothing stale: the pending part is saved
+    first = cache.parts()
+    assert len(first) == 1 and len(late.TokenCache(tmp_path).entries) == 10
+    cache.compact(keep={cache.key(f"text {i}") for i in range(9)})  # 1 of 10 stale: left, not rewritten
+    assert cache.parts() == first

@@ -241,3 +241,14 @@ def test_a_footnote_marker_stuck_to_a_heading_is_not_part_of_its_name():
     assert text[headings[0].start : headings[0].end] == "Systems leadership2"  # offsets still slice the line
     assert titles("# Python3\n\nText about it.\n\n# Web 3 today\n\nMore text here.\n", markdown=True) == [
         ("Python3", 1), ("Web 3 today", 1)]
+
+
+def test_sections_by_bisection_agree_with_section_at_everywhere():
+    from qa.records import Heading
+    from qa.structure import Sections
+
+    hs = [Heading(0, 1, "A", 1), Heading(10, 11, "A.1", 2), Heading(20, 21, "A.1.a", 3), Heading(30, 31, "B", 1),
+          Heading(40, 41, "B.1", 2), Heading(50, 51, "C", 1)]
+    sections = Sections(hs)
+    assert all(sections(p) == section_at(hs, p) for p in range(-3, 70))
+    assert Sections([])(5) == ()
