@@ -199,7 +199,7 @@ def render(r: dict) -> str:
     br = r.get("build_rate")
     if br:
         out += ["### Build rate (model loaded, empty cache)", "",
-                "| corpus | documents | chunks | sentences | MB | build (s) | of which embedding + ColBERT (s) | documents/s | s per MB | peak RSS (MB) |",
+                "| corpus | documents | chunks | sentences | MB | build (s) | of which MiniLM embedding (s) | documents/s | s per MB | peak RSS (MB) |",
                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for x in br["rows"]:
             out.append(f"| {x['name']} | {x['documents']:,} | {x['chunks']:,} | {x['sentences']:,} | {x['mb']:.2f} | {_f(x['build_s'])} | "
