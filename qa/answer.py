@@ -44,12 +44,13 @@ MIN_QUOTE_WORDS = 4
 """Fewer words than this (not counting a citation in brackets or a link's address) is a fragment such as
 "([Timmins 2015](#))", not a sentence that answers."""
 
-_MD_LINK = re.compile(r"\[([^\]\n]{1,300})\]\(([^()\s]{0,500})\)")
+MD_LINK = re.compile(r"\[([^\]\n]{1,300})\]\(([^()\s]{0,500})\)")
+"""A Markdown link: its words in group 1, its address in group 2 (the page hides the syntax too)."""
 
 
 def prose_words(text: str) -> list[str]:
     """The words of a sentence, without link addresses and bracketed citations such as (Ham 2018)."""
-    bare = _MD_LINK.sub(r"\1", text)
+    bare = MD_LINK.sub(r"\1", text)
     bare = re.sub(r"\([^()]*\d{4}[a-z]?[^()]*\)", " ", bare)
     return re.findall(r"[^\W\d_]{2,}", bare)
 

@@ -11,7 +11,6 @@ span, so one encoding serves both ranking chunks and choosing the sentence.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .embed import text_key
 from .records import Chunk, Span
 
 MODEL = "colbert"
@@ -104,9 +104,7 @@ class TokenCache:
     def parts(self) -> list[Path]:
         return sorted(self.folder.glob(f"{self.prefix}*.npz")) if self.folder.is_dir() else []
 
-    @staticmethod
-    def key(text: str) -> str:
-        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    key = staticmethod(text_key)  # the embedding cache's content key
 
     def get(self, text: str) -> tuple[np.ndarray, np.ndarray] | None:
         """(vectors, spans relative to the text) or None."""

@@ -26,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote, unquote
 
-from .answer import ranked_highlights
+from .answer import MD_LINK, ranked_highlights
 from .records import Answer, Document, Passage, Span
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -151,7 +151,7 @@ def ref_from_href(href: str) -> str:
 
 # -- display cleaning: Markdown debris hidden, offsets untouched -----------------------------------
 
-_LINK = re.compile(r"\[([^\]\n]{1,300})\]\(([^()\s]{0,500})\)")
+_LINK = MD_LINK
 _EMPH = re.compile(r"(?<![\w*\\])(\*{1,3}|_{1,2})(?=[^\s*_])([^\n]{1,400}?)(?<=[^\s*_\\])\1(?![\w*])")
 _HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+", re.M)
 _BULLET = re.compile(r"^[ \t]*[•▪◦‣][ \t]+", re.M)

@@ -157,6 +157,12 @@ def _f(x, nd=1) -> str:
     return "-" if x is None else f"{x:,.{nd}f}"
 
 
+def _table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    """A Markdown table under a heading: the first column left-aligned, the figures right-aligned."""
+    return [f"### {title}", "", "| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1),
+            *("| " + " | ".join(row) + " |" for row in rows), ""]
+
+
 def render(r: dict) -> str:
     out = []
     s = r.get("seed")
@@ -189,22 +195,19 @@ def render(r: dict) -> str:
                 f"| `qa ask` process | {_f(cold['peak_rss_mb']['p50'], 0)} |", ""]
     ch = r.get("chunking")
     if ch:
-        out += ["### Reading and chunking (one child process per row)", "",
-                "| input | MB | chunks | read + structure (MB/s) | chunking (MB/s) | process RSS before / after (MB) | peak RSS (MB) |",
-                "|---|---:|---:|---:|---:|---:|---:|"]
-        for x in ch["rows"]:
-            out.append(f"| {x['name']} | {x['mb']:.2f} | {x['chunks']:,} | {_f(x['load_mb_per_s'], 2)} | {_f(x['chunk_mb_per_s'], 2)} | "
-                       f"{_f(x['rss_before_mb'], 0)} / {_f(x['rss_after_mb'], 0)} | {_f(x['peak_rss_mb'], 0)} |")
-        out.append("")
+        out += _table("Reading and chunking (one child process per row)",
+                      ("input", "MB", "chunks", "read + structure (MB/s)", "chunking (MB/s)",
+                       "process RSS before / after (MB)", "peak RSS (MB)"),
+                      [(x["name"], f"{x['mb']:.2f}", f"{x['chunks']:,}", _f(x["load_mb_per_s"], 2), _f(x["chunk_mb_per_s"], 2),
+                        f"{_f(x['rss_before_mb'], 0)} / {_f(x['rss_after_mb'], 0)}", _f(x["peak_rss_mb"], 0)) for x in ch["rows"]])
     br = r.get("build_rate")
     if br:
-        out += ["### Build rate (model loaded, empty cache)", "",
-                "| corpus | documents | chunks | sentences | MB | build (s) | of which MiniLM embedding (s) | documents/s | s per MB | peak RSS (MB) |",
-                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        for x in br["rows"]:
-            out.append(f"| {x['name']} | {x['documents']:,} | {x['chunks']:,} | {x['sentences']:,} | {x['mb']:.2f} | {_f(x['build_s'])} | "
-                       f"{_f(x['encode_s'])} | {_f(x['docs_per_s'], 2)} | {_f(x['s_per_mb'])} | {_f(x['peak_rss_mb'], 0)} |")
-        out.append("")
+        out += _table("Build rate (model loaded, empty cache)",
+                      ("corpus", "documents", "chunks", "sentences", "MB", "build (s)", "of which MiniLM embedding (s)",
+                       "documents/s", "s per MB", "peak RSS (MB)"),
+                      [(x["name"], f"{x['documents']:,}", f"{x['chunks']:,}", f"{x['sentences']:,}", f"{x['mb']:.2f}",
+                        _f(x["build_s"]), _f(x["encode_s"]), _f(x["docs_per_s"], 2), _f(x["s_per_mb"]), _f(x["peak_rss_mb"], 0))
+                       for x in br["rows"]])
     g = r.get("growth")
     if g:
         out += ["### Growth (synthetic collections from the seed text)", "",
