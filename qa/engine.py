@@ -203,7 +203,7 @@ class Engine:
         k = check_k(k, self.settings.retrieval.max_k)
         st = self.settings.rerank
         retriever = self.retriever  # one build for the whole answer, even if another is swapped in meanwhile
-        qvec = retriever.embed_query(q) if mode != "bm25" else None
+        qvec = retriever.embed_query(q, mode) if mode != "bm25" else None
         t1 = time.perf_counter()
         depth = max(k, st.depth) if st.model != "none" else k
         hits = retriever.search(q, k=depth, mode=mode, sources=sources or None, qvec=qvec)

@@ -21,6 +21,8 @@ def add_answer_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rerank", choices=RERANKERS, help=f"second stage over the first passages (default: {d.model})")
     p.add_argument("--sentences", choices=SENTENCE_SCORERS, help=f"who scores the sentences an answer quotes (default: {d.sentences})")
     p.add_argument("--rerank-depth", type=int, help=f"passages the reranker reads (default {d.depth})")
+    p.add_argument("--rank-weight", type=float,
+                   help=f"how much the first-stage rank breaks the reranker's near-ties; 0: its logits alone (default {d.rank_weight})")
     r = RetrievalSettings()
     p.add_argument("--candidates", type=int, help=f"depth of each first-stage list (default {r.candidates}); also the largest --k")
 
@@ -33,7 +35,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         if v is not None
     }
     rerank = {k: v for k, v in (("model", getattr(args, "rerank", None)), ("sentences", getattr(args, "sentences", None)),
-                                ("depth", getattr(args, "rerank_depth", None))) if v}
+                                ("depth", getattr(args, "rerank_depth", None)),
+                                ("rank_weight", getattr(args, "rank_weight", None))) if v is not None}
     retrieval = RetrievalSettings()
     if getattr(args, "candidates", None):
         retrieval = dataclasses.replace(retrieval, candidates=args.candidates, max_k=max(retrieval.max_k, args.candidates))

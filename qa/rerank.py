@@ -38,14 +38,15 @@ class Reranker:
         return self._model
 
     def rerank(self, question: str, hits: Sequence[Hit], index_late=None, timings: dict | None = None) -> list[Hit]:
-        """Hits in cross-encoder order (the first ``depth``; the rest keep their order), sentences rescored."""
+        """Hits in cross-encoder order, first-stage rank breaking near-ties (the first ``depth``; the rest keep
+        their order), sentences rescored. Each reordered hit keeps its own logit as ``rerank``."""
         st = self.settings
         hits = list(hits)
         t0 = time.perf_counter()
         if st.model != "none" and hits:
             top = hits[: st.depth]
             scores = self.model.score(question, [clean(h.chunk.text) for h in top], max_length=st.max_length)
-            order = np.argsort(-scores, kind="stable")
+            order = np.argsort(-(scores - st.rank_weight * np.log(np.arange(1, len(top) + 1))), kind="stable")
             hits = [dataclasses.replace(top[i], rerank=float(scores[i])) for i in order] + hits[st.depth :]
         t1 = time.perf_counter()
         hits = self.score_sentences(question, hits, index_late)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from . import late, lexical
@@ -11,6 +13,10 @@ from .errors import UnknownDocumentError
 from .fusion import ranked, rrf
 from .records import Hit
 from .store import LoadedIndex
+
+
+_BESIDE = ThreadPoolExecutor(max_workers=2, thread_name_prefix="qa-query")
+"""Runs the ColBERT question encoding while the dense model embeds the same question (both release the GIL)."""
 
 
 class Retriever:
@@ -35,8 +41,18 @@ class Retriever:
             )
         return np.sort(np.concatenate([self.index.by_source[s] for s in sources]))
 
-    def embed_query(self, question: str) -> np.ndarray:
-        return self.embedder.encode([question])[0]
+    def uses_late(self, mode: str) -> bool:
+        return mode == "hybrid" and self.index.late is not None and self.settings.late_weight > 0
+
+    def embed_query(self, question: str, mode: str = "dense") -> np.ndarray:
+        """The question's dense vector; in a mode that also reads ColBERT, its ColBERT vectors are encoded
+        at the same time (late.encode_query caches them for the first stage and the sentence scorer)."""
+        pending = _BESIDE.submit(late.encode_query, question) if self.uses_late(mode) else None
+        try:
+            return self.embedder.encode([question])[0]
+        finally:
+            if pending is not None:
+                pending.result()
 
     def dense_candidates(self, qvec: np.ndarray, allowed: np.ndarray | None, depth: int) -> np.ndarray:
         import faiss
@@ -122,7 +138,7 @@ class Retriever:
         check_mode(mode)
         depth = max(depth or self.settings.candidates, k)  # a k past the candidate depth deepens every list
         if qvec is None and mode != "bm25":
-            qvec = self.embed_query(question)  # BM25 alone never embeds the question
+            qvec = self.embed_query(question, mode)  # BM25 alone never embeds the question
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
         allowed = self.allowed_rows(sources)
@@ -133,7 +149,7 @@ class Retriever:
         if mode in ("bm25", "hybrid"):
             lexical = self.bm25_scores(question, allowed, depth)
         latent: dict[int, float] = {}
-        if mode == "hybrid" and self.index.late is not None and self.settings.late_weight > 0:
+        if self.uses_late(mode):
             latent = self.late_scores(question, allowed, set(dense) | set(lexical), depth)
         dense_rank = ranked(dense)
         bm25_rank = ranked(lexical)

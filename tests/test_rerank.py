@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from qa import Engine
@@ -39,6 +40,26 @@ def test_hits_past_the_depth_keep_their_order_and_none_turns_it_off():
     assert [h.row for h in out[2:]] == [2, 3] and out[2].rerank is None
     same = Reranker(RerankSettings(model="none", sentences="cosine")).rerank("alpha", hits)
     assert same == hits
+
+
+class FixedLogits:
+    """A cross-encoder stand-in that gives each passage a set logit."""
+
+    def __init__(self, logits):
+        self.logits = logits
+
+    def score(self, question, texts, max_length=256):
+        return np.array(self.logits[: len(texts)], dtype=np.float32)
+
+
+@pytest.mark.parametrize("weight, order", [(0.0, [3, 1, 0, 2]), (0.5, [3, 0, 1, 2])])
+def test_the_first_stage_rank_breaks_only_near_ties(weight, order):
+    hits = [hit("Alpha beta gamma. Delta", 0.9, i) for i in range(4)]
+    reranker = Reranker(RerankSettings(depth=4, rank_weight=weight, sentences="cosine"))
+    reranker._model = FixedLogits([1.0, 1.2, -3.0, 5.0])
+    out = reranker.rerank("alpha", hits)
+    assert [h.row for h in out] == order  # 1.2 at rank 2 loses to 1.0 at rank 1 only when the rank counts; 5.0 wins anyway
+    assert [h.rerank for h in out] == pytest.approx([[1.0, 1.2, -3.0, 5.0][i] for i in order])  # logits kept as they were
 
 
 def test_an_answer_never_leads_with_a_reference_line(tmp_path, embedder):
