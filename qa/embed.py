@@ -73,10 +73,38 @@ def _use_all_cores() -> None:
 class Embedder:
     """Wraps one sentence-transformers model. Thread-safe to call; loads on first use."""
 
+    QUERY_TEXTS = 4
+    """Calls with at most this many texts (questions) go to the ONNX export when there is one (embed_onnx)."""
+
     def __init__(self, model: str | None = None) -> None:
         self.name = config.model_name(model)
         self._model = None
+        self._query_model: object = None  # None: not looked for yet; False: none, use torch
         self._lock = threading.Lock()
+
+    @property
+    def query_model(self):
+        """The onnxruntime export used for questions, or None (then torch embeds them too)."""
+        if self._query_model is None:
+            with self._lock:
+                if self._query_model is None:
+                    self._query_model = self._load_query_path(resolve_model(self.name)) or False
+        return self._query_model or None
+
+    def _load_query_path(self, path: str):
+        from . import embed_onnx
+
+        with _MODELS_LOCK:
+            key = ("onnx", path)
+            if key not in _MODELS:
+                spec = MeanPoolModel.describe(path)
+                _MODELS[key] = embed_onnx.load(path, *spec) if spec else None
+                if _MODELS[key] is None and spec:  # not exported yet: torch loads the model and exports it
+                    torch_model = _MODELS.get(path) or self._load_path(path)
+                    _MODELS[path] = torch_model
+                    if isinstance(torch_model, MeanPoolModel):
+                        _MODELS[key] = embed_onnx.export(torch_model)
+            return _MODELS[key]
 
     @property
     def model(self):
@@ -124,7 +152,7 @@ class Embedder:
 
     @property
     def dim(self) -> int:
-        m = self.model
+        m = self.model if self._model is not None or not self.query_model else self.query_model
         get = getattr(m, "get_embedding_dimension", None) or m.get_sentence_embedding_dimension
         return int(get())
 
@@ -170,6 +198,8 @@ class Embedder:
         """
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if len(texts) <= self.QUERY_TEXTS and self.query_model is not None:
+            return self.query_model.encode(list(texts), batch_size=len(texts), normalize_embeddings=True)
         _use_all_cores()
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         out = np.empty((len(texts), self.dim), dtype=np.float32)
@@ -197,9 +227,10 @@ class MeanPoolModel:
         self.path, self.tokenizer, self.auto_model = path, tokenizer, model
         self.max_seq_length, self.normalize, self.dim = max_seq_length, normalize, dim
 
-    @classmethod
-    def load(cls, path: str) -> MeanPoolModel | None:
-        """The model at ``path`` if its folder describes exactly that pipeline, else None (use sentence-transformers)."""
+    @staticmethod
+    def describe(path: str) -> tuple[int, bool, int] | None:
+        """(max_seq_length, normalize, dim) if the folder at ``path`` is exactly that pipeline, else None.
+        Reads only the folder's JSON files (no transformers import)."""
         import json
 
         folder = Path(path)
@@ -213,16 +244,24 @@ class MeanPoolModel:
                     v for k, v in pooling.items() if k.startswith("pooling_mode_") and k != "pooling_mode_mean_tokens"):
                 return None
             st_config = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))
-            if st_config.get("do_lower_case"):
+            if st_config.get("do_lower_case") or not st_config.get("max_seq_length"):
                 return None
+            return int(st_config["max_seq_length"]), types[-1] == "Normalize", int(pooling["word_embedding_dimension"])
         except (OSError, ValueError, KeyError, IndexError, TypeError):
+            return None
+
+    @classmethod
+    def load(cls, path: str) -> MeanPoolModel | None:
+        """The model at ``path`` if its folder describes exactly that pipeline, else None (use sentence-transformers)."""
+        spec = cls.describe(path)
+        if spec is None:
             return None
         from transformers import AutoModel, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModel.from_pretrained(path).eval()
-        max_len = int(st_config.get("max_seq_length") or tokenizer.model_max_length)
-        return cls(path, tokenizer, model, max_len, types[-1] == "Normalize", int(pooling["word_embedding_dimension"]))
+        max_len, normalize, dim = spec
+        return cls(path, tokenizer, model, max_len, normalize, dim)
 
     def get_embedding_dimension(self) -> int:
         return self.dim

@@ -56,6 +56,7 @@ def model_only_when_marked(request, monkeypatch):
         raise AssertionError("this test loads a model: mark it @pytest.mark.model")
 
     monkeypatch.setattr(Embedder, "_load_path", refuse)
+    monkeypatch.setattr(Embedder, "_load_query_path", refuse)
     monkeypatch.setattr(onnx_models, "session", refuse)
     yield
 

@@ -101,3 +101,45 @@ def test_a_folder_that_is_not_plain_mean_pooling_is_left_to_sentence_transformer
                                            ' {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"}]')
     assert MeanPoolModel.load(str(tmp_path)) is None
     assert MeanPoolModel.load(str(tmp_path / "missing")) is None
+
+
+# -- the question embedder exported for onnxruntime (qa/embed_onnx.py) ----------------------------------
+
+
+@pytest.mark.model
+def test_the_onnx_export_gives_torchs_vectors_and_is_used_only_for_its_model(tmp_path, monkeypatch, embedder):
+    from qa import embed_onnx
+
+    monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path / "cache"))
+    torch_model = embedder.model
+    exported = embed_onnx.export(torch_model)
+    assert exported is not None
+    texts = ["Who leads Surrey Heartlands?", "system leadership " * 300, "Integrated care. " * 20, "a"]
+    assert np.abs(exported.encode(texts, normalize_embeddings=True)
+                  - torch_model.encode(texts, normalize_embeddings=True)).max() < 1e-5
+    args = (torch_model.path, torch_model.max_seq_length, torch_model.normalize, torch_model.dim)
+    assert embed_onnx.load(*args) is not None
+    assert embed_onnx.load(torch_model.path, 128, torch_model.normalize, torch_model.dim) is None  # other settings
+    folder = embed_onnx.export_dir(embed_onnx.fingerprint(*args[:3]))
+    (folder / "model.onnx").write_bytes(b"damaged")
+    assert embed_onnx.load(*args) is None  # a damaged export is passed over: torch embeds the question
+
+
+@pytest.mark.model
+def test_asking_a_question_never_imports_torch_once_the_model_is_exported(seed_index_dir, embedder, tmp_path, monkeypatch):
+    """The cold start of `qa ask` and of the page: importing torch and transformers was ~5 s of it."""
+    import os
+    import subprocess
+    import sys
+
+    from qa import embed_onnx
+
+    monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path / "cache"))
+    assert embed_onnx.export(embedder.model) is not None
+    code = ("import sys; from qa import Engine; "
+            f"a = Engine(index_dir={str(seed_index_dir)!r}, build='never').ask('Who leads Surrey Heartlands?'); "
+            "print(len(a.passages), 'torch' in sys.modules, 'transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["5", "False", "False"]

@@ -1,0 +1,187 @@
+"""The embedding model for questions, run by onnxruntime: the same vectors, without importing torch.
+
+A `qa ask` or page start spent about 5 of its ~7 seconds importing torch and
+transformers to embed one question. So the first time a mean-pooling model is
+loaded with torch (embed.MeanPoolModel, at the first build), it is exported to
+ONNX into a cache folder and checked against the torch model on probe texts (a
+question, a passage, a text past the length limit, a padded batch); a later
+process embeds questions through that file with onnxruntime and the model's own
+tokenizer.json, and never imports torch. Builds keep torch, which was as fast
+or faster on batches of long texts here.
+
+The cache folder is ``$QA_CACHE_DIR``, else ``$XDG_CACHE_HOME/qa``, else
+``~/.cache/qa``. An export is used only while the model folder's files have the
+size and modification time recorded with it; anything else (a missing or
+damaged file, another onnxruntime) falls back to torch, which is only slower.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+TOLERANCE = 1e-4
+"""Largest difference allowed between an exported model's vectors and torch's, per component (seen: ~2e-7)."""
+SOURCE_FILES = ("config.json", "tokenizer.json", "model.safetensors", "pytorch_model.bin", "modules.json",
+                "sentence_bert_config.json", "1_Pooling/config.json", "2_Normalize/config.json")
+PROBES = (
+    "What gives Claire Fuller any clout?",
+    "Integrated care systems bring together NHS organisations, local authorities and others to plan services. " * 3,
+    "system leadership " * 200,  # past the length limit: truncation must agree
+    "a",
+)
+
+
+def cache_root() -> Path:
+    if os.environ.get("QA_CACHE_DIR"):
+        return Path(os.environ["QA_CACHE_DIR"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "qa"
+
+
+def fingerprint(model_path: str | Path, max_seq_length: int, normalize: bool) -> str:
+    """Names, sizes and modification times of the model folder's files, and the pipeline around them."""
+    folder = Path(model_path)
+    parts = [f"format={FORMAT}", f"max={max_seq_length}", f"norm={normalize}", str(folder.resolve())]
+    for name in SOURCE_FILES:
+        p = folder / name
+        if p.is_file():
+            st = p.stat()
+            parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def export_dir(key: str) -> Path:
+    return cache_root() / "onnx" / key[:24]
+
+
+class OnnxMeanPool:
+    """Mean pooling over onnxruntime's token vectors; the part of MeanPoolModel's API the Embedder uses."""
+
+    def __init__(self, folder: Path, model_path: str, max_seq_length: int, normalize: bool, dim: int,
+                 threads: int | None = None) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        from .onnx_models import default_threads
+
+        self.path, self.max_seq_length, self.normalize, self.dim = model_path, max_seq_length, normalize, dim
+        tok = Tokenizer.from_file(str(Path(model_path) / "tokenizer.json"))
+        tok.enable_truncation(max_seq_length, strategy="longest_first")
+        tok.enable_padding(pad_id=tok.token_to_id("[PAD]") or 0, pad_token="[PAD]")
+        self._tok = tok
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads, opts.inter_op_num_threads = threads or default_threads(), 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self._session = ort.InferenceSession(str(folder / "model.onnx"), opts, providers=["CPUExecutionProvider"])
+        self._types = any(i.name == "token_type_ids" for i in self._session.get_inputs())
+
+    def get_embedding_dimension(self) -> int:
+        return self.dim
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32, normalize_embeddings: bool = False,
+               convert_to_numpy: bool = True, show_progress_bar: bool = False) -> np.ndarray:
+        out = []
+        for i in range(0, len(texts), batch_size):
+            enc = self._tok.encode_batch([str(t).strip() for t in texts[i : i + batch_size]])
+            ids = np.array([e.ids for e in enc], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+            feeds = {"input_ids": ids, "attention_mask": mask}
+            if self._types:
+                feeds["token_type_ids"] = np.zeros_like(ids)
+            hidden = self._session.run(None, feeds)[0]
+            m = mask[..., None].astype(np.float32)
+            vecs = (hidden * m).sum(1) / np.clip(m.sum(1), 1e-9, None)
+            if self.normalize or normalize_embeddings:
+                vecs = vecs / np.clip(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12, None)
+            out.append(vecs.astype(np.float32))
+        return np.vstack(out) if out else np.zeros((0, self.dim), dtype=np.float32)
+
+
+def load(model_path: str, max_seq_length: int, normalize: bool, dim: int) -> OnnxMeanPool | None:
+    """The checked export of this model folder, or None when there is none that matches it."""
+    key = fingerprint(model_path, max_seq_length, normalize)
+    folder = export_dir(key)
+    try:
+        meta = json.loads((folder / "export.json").read_text(encoding="utf-8"))
+        if meta.get("fingerprint") != key or meta.get("max_difference", 1.0) > TOLERANCE or meta.get("dim") != dim:
+            return None
+        return OnnxMeanPool(folder, model_path, max_seq_length, normalize, dim)
+    except Exception:  # noqa: BLE001 - no export, a damaged one, no onnxruntime: torch will do
+        return None
+
+
+_EXPORT_LOCK = threading.Lock()
+
+
+def export(torch_model) -> OnnxMeanPool | None:
+    """Export a loaded embed.MeanPoolModel, check it on PROBES and publish it atomically; None if that fails."""
+    key = fingerprint(torch_model.path, torch_model.max_seq_length, torch_model.normalize)
+    folder = export_dir(key)
+    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with _EXPORT_LOCK:
+            import shutil
+
+            import torch
+
+            from transformers import AutoModel
+
+            tmp.mkdir(parents=True, exist_ok=True)
+            # eager attention exports as plain matmuls, which onnxruntime's own optimiser fuses into Attention
+            model = AutoModel.from_pretrained(torch_model.path, attn_implementation="eager").eval()
+
+            class _Hidden(torch.nn.Module):
+                def __init__(self, inner):
+                    super().__init__()
+                    self.inner = inner
+
+                def forward(self, input_ids, attention_mask, token_type_ids):
+                    return self.inner(input_ids=input_ids, attention_mask=attention_mask,
+                                      token_type_ids=token_type_ids).last_hidden_state
+
+            ids = torch.ones((2, 8), dtype=torch.long)
+            names = ["input_ids", "attention_mask", "token_type_ids"]
+            import warnings
+
+            with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the tracer's notes on shapes: the check below is what counts
+                torch.onnx.export(_Hidden(model).eval(), (ids, ids, torch.zeros_like(ids)), str(tmp / "model.onnx"),
+                                  input_names=names, output_names=["last_hidden_state"],
+                                  dynamic_axes={n: {0: "batch", 1: "tokens"} for n in [*names, "last_hidden_state"]},
+                                  opset_version=17, dynamo=False)
+            exported = OnnxMeanPool(tmp, torch_model.path, torch_model.max_seq_length, torch_model.normalize,
+                                    torch_model.dim)
+            diff = float(np.abs(exported.encode(list(PROBES), batch_size=4, normalize_embeddings=True)
+                                - torch_model.encode(list(PROBES), batch_size=4, normalize_embeddings=True)).max())
+            if diff > TOLERANCE:
+                log.info("not using the ONNX export of %s: its vectors differ from torch's by %.2g", torch_model.path, diff)
+                shutil.rmtree(tmp, ignore_errors=True)
+                return None
+            (tmp / "export.json").write_text(json.dumps({"fingerprint": key, "model": str(torch_model.path),
+                                                         "dim": torch_model.dim, "max_difference": diff,
+                                                         "torch": torch.__version__}), encoding="utf-8")
+            if folder.exists():
+                shutil.rmtree(folder, ignore_errors=True)
+            os.replace(tmp, folder)
+            log.info("exported %s to %s for onnxruntime (largest difference from torch %.2g)", torch_model.path, folder, diff)
+            return load(torch_model.path, torch_model.max_seq_length, torch_model.normalize, torch_model.dim)
+    except Exception as e:  # noqa: BLE001 - only the speed-up is lost
+        log.info("no ONNX export of %s (%s: %s); questions are embedded with torch", torch_model.path,
+                 e.__class__.__name__, str(e)[:200])
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        return None
