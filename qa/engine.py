@@ -95,10 +95,11 @@ class Engine:
         threading.Thread(target=self._load_second_stage, name="qa-load-models", daemon=True).start()
 
     def _load_second_stage(self) -> None:
-        """Load the cross-encoder and ColBERT sessions the settings and index need, in the background, while
-        the first question waits for the embedding model: a cold `qa ask` pays the larger of the two loads,
-        not their sum. A failure here is left for the question that needs the model to report."""
+        """Load the question embedder, the cross-encoder and the ColBERT session the settings and index need,
+        in the background: a page is ready for its first question sooner, and a cold `qa ask` waits only for
+        the model it needs first. A failure here is left for the question that needs the model to report."""
         try:
+            getattr(self.embedder, "query_model", None)  # the question embedder (the first time, exported: a few seconds)
             if self.settings.rerank.model != "none":
                 self.reranker.model
             if self.index is not None and self.index.late is not None:
