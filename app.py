@@ -21,7 +21,7 @@ import unicodedata
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no network calls from the page
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from qa import feedback, render  # noqa: E402  (after the environment is set)
+from qa import config, feedback, render  # noqa: E402  (after the environment is set)
 from qa.errors import QAError  # noqa: E402
 from qa.live import BusyError, Gate, LiveIndex, answer_build  # noqa: E402
 
@@ -56,11 +56,11 @@ class InputError(ValueError):
 
 
 def check_k(k) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, float)) or (isinstance(k, float) and not k.is_integer()):
-        raise InputError(f"k must be a whole number of passages from 1 to 50, got {str(k)[:40]!r}.")
-    if not 1 <= int(k) <= 50:
-        raise InputError(f"k must be a whole number of passages from 1 to 50, got {int(k)}.")
-    return int(k)
+    """The engine's rule (qa.config.check_k), refused as a user error."""
+    try:
+        return config.check_k(k)
+    except ValueError as e:
+        raise InputError(str(e)) from None
 
 
 def check_sources(sources, engine) -> list[str]:

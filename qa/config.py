@@ -61,9 +61,9 @@ def check_k(k: object, max_k: int = MAX_K) -> int:
     if isinstance(k, float) and k.is_integer():
         k = int(k)  # a slider's 5.0
     if isinstance(k, bool) or not isinstance(k, int):
-        raise ValueError(f"k must be a whole number between 1 and {max_k}, got {str(k)[:40]!r}")
+        raise ValueError(f"k must be a whole number of passages between 1 and {max_k}, got {str(k)[:40]!r}.")
     if not 1 <= k <= max_k:
-        raise ValueError(f"k must be between 1 and {max_k}, got {k}")
+        raise ValueError(f"k must be a whole number of passages between 1 and {max_k}, got {k}.")
     return k
 
 

@@ -172,12 +172,12 @@ def test_python_app_py_serves_the_page_from_an_existing_index(seed_index_dir, tm
 @pytest.mark.parametrize(
     "args,message",
     [
-        (("leaders", "abc", "hybrid", []), "k must be a whole number of passages from 1 to 50"),
-        (("leaders", None, "hybrid", []), "k must be a whole number of passages from 1 to 50"),
-        (("leaders", [5], "hybrid", []), "k must be a whole number of passages from 1 to 50"),
-        (("leaders", 5.9, "hybrid", []), "k must be a whole number of passages from 1 to 50"),
-        (("leaders", True, "hybrid", []), "k must be a whole number of passages from 1 to 50"),
-        (("leaders", 0, "hybrid", []), "k must be a whole number of passages from 1 to 50, got 0"),
+        (("leaders", "abc", "hybrid", []), "k must be a whole number of passages between 1 and 50"),
+        (("leaders", None, "hybrid", []), "k must be a whole number of passages between 1 and 50"),
+        (("leaders", [5], "hybrid", []), "k must be a whole number of passages between 1 and 50"),
+        (("leaders", 5.9, "hybrid", []), "k must be a whole number of passages between 1 and 50"),
+        (("leaders", True, "hybrid", []), "k must be a whole number of passages between 1 and 50"),
+        (("leaders", 0, "hybrid", []), "k must be a whole number of passages between 1 and 50, got 0"),
         (("leaders", 5, "hybrid", "000_ca9353bd9b097081.txt"), "sources must be a list of document names"),
         (("leaders", 5, "hybrid", ["nope.txt"]), "No indexed document named 'nope.txt'"),
         (("leaders", 5, ["hybrid"], []), "Unknown retrieval mode"),

@@ -244,7 +244,7 @@ def test_page_api_answers_odd_questions(served, engine):
     [
         ((5, "hybrid", ["../../etc/passwd"]), "No indexed document named"),
         ((5, "hybrid", ["/etc/passwd"]), "No indexed document named"),
-        ((10**9, "hybrid", []), "from 1 to 50"),
+        ((10**9, "hybrid", []), "between 1 and 50"),
         ((5, "<script>", []), "Unknown retrieval mode"),
     ],
 )
