@@ -29,6 +29,7 @@ them per question would cost a round trip per hit.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict
 from pathlib import Path
 
@@ -75,6 +76,12 @@ def client(uri: str):
     if uri in _CLIENTS:
         return _CLIENTS[uri]
     pm = _pymilvus()
+    # Every query_iterator asks Milvus Lite for a timestamp it does not implement: the client logs a warning and
+    # the embedded server an error with a traceback, then both go on with a client-side timestamp. Real failures
+    # still reach us as exceptions.
+    logging.getLogger("pymilvus.client.iterator.query_iterator").setLevel(logging.ERROR)
+    if "://" not in uri:
+        logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
     local = "://" not in uri
     if local:
         try:
@@ -229,10 +236,18 @@ def _switch(c, settings: StoreSettings, build_id: str) -> None:
     c.upsert(name, [{"name": CURRENT, "build": build_id, "_": PLACEHOLDER}])
 
 
+def _loaded(c, name: str) -> str:
+    """``name``, loaded for queries: a Milvus reopened (a Lite file in a new process) holds every collection released."""
+    if "Loaded" not in str(c.get_load_state(name).get("state")):
+        c.load_collection(name)
+    return name
+
+
 def current_build(c, settings: StoreSettings) -> str | None:
     name = _current_name(settings)
     if not c.has_collection(name):
         return None
+    _loaded(c, name)
     got = c.query(name, ids=[CURRENT], output_fields=["build"])
     return got[0]["build"] if got else None
 
@@ -265,7 +280,7 @@ def publish(settings: StoreSettings, index: store.LoadedIndex) -> str:
 
 
 def _read_all(c, name: str, fields: list[str]):
-    it = c.query_iterator(name, batch_size=READ_ROWS, filter="", output_fields=fields)
+    it = c.query_iterator(_loaded(c, name), batch_size=READ_ROWS, filter="", output_fields=fields)
     try:
         while batch := it.next():
             yield from batch
@@ -319,7 +334,7 @@ def load(settings: StoreSettings) -> store.LoadedIndex:
         late = None
         if counts.get("late_tokens") and c.has_collection(coll["tokens"]):
             n_tok = counts["late_tokens"]
-            dim_tok = len(c.query(coll["tokens"], ids=[0], output_fields=["vector"])[0]["vector"])
+            dim_tok = len(c.query(_loaded(c, coll["tokens"]), ids=[0], output_fields=["vector"])[0]["vector"])
             vecs, cols = _vectors(c, coll["tokens"], n_tok, dim_tok, ("chunk", "start", "end"))
             offsets = np.searchsorted(cols["chunk"], np.arange(len(chunks) + 1), side="left").astype(np.int64)
             vecs = vecs.astype(np.float16)  # as stored locally (qa/late.py), widened below as store.read_late does
@@ -340,7 +355,7 @@ def load(settings: StoreSettings) -> store.LoadedIndex:
         path=Path(settings.milvus_uri) / build_id, manifest=manifest, docs=docs, chunks=chunks, chunk_sentence_rows=rows,
         sentences=sentences, dense=None, bm25=None, late=late,
         by_source={k: np.array(v, dtype=np.int64) for k, v in by_source.items()},
-        first_stage=MilvusFirstStage(c, coll["chunks"], len(chunks), index_settings(manifest)),
+        first_stage=MilvusFirstStage(c, _loaded(c, coll["chunks"]), len(chunks), index_settings(manifest)),
     )
 
 
