@@ -191,3 +191,12 @@ def test_store_settings_and_options():
         storage_from_args(p.parse_args(["--store", "local", "--milvus-uri", "x.db"]))
     with pytest.raises(ValueError, match="choose one of: local, milvus"):
         StoreSettings(kind="redis")
+
+
+def test_the_commands_refuse_what_they_cannot_do(capsys):
+    from qa.cli import main
+
+    assert main(["ask", "anything", "--store", "milvus"]) == 2
+    assert "needs --milvus-uri" in capsys.readouterr().err
+    assert main(["bench", "--quick", "--store", "milvus", "--milvus-uri", "x.db"]) == 2  # not silently the local store
+    assert "measures the local store only" in capsys.readouterr().err
