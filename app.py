@@ -24,6 +24,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from qa import feedback, render  # noqa: E402  (after the environment is set)
 from qa.errors import QAError  # noqa: E402
 from qa.live import BusyError, Gate, LiveIndex, answer_build  # noqa: E402
+from qa.options import add_store_options, storage_from_args  # noqa: E402
 
 log = logging.getLogger("qa.page")
 

@@ -200,3 +200,10 @@ def test_the_commands_refuse_what_they_cannot_do(capsys):
     assert "needs --milvus-uri" in capsys.readouterr().err
     assert main(["bench", "--quick", "--store", "milvus", "--milvus-uri", "x.db"]) == 2  # not silently the local store
     assert "measures the local store only" in capsys.readouterr().err
+
+
+def test_the_page_takes_the_store_options():
+    import app
+
+    args = app.parser().parse_args(["--store", "milvus", "--milvus-uri", "x.db"])
+    assert storage_from_args(args) == StoreSettings(kind="milvus", milvus_uri="x.db")
