@@ -161,9 +161,16 @@ class Engine:
         """Build under the lock; unless ``force``, use a fresh index another process built meanwhile."""
         with store.build_lock(self.index_dir):
             live = None  # the stale live build, loaded here once and handed to the build for reuse
-            if not force:
+            if not force and self.storage.kind == "milvus":
+                from . import milvus_store
+
+                manifest = milvus_store.live_manifest(self.storage)  # loading all of it only to learn it is stale costs seconds
+                if manifest is not None and not builder.stale_reasons(manifest, self.corpus, self.embedder, self.settings):
+                    self._use(self._load())
+                    return
+            elif not force:
                 try:
-                    live = self._load()
+                    live = store.load(self.index_dir)
                     if not builder.stale_reasons(live.manifest, self.corpus, self.embedder, self.settings):
                         self._use(live)
                         return

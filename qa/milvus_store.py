@@ -309,6 +309,18 @@ def _vectors(c, name: str, count: int, dim: int, extra: tuple[str, ...] = ()) ->
     return out, cols
 
 
+def live_manifest(settings: StoreSettings) -> dict | None:
+    """The manifest of the live build in Milvus, or None: enough to tell whether it is stale, without loading it."""
+    c = client(settings.milvus_uri)
+    build_id = current_build(c, settings)
+    if build_id is None:
+        return None
+    try:
+        return json.loads(_read_records(c, names(settings, build_id)["records"])["manifest.json"])
+    except Exception:  # unreadable: treated as missing, so it is rebuilt
+        return None
+
+
 def load(settings: StoreSettings) -> store.LoadedIndex:
     """The live build in Milvus, with its first stage answered by Milvus. Raises IndexMissingError or IndexCorruptError."""
     c = client(settings.milvus_uri)
