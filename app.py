@@ -24,6 +24,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from qa import config, feedback, render  # noqa: E402  (after the environment is set)
 from qa.errors import QAError  # noqa: E402
 from qa.live import BusyError, Gate, LiveIndex, answer_build  # noqa: E402
+from qa.options import add_store_options, storage_from_args  # noqa: E402
 
 log = logging.getLogger("qa.page")
 
@@ -318,6 +319,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--corpus", help="documents folder to serve (default: the one the index was built from, else seeds/)")
     ap.add_argument("--index-dir", help="index folder (default: $QA_INDEX_DIR or index/)")
     ap.add_argument("--model", help="sentence-transformers name or folder (default: $QA_MODEL or all-MiniLM-L6-v2)")
+    add_store_options(ap)
     ap.add_argument("--feedback", help="JSON Lines file for helpful / not helpful verdicts "
                     "(default: $QA_FEEDBACK or feedback/feedback.jsonl)")
     return ap
@@ -348,10 +350,11 @@ def serve(args) -> int:
         engine = Engine(
             corpus=args.corpus, index_dir=args.index_dir, model=args.model,
             switch_corpus=bool(args.corpus),  # --corpus FOLDER: serve that folder, (re)indexing it if need be
+            storage=storage_from_args(args),
             progress=printer(),
             warn=lambda s: print(f"warning: {s}", file=sys.stderr),
         )
-    except QAError as e:
+    except (QAError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     c = engine.status()["counts"]

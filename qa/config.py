@@ -13,6 +13,7 @@ write them whole (``asdict``), so a report names every setting it ran with.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -275,6 +276,37 @@ class AnswerSettings(_Record):
     def __post_init__(self) -> None:
         if self.max_highlights < 1:
             raise ValueError(f"max_highlights must be at least 1, got {self.max_highlights}")
+
+
+STORES = ("local", "milvus")
+"""Where a build is kept and queried: "local" (FAISS + bm25s files under the index folder) or "milvus"."""
+
+
+@dataclass(frozen=True)
+class StoreSettings(_Record):
+    """Which storage backend holds the index and answers the first stage.
+
+    ``kind``: "local" (the default: the FAISS and bm25s files of the index folder) or
+    "milvus" (collections in Milvus, qa/milvus_store.py). The Milvus backend still builds
+    in the index folder, which keeps the embedding caches and the local build the
+    collections are written from.
+    ``milvus_uri``: a file path means embedded Milvus Lite (one process at a time),
+    ``http://host:19530`` a Milvus server.
+    ``milvus_prefix``: the start of every collection name, so several indexes can share one Milvus.
+    """
+
+    kind: str = "local"
+    milvus_uri: str = ""
+    milvus_prefix: str = "qa"
+
+    def __post_init__(self) -> None:
+        if self.kind not in STORES:
+            raise ValueError(f"Unknown store {self.kind!r}; choose one of: {', '.join(STORES)}")
+        if self.kind == "milvus" and not self.milvus_uri:
+            raise ValueError("The milvus store needs --milvus-uri: a file path for Milvus Lite (e.g. index/milvus.db) "
+                             "or http://host:19530 for a Milvus server.")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,31}", self.milvus_prefix):
+            raise ValueError(f"milvus_prefix must be a letter or _ then up to 31 letters, digits or _, got {self.milvus_prefix!r}")
 
 
 RERANKERS = ("cross-encoder", "none")

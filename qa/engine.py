@@ -18,7 +18,7 @@ from pathlib import Path
 from . import build as builder
 from . import config, store
 from .answer import make_answer
-from .config import ChunkSettings, Settings, check_k, check_mode
+from .config import ChunkSettings, Settings, StoreSettings, check_k, check_mode
 from .embed import Embedder
 from .errors import (
     BadQuestionError,
@@ -70,12 +70,14 @@ class Engine:
         warn: Callable | None = None,
         embedder: Embedder | None = None,
         switch_corpus: bool = False,
+        storage: StoreSettings | None = None,
     ) -> None:
         """``settings``: every stage's settings (a ChunkSettings alone means defaults for the rest).
 
         The index knows its corpus: with no ``corpus`` (and no ``QA_CORPUS``) the folder recorded in the
         index is used. A ``corpus`` other than the recorded one is refused with what to run instead,
         unless ``switch_corpus`` (what ``qa index FOLDER`` says) or ``build="force"``.
+        ``storage``: where the index is kept and searched (default: the local files under ``index_dir``).
         """
         if build not in BUILD_POLICIES:
             raise ValueError(f"build must be one of {BUILD_POLICIES}, got {build!r}")
@@ -85,6 +87,7 @@ class Engine:
         self.index_dir = config.index_dir(index_dir)
         self.embedder = embedder or Embedder(model)
         self.settings = Settings.of(settings)
+        self.storage = storage or StoreSettings()
         self.reranker = Reranker(self.settings.rerank)
         self._progress = progress
         self._warn = warn
@@ -117,7 +120,7 @@ class Engine:
             self.rebuild(force=True)
             return
         try:
-            index = store.load(self.index_dir)
+            index = self._load()
         except (IndexMissingError, IndexCorruptError) as e:
             if build == "never":
                 raise
@@ -159,7 +162,14 @@ class Engine:
         """Build under the lock; unless ``force``, use a fresh index another process built meanwhile."""
         with store.build_lock(self.index_dir):
             live = None  # the stale live build, loaded here once and handed to the build for reuse
-            if not force:
+            if not force and self.storage.kind == "milvus":
+                from . import milvus_store
+
+                manifest = milvus_store.live_manifest(self.storage)  # loading all of it only to learn it is stale costs seconds
+                if manifest is not None and not builder.stale_reasons(manifest, self.corpus, self.embedder, self.settings):
+                    self._use(self._load())
+                    return
+            elif not force:
                 try:
                     live = store.load(self.index_dir)
                     if not builder.stale_reasons(live.manifest, self.corpus, self.embedder, self.settings):
@@ -167,8 +177,37 @@ class Engine:
                         return
                 except (IndexMissingError, IndexCorruptError):
                     pass
+            if self.storage.kind == "milvus":
+                self._use(self._build_milvus(force))
+                return
             builder.build(self.corpus, self.index_dir, self.embedder, self.settings, self._progress, self._warn, previous=live)
             self._use(store.load(self.index_dir))
+
+    def _load(self) -> store.LoadedIndex:
+        """The live build of the configured store (IndexMissingError or IndexCorruptError if there is none)."""
+        if self.storage.kind == "milvus":
+            from . import milvus_store
+
+            return milvus_store.load(self.storage)
+        return store.load(self.index_dir)
+
+    def _build_milvus(self, force: bool) -> store.LoadedIndex:
+        """Bring the local build up to date (reusing it if fresh), write it to Milvus, make it live there, load it."""
+        from . import milvus_store
+
+        local = None
+        try:
+            local = store.load(self.index_dir)
+            fresh = not builder.stale_reasons(local.manifest, self.corpus, self.embedder, self.settings)
+        except (IndexMissingError, IndexCorruptError):
+            fresh = False
+        if force or not fresh:
+            builder.build(self.corpus, self.index_dir, self.embedder, self.settings, self._progress, self._warn, previous=local)
+            local = store.load(self.index_dir)
+        if self._progress:
+            self._progress("writing to Milvus", 0, 1)
+        milvus_store.publish(self.storage, local)
+        return milvus_store.load(self.storage)
 
     def _use(self, index: store.LoadedIndex) -> None:
         with self._lock:

@@ -141,7 +141,7 @@ class LiveIndex:
         old = self.engine
         cls = type(old)
         params = inspect.signature(cls.__init__).parameters
-        kwargs = {name: getattr(old, name) for name in ("corpus", "index_dir", "embedder", "settings", "threshold")
+        kwargs = {name: getattr(old, name) for name in ("corpus", "index_dir", "embedder", "settings", "threshold", "storage")
                   if name in params and hasattr(old, name)}
         return cls(build="auto", **kwargs)
 

@@ -8,12 +8,27 @@ import sys
 import dataclasses
 
 from . import config
-from .config import RERANKERS, SENTENCE_SCORERS, ChunkSettings, RerankSettings, RetrievalSettings, Settings
+from .config import RERANKERS, SENTENCE_SCORERS, STORES, ChunkSettings, RerankSettings, RetrievalSettings, Settings, StoreSettings
 
 
 def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--index-dir", help="index folder (default: $QA_INDEX_DIR or index/)")
     p.add_argument("--model", help=f"sentence-transformers name or folder (default: $QA_MODEL or {config.DEFAULT_MODEL})")
+    add_store_options(p)
+
+
+def add_store_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", choices=STORES, help="where the index is kept and searched: local files (default) or Milvus")
+    p.add_argument("--milvus-uri", help="with --store milvus: a file for embedded Milvus Lite, or http://host:19530")
+
+
+def storage_from_args(args: argparse.Namespace) -> StoreSettings:
+    """The store the options name; a --milvus-uri alone means --store milvus."""
+    uri = getattr(args, "milvus_uri", None) or ""
+    kind = getattr(args, "store", None) or ("milvus" if uri else "local")
+    if kind == "local" and uri:
+        raise ValueError("--milvus-uri is for --store milvus; leave it out, or add --store milvus.")
+    return StoreSettings(kind=kind, milvus_uri=uri)
 
 
 def add_answer_options(p: argparse.ArgumentParser) -> None:
@@ -55,6 +70,7 @@ def engine_from_args(args: argparse.Namespace, build: str = "auto"):
         settings=settings_from_args(args),
         build=build,
         switch_corpus=getattr(args, "command", None) == "index",
+        storage=storage_from_args(args),
         progress=printer(),
         warn=lambda s: print(f"warning: {s}", file=sys.stderr),
     )

@@ -54,7 +54,13 @@ class Retriever:
             if pending is not None:
                 pending.result()
 
+    def _sources(self, allowed: np.ndarray | None) -> list[str] | None:
+        """The documents of ``allowed`` rows (allowed_rows' reverse), for a store that filters by document."""
+        return None if allowed is None else sorted({self.index.chunks[int(r)].source for r in allowed})
+
     def dense_candidates(self, qvec: np.ndarray, allowed: np.ndarray | None, depth: int) -> np.ndarray:
+        if self.index.first_stage is not None:
+            return self.index.first_stage.dense_candidates(qvec, self._sources(allowed), depth)
         import faiss
 
         n = self.index.dense.ntotal
@@ -81,6 +87,8 @@ class Retriever:
         return ids[0][ids[0] >= 0]
 
     def bm25_scores(self, question: str, allowed: np.ndarray | None, depth: int) -> dict[int, float]:
+        if self.index.first_stage is not None:
+            return self.index.first_stage.bm25_scores(question, self._sources(allowed), depth)
         words = lexical.query_terms(question, self.index_settings)
         if not words:
             return {}
@@ -119,7 +127,10 @@ class Retriever:
         rows = list(rows)
         if not rows:
             return {}
-        chunk_vecs = np.vstack([self.index.dense.reconstruct(int(r)) for r in rows])
+        if self.index.first_stage is not None:
+            chunk_vecs = self.index.first_stage.chunk_vectors(rows)
+        else:
+            chunk_vecs = np.vstack([self.index.dense.reconstruct(int(r)) for r in rows])
         chunk_cos = chunk_vecs @ qvec
         out = {}
         words = self.index.sentence_words

@@ -317,6 +317,9 @@ def main(args) -> int:
     from ..build import versions
 
     opt = args
+    if getattr(opt, "store", None) == "milvus" or getattr(opt, "milvus_uri", None):
+        raise ValueError("qa bench measures the local store only (its scenarios build and query index folders); "
+                         "leave out --store and --milvus-uri, or time the Milvus store with `qa eval --store milvus`.")
     keep = bool(opt.work)
     work = Path(opt.work or tempfile.mkdtemp(prefix="qa-bench-"))
     work.mkdir(parents=True, exist_ok=True)
