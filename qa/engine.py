@@ -70,6 +70,7 @@ class Engine:
         warn: Callable | None = None,
         embedder: Embedder | None = None,
         switch_corpus: bool = False,
+        preload: bool = True,
         storage: StoreSettings | None = None,
     ) -> None:
         """``settings``: every stage's settings (a ChunkSettings alone means defaults for the rest).
@@ -77,6 +78,8 @@ class Engine:
         The index knows its corpus: with no ``corpus`` (and no ``QA_CORPUS``) the folder recorded in the
         index is used. A ``corpus`` other than the recorded one is refused with what to run instead,
         unless ``switch_corpus`` (what ``qa index FOLDER`` says) or ``build="force"``.
+        ``preload``: load the question embedder and second-stage models in the background now (False for a
+        process that only builds).
         ``storage``: where the index is kept and searched (default: the local files under ``index_dir``).
         """
         if build not in BUILD_POLICIES:
@@ -95,22 +98,33 @@ class Engine:
         self.index: store.LoadedIndex | None = None
         self.retriever: Retriever | None = None
         self.open(build)
-        threading.Thread(target=self._load_second_stage, name="qa-load-models", daemon=True).start()
+        # Not a daemon: a process that ends while this thread is inside a model load would abort in native
+        # code ("terminate called without an active exception"); the interpreter waits for it instead.
+        self._loader = threading.Thread(target=self._load_second_stage, name="qa-load-models", daemon=False)
+        if preload:
+            self._loader.start()
 
     def _load_second_stage(self) -> None:
         """Load the question embedder, the cross-encoder and the ColBERT session the settings and index need,
         in the background: a page is ready for its first question sooner, and a cold `qa ask` waits only for
         the model it needs first. A failure here is left for the question that needs the model to report."""
-        try:
-            getattr(self.embedder, "query_model", None)  # the question embedder (the first time, exported: a few seconds)
-            if self.settings.rerank.model != "none":
-                self.reranker.model
-            if self.index is not None and self.index.late is not None:
-                from . import late
+        def late_encoder():
+            from . import late
 
-                late.encoder().load()
-        except Exception:  # noqa: BLE001 - reported, with what to do, when the model is used
-            log.debug("loading the second-stage models in the background failed", exc_info=True)
+            late.encoder().load()
+
+        steps = [lambda: getattr(self.embedder, "query_model", None)]  # the first time, exported: a few seconds
+        if self.settings.rerank.model != "none":
+            steps.append(lambda: self.reranker.model)
+        if self.index is not None and self.index.late is not None:
+            steps.append(late_encoder)
+        for step in steps:
+            if not threading.main_thread().is_alive():
+                return  # the process is ending: nobody will ask; a load begun now would race its shutdown
+            try:
+                step()
+            except Exception:  # noqa: BLE001 - reported, with what to do, when the model is used
+                log.debug("loading a model in the background failed", exc_info=True)
 
     # -- index lifecycle -------------------------------------------------------------------------
 

@@ -70,6 +70,7 @@ def engine_from_args(args: argparse.Namespace, build: str = "auto"):
         settings=settings_from_args(args),
         build=build,
         switch_corpus=getattr(args, "command", None) == "index",
+        preload=getattr(args, "command", None) != "index",
         storage=storage_from_args(args),
         progress=printer(),
         warn=lambda s: print(f"warning: {s}", file=sys.stderr),
