@@ -139,7 +139,8 @@ class Engine:
             if build == "never":
                 raise
             if isinstance(e, IndexMissingError):
-                log.warning("No index in %s yet: building it now.", self.index_dir)
+                where = self.index_dir if self.storage.kind == "local" else f"Milvus at {self.storage.milvus_uri}"
+                log.warning("No index in %s yet: building it now.", where)
             else:
                 log.warning("Rebuilding the index, the current one is unusable: %s", str(e).split(" Run `")[0])
             self.rebuild()
