@@ -170,7 +170,9 @@ class Embedder:
         # text to what the model reads (tests/test_chunk.py checks it), so that warning would not be true.
         counter = self._counter()
         if counter is not None:
-            return [len(e) for e in counter.encode_batch(list(texts), add_special_tokens=False)]
+            # encode_batch_fast (tokenizers >= 0.21) skips the character offsets, which counting does not need
+            encode = getattr(counter, "encode_batch_fast", counter.encode_batch)
+            return [len(e) for e in encode(list(texts), add_special_tokens=False)]
         enc = self.model.tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
         return [len(ids) for ids in enc]
 
