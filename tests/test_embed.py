@@ -106,36 +106,54 @@ def test_a_folder_that_is_not_plain_mean_pooling_is_left_to_sentence_transformer
 # -- the question embedder exported for onnxruntime (qa/embed_onnx.py) ----------------------------------
 
 
-@pytest.mark.model
-def test_the_onnx_export_gives_torchs_vectors_and_is_used_only_for_its_model(tmp_path, monkeypatch, embedder):
+@pytest.fixture(scope="module")
+def export_cache(tmp_path_factory, embedder):
+    """One export of the default model into a cache folder of its own (each export takes a few seconds)."""
+    import os
+
     from qa import embed_onnx
 
-    monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path / "cache"))
+    cache = tmp_path_factory.mktemp("qa-cache")
+    old = os.environ.get("QA_CACHE_DIR")
+    os.environ["QA_CACHE_DIR"] = str(cache)
+    try:
+        assert embed_onnx.export(embedder.model) is not None
+    finally:
+        os.environ.pop("QA_CACHE_DIR") if old is None else os.environ.__setitem__("QA_CACHE_DIR", old)
+    return cache
+
+
+@pytest.mark.model
+def test_the_onnx_export_gives_torchs_vectors_and_is_used_only_for_its_model(export_cache, monkeypatch, embedder):
+    import shutil
+
+    from qa import embed_onnx
+
+    monkeypatch.setenv("QA_CACHE_DIR", str(export_cache))
     torch_model = embedder.model
-    exported = embed_onnx.export(torch_model)
+    args = (torch_model.path, torch_model.max_seq_length, torch_model.normalize, torch_model.dim)
+    exported = embed_onnx.load(*args)
     assert exported is not None
     texts = ["Who leads Surrey Heartlands?", "system leadership " * 300, "Integrated care. " * 20, "a"]
     assert np.abs(exported.encode(texts, normalize_embeddings=True)
                   - torch_model.encode(texts, normalize_embeddings=True)).max() < 1e-5
-    args = (torch_model.path, torch_model.max_seq_length, torch_model.normalize, torch_model.dim)
-    assert embed_onnx.load(*args) is not None
     assert embed_onnx.load(torch_model.path, 128, torch_model.normalize, torch_model.dim) is None  # other settings
     folder = embed_onnx.export_dir(embed_onnx.fingerprint(*args[:3]))
-    (folder / "model.onnx").write_bytes(b"damaged")
-    assert embed_onnx.load(*args) is None  # a damaged export is passed over: torch embeds the question
+    damaged = export_cache / "damaged"
+    shutil.copytree(export_cache, damaged, ignore=shutil.ignore_patterns("damaged"))
+    monkeypatch.setenv("QA_CACHE_DIR", str(damaged))
+    (embed_onnx.export_dir(embed_onnx.fingerprint(*args[:3])) / "model.onnx").write_bytes(b"damaged")
+    assert folder.is_dir() and embed_onnx.load(*args) is None  # a damaged export is passed over: torch embeds
 
 
 @pytest.mark.model
-def test_asking_a_question_never_imports_torch_once_the_model_is_exported(seed_index_dir, embedder, tmp_path, monkeypatch):
+def test_asking_a_question_never_imports_torch_once_the_model_is_exported(seed_index_dir, export_cache, monkeypatch):
     """The cold start of `qa ask` and of the page: importing torch and transformers was ~5 s of it."""
     import os
     import subprocess
     import sys
 
-    from qa import embed_onnx
-
-    monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path / "cache"))
-    assert embed_onnx.export(embedder.model) is not None
+    monkeypatch.setenv("QA_CACHE_DIR", str(export_cache))
     code = ("import sys; from qa import Engine; "
             f"a = Engine(index_dir={str(seed_index_dir)!r}, build='never').ask('Who leads Surrey Heartlands?'); "
             "print(len(a.passages), 'torch' in sys.modules, 'transformers' in sys.modules)")

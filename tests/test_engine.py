@@ -92,19 +92,16 @@ def test_passages_do_not_repeat_each_other(engine):
                 assert shared <= max_shared * (p.end - p.start), (q.start, q.end, p.start, p.end)
 
 
-def test_a_process_that_ends_while_models_load_in_the_background_exits_cleanly(seed_index_dir, embedder, tmp_path):
+def test_a_process_that_ends_while_models_load_in_the_background_exits_cleanly(seed_index_dir, embedder):
     """The background loader used to be a daemon thread: a process ending inside one of its model loads could
     abort in native code ("terminate called without an active exception", exit -6; seen once in CI on
-    `qa index`). The race is not deterministic; here the process ends at once while the loader has the most
-    to do (export the model), and must end cleanly, leaving no half-made export."""
+    `qa index`). The race is not deterministic: here the process ends the moment its engine is made, while
+    the loader is starting the question embedder, the cross-encoder and ColBERT."""
     import os
     import subprocess
     import sys
 
-    cache = tmp_path / "cache"
     code = f"from qa import Engine; Engine(index_dir={str(seed_index_dir)!r}, build='never')"
-    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "HF_HUB_OFFLINE": "1", "QA_CACHE_DIR": str(cache)},
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "HF_HUB_OFFLINE": "1"},
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and "terminate called" not in out.stderr, out.stderr[-2000:]
-    assert not list(cache.glob("onnx/.*"))  # no half-made export is left: it was finished or cleaned up
-    assert all((d / "export.json").is_file() for d in cache.glob("onnx/*"))
