@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	# The CPU build of torch first (an unpinned torch pulls a multi-GB CUDA build).
 	$(BIN)/pip install --quiet -c constraints.txt torch==2.13.0
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[measure,test,milvus]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[measure,test,milvus,ray]"
 	touch $(STAMP)
 
 install: $(STAMP)

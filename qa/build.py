@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +23,9 @@ from .config import ChunkSettings, IndexSettings, Settings
 from .embed import EmbeddingCache, Embedder, resolve_model, text_key
 from .load import corpus_fingerprint, load_folder
 from .progress import Progress
+
+if TYPE_CHECKING:
+    from .ray_workers import RayWorkers
 
 log = logging.getLogger(__name__)
 
@@ -141,10 +145,12 @@ def build(
     progress: Progress | None = None,
     warn: Callable | None = None,
     previous: store.LoadedIndex | None = None,
+    workers: RayWorkers | None = None,
 ) -> Path:
     """Build the index for ``corpus`` into ``index_dir`` and publish it. Call under store.build_lock.
 
     ``previous``: the live build, if the caller has already loaded it (its chunks are reused).
+    ``workers``: a Ray cluster's workers to embed and encode on (qa/ray_workers.py); None: this process.
     """
     settings = Settings.of(settings)
     t0 = time.perf_counter()
@@ -180,7 +186,12 @@ def build(
 
     cache = EmbeddingCache(index_dir / "cache" / f"{text_key(embedder.name)[:16]}.npz")
     texts = [c.embed_text for c in chunks] + sentence_texts
-    vectors, embedded = cache.embed(embedder, texts, progress=lambda d, t: say("embedding", d, t))
+    encode, encode_late, late_block = None, late.encode_here, late.ENCODE_BLOCK
+    if workers is not None:
+        if workers.model != embedder.name:
+            raise ValueError(f"The Ray workers embed with {workers.model!r}, the index with {embedder.name!r}")
+        encode, encode_late, late_block = workers.embed, workers.encode_late, workers.late_block
+    vectors, embedded = cache.embed(embedder, texts, progress=lambda d, t: say("embedding", d, t), encode=encode)
     chunk_vecs, sent_vecs = vectors[: len(chunks)], vectors[len(chunks) :]
     tokens, late_encoded, token_cache = None, 0, None
     if settings.index.late_interaction:
@@ -197,7 +208,9 @@ def build(
 
         token_cache = late.TokenCache(index_dir / "cache")
         tokens, late_encoded = late.build(chunks, reuse, progress=lambda d, t: say("late interaction vectors", d, t),
-                                          cache=token_cache)
+                                          cache=token_cache, encode=encode_late, block_size=late_block)
+    if workers is not None:
+        workers.say_totals()
     t_embed = time.perf_counter()
 
     import bm25s

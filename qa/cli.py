@@ -11,7 +11,7 @@ import time
 from .answer import best_sentences
 from .config import MAX_K, MODES
 from .errors import QAError
-from .options import add_answer_options, add_common, engine_from_args
+from .options import add_answer_options, add_common, add_ray_option, engine_from_args, workers_from_args
 
 EXIT_ERROR = 2
 
@@ -24,11 +24,18 @@ MEASURE_COMMANDS = {
 
 def cmd_index(args) -> int:
     t0 = time.perf_counter()
-    engine = engine_from_args(args, build="force" if args.force else "auto")
+    workers = workers_from_args(args)
+    try:
+        engine = engine_from_args(args, build="force" if args.force else "auto", workers=workers)
+    finally:
+        if workers is not None:
+            workers.close()
     st = engine.status()
     c = st["counts"]
+    seconds = time.perf_counter() - t0
     print(
-        f"Index ready in {engine.index.path} ({time.perf_counter() - t0:.1f} s): {c['documents']} documents, "
+        f"Index ready in {engine.index.path} ({seconds:.1f} s, {c['documents'] / seconds:.1f} documents/s): "
+        f"{c['documents']} documents, "
         f"{c['chunks']} chunks, {c['sentences']} sentences, {st['dense_index']['type']} dense index; "
         f"{len(st['skipped'])} file(s) skipped."
     )
@@ -90,6 +97,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="rebuild even if the index is fresh")
     p.add_argument("--chunk-tokens", type=int, help="chunk body size in word pieces")
     p.add_argument("--overlap-tokens", type=int, help="overlap between chunks in word pieces")
+    add_ray_option(p)
     add_common(p)
     p.set_defaults(func=cmd_index)
 

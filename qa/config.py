@@ -309,6 +309,29 @@ class StoreSettings(_Record):
             raise ValueError(f"milvus_prefix must be a letter or _ then up to 31 letters, digits or _, got {self.milvus_prefix!r}")
 
 
+@dataclass(frozen=True)
+class RaySettings(_Record):
+    """Where a build's model work runs (qa/ray_workers.py); it changes no vector, so no index records it.
+
+    ``address``: "" for this process (the default), "auto" for the Ray cluster this machine belongs to
+    (``ray start``), or the head's ``host:6379`` (``ray://host:10001`` for Ray Client).
+    ``batch_texts``: texts per embedding task, ``batch_chunks`` chunks per ColBERT task: about a second
+    of one core's work on the seeds, so progress moves and a lost worker repeats little.
+    ``retries``: how often Ray restarts a lost worker and runs its batch again before the build stops.
+    """
+
+    address: str = ""
+    batch_texts: int = 64
+    batch_chunks: int = 16
+    retries: int = 3
+
+    def __post_init__(self) -> None:
+        if self.batch_texts < 1 or self.batch_chunks < 1:
+            raise ValueError(f"batch_texts and batch_chunks must be at least 1, got {self.batch_texts}, {self.batch_chunks}")
+        if self.retries < 0:
+            raise ValueError(f"retries must be 0 or more, got {self.retries}")
+
+
 RERANKERS = ("cross-encoder", "none")
 SENTENCE_SCORERS = ("cross-encoder", "late", "cosine")
 

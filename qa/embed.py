@@ -204,6 +204,13 @@ class Embedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         if len(texts) <= self.QUERY_TEXTS and self.query_model is not None:
             return self.query_model.encode(list(texts), batch_size=len(texts), normalize_embeddings=True)
+        return self.encode_documents(texts, progress)
+
+    def encode_documents(self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """``encode`` for a build: always the torch model, however few the texts (a build's vectors come from one
+        runtime, whichever process or Ray worker computes them)."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
         _use_all_cores()
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         out = np.empty((len(texts), self.dim), dtype=np.float32)
@@ -308,8 +315,12 @@ class EmbeddingCache:
             except Exception:
                 self.vectors = {}  # a damaged cache is only a lost speed-up
 
-    def embed(self, embedder: Embedder, texts: Sequence[str], progress=None) -> tuple[np.ndarray, int]:
+    def embed(self, embedder: Embedder, texts: Sequence[str], progress=None,
+              encode: Callable[..., np.ndarray] | None = None) -> tuple[np.ndarray, int]:
         """Vectors for ``texts``, embedding only the ones not cached. Returns (vectors, how many were embedded).
+
+        ``encode(texts, progress=...)`` computes the missing vectors (default: ``embedder.encode_documents`` here;
+        a build on Ray passes its workers').
 
         New vectors are saved as they come (a part every SAVE_EVERY texts, at most every SAVE_INTERVAL_S),
         so a build killed midway resumes without embedding again what it had done.
@@ -325,7 +336,7 @@ class EmbeddingCache:
                 if progress:
                     progress(done + d, len(todo))
 
-            new = embedder.encode([t for _, t in part], progress=step)
+            new = (encode or embedder.encode_documents)([t for _, t in part], progress=step)
             for (k, _), v in zip(part, new):
                 self.vectors[k] = v
             if at + SAVE_EVERY < len(todo) and time.monotonic() - last_save >= SAVE_INTERVAL_S:

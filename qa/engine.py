@@ -14,6 +14,7 @@ import time
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import build as builder
 from . import config, store
@@ -31,6 +32,9 @@ from .errors import (
 from .progress import Progress
 from .records import Answer, Document, Hit
 from .rerank import Reranker
+
+if TYPE_CHECKING:
+    from .ray_workers import RayWorkers
 from .retrieve import Retriever, body_first
 
 log = logging.getLogger(__name__)
@@ -72,6 +76,7 @@ class Engine:
         switch_corpus: bool = False,
         preload: bool = True,
         storage: StoreSettings | None = None,
+        workers: RayWorkers | None = None,
     ) -> None:
         """``settings``: every stage's settings (a ChunkSettings alone means defaults for the rest).
 
@@ -81,6 +86,7 @@ class Engine:
         ``preload``: load the question embedder and second-stage models in the background now (False for a
         process that only builds).
         ``storage``: where the index is kept and searched (default: the local files under ``index_dir``).
+        ``workers``: a Ray cluster's workers for a build's model work (qa/ray_workers.py; default: this process).
         """
         if build not in BUILD_POLICIES:
             raise ValueError(f"build must be one of {BUILD_POLICIES}, got {build!r}")
@@ -91,6 +97,7 @@ class Engine:
         self.embedder = embedder or Embedder(model)
         self.settings = Settings.of(settings)
         self.storage = storage or StoreSettings()
+        self.workers = workers
         self.reranker = Reranker(self.settings.rerank)
         self._progress = progress
         self._warn = warn
@@ -195,7 +202,8 @@ class Engine:
             if self.storage.kind == "milvus":
                 self._use(self._build_milvus(force))
                 return
-            builder.build(self.corpus, self.index_dir, self.embedder, self.settings, self._progress, self._warn, previous=live)
+            builder.build(self.corpus, self.index_dir, self.embedder, self.settings, self._progress, self._warn, previous=live,
+                          workers=self.workers)
             self._use(store.load(self.index_dir))
 
     def _load(self) -> store.LoadedIndex:
@@ -217,7 +225,8 @@ class Engine:
         except (IndexMissingError, IndexCorruptError):
             fresh = False
         if force or not fresh:
-            builder.build(self.corpus, self.index_dir, self.embedder, self.settings, self._progress, self._warn, previous=local)
+            builder.build(self.corpus, self.index_dir, self.embedder, self.settings, self._progress, self._warn, previous=local,
+                          workers=self.workers)
             local = store.load(self.index_dir)
         if self._progress:
             self._progress("writing to Milvus", 0, 1)

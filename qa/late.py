@@ -161,13 +161,20 @@ ENCODE_BLOCK = 32
 """Chunks handed to the workers at a time: progress and cache saves happen between blocks."""
 
 
-def build(chunks: Sequence[Chunk], reuse: Callable[[Chunk], tuple[np.ndarray, np.ndarray] | None] = lambda c: None,
-          progress: Callable[[int, int], None] | None = None, cache: TokenCache | None = None) -> tuple[TokenIndex, int]:
-    """Token vectors of every chunk; ``reuse(chunk)`` may give a previous build's, ``cache`` any earlier run's
-    (a killed build's included). A text is encoded once however often it repeats, one chunk per core at a
-    time (``onnx_models.parallel_map``). Returns (index, chunks encoded); ``progress(done, to encode)``."""
+def encode_here(chunks: Sequence[Chunk]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``encode_chunk`` of each chunk in this process, one chunk per core at a time (``onnx_models.parallel_map``)."""
     from .onnx_models import parallel_map
 
+    return parallel_map(lambda c: encode_chunk(c, threads=1), list(chunks))
+
+
+def build(chunks: Sequence[Chunk], reuse: Callable[[Chunk], tuple[np.ndarray, np.ndarray] | None] = lambda c: None,
+          progress: Callable[[int, int], None] | None = None, cache: TokenCache | None = None,
+          encode: Callable[[Sequence[Chunk]], list] = encode_here, block_size: int = ENCODE_BLOCK) -> tuple[TokenIndex, int]:
+    """Token vectors of every chunk; ``reuse(chunk)`` may give a previous build's, ``cache`` any earlier run's
+    (a killed build's included). A text is encoded once however often it repeats, by ``encode`` (in this
+    process by default; a build on Ray passes its workers'), ``block_size`` chunks at a time.
+    Returns (index, chunks encoded); ``progress(done, to encode)``."""
     got: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(chunks)
     first: dict[str, int] = {}  # text -> the chunk whose vectors every chunk with that text shares
     todo: list[int] = []
@@ -181,9 +188,9 @@ def build(chunks: Sequence[Chunk], reuse: Callable[[Chunk], tuple[np.ndarray, np
         elif c.text not in first:
             first[c.text] = i
             todo.append(i)
-    for at in range(0, len(todo), ENCODE_BLOCK):
-        block = todo[at : at + ENCODE_BLOCK]
-        for i, vecs_spans in zip(block, parallel_map(lambda i: encode_chunk(chunks[i], threads=1), block)):
+    for at in range(0, len(todo), block_size):
+        block = todo[at : at + block_size]
+        for i, vecs_spans in zip(block, encode([chunks[i] for i in block])):
             got[i] = vecs_spans
             if cache is not None:
                 cache.put(chunks[i].text, vecs_spans[0], vecs_spans[1] - chunks[i].start)

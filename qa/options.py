@@ -58,7 +58,22 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return Settings(chunk=ChunkSettings(**given), retrieval=retrieval, rerank=dataclasses.replace(RerankSettings(), **rerank))
 
 
-def engine_from_args(args: argparse.Namespace, build: str = "auto"):
+def add_ray_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help="embed on a Ray cluster: auto (the cluster this machine is part of) or the head's HOST:6379")
+
+
+def workers_from_args(args: argparse.Namespace):
+    """Ray workers for --ray (they connect on the build's first batch), or None: this process."""
+    if not getattr(args, "ray", None):
+        return None
+    from .config import RaySettings
+    from .ray_workers import RayWorkers
+
+    return RayWorkers(RaySettings(address=args.ray), config.model_name(args.model))
+
+
+def engine_from_args(args: argparse.Namespace, build: str = "auto", workers=None):
     """The Engine the options name, with progress and skipped-file warnings on stderr."""
     from .engine import Engine
     from .progress import printer
@@ -72,6 +87,7 @@ def engine_from_args(args: argparse.Namespace, build: str = "auto"):
         switch_corpus=getattr(args, "command", None) == "index",
         preload=getattr(args, "command", None) != "index",
         storage=storage_from_args(args),
+        workers=workers,
         progress=printer(),
         warn=lambda s: print(f"warning: {s}", file=sys.stderr),
     )

@@ -40,6 +40,9 @@ class FakeEmbedder:
             progress(len(texts), len(texts))
         return out
 
+    def encode_documents(self, texts: Sequence[str], progress=None) -> np.ndarray:
+        return self.encode(texts, progress)
+
 
 def model_free_settings(**chunk):
     """Settings with no shipped model in them: no token vectors, no cross-encoder (cosine sentence scores)."""
