@@ -97,6 +97,13 @@ class Worker:
 
         return ray.get_runtime_context().get_node_id(), os.getpid()
 
+    def warm(self) -> None:
+        """Load both models now (otherwise the first batch of each kind does)."""
+        from . import late
+
+        self.embedder.encode_documents(["warm up"])
+        late.encoder().load()
+
     def embed(self, texts: list[str]) -> tuple[str, np.ndarray]:
         return self.where()[0], self.embedder.encode_documents(texts)
 
@@ -188,6 +195,12 @@ class RayWorkers:
         if self._connected_here and ray.is_initialized():
             ray.shutdown()
         self._connected_here = False
+
+    def warm(self) -> None:
+        """Load the models on every worker now (a benchmark times the build without them)."""
+        ray = _ray()
+        self.start()
+        ray.get([a.warm.remote() for a in self.actors])
 
     def say_totals(self) -> None:
         """One line per stage since the last call: what each node did, and at what rate."""

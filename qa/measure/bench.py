@@ -1,4 +1,4 @@
-"""Benchmarks: build time, incremental rebuild, cold start, query latency, memory, growth, ANN recall.
+"""Benchmarks: build time, incremental rebuild, cold start, query latency, memory, growth, ANN recall, scale.
 
 ``python -m qa bench`` runs every scenario and writes benchmarks/results.json,
 benchmarks/growth.png and prints the tables (benchmarks/README.md has the
@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from .. import config
+from . import scale
 from .scenarios import (
     MODES,
     OUT_DIR,
@@ -224,6 +225,8 @@ def render(r: dict) -> str:
             out += ["", "\\* embedding time extrapolated from the texts/s of the largest size embedded for real "
                     "(`--approx-embed-above`); the rest of that build was run and timed."]
         out.append("")
+    if r.get("scale"):
+        out += scale.render(r["scale"])
     h = r.get("ann")
     if h:
         out += [f"### Approximate dense index against exact search ({h['vectors']:,} vectors, {h['queries']} queries)", ""]
@@ -286,9 +289,13 @@ def plot(r: dict, path: Path) -> None:
 def add_arguments(p) -> None:
     p.add_argument("--quick", action="store_true", help="tiny, fast run that checks the benchmark works (CI)")
     p.add_argument("--sections", default="seed,chunking,build_rate,growth,ann",
-                   help="comma-separated: seed, chunking, build_rate, growth, ann (approximate-index recall)")
+                   help="comma-separated: seed, chunking, build_rate, growth, ann (approximate-index recall), "
+                   "scale (build rate in one process against Ray on local nodes; not in the default run)")
     p.add_argument("--chunk-mb", default="1,10,50", help="sizes (MB) of the single generated texts the chunking section reads")
     p.add_argument("--short-docs", type=int, default=2000, help="short documents the build_rate section indexes")
+    p.add_argument("--scale-docs", type=int, default=400, help="short documents the scale section builds each way")
+    p.add_argument("--ray-nodes", default="1,2", help="local Ray cluster sizes (nodes) the scale section builds on")
+    p.add_argument("--cpus-per-node", type=int, default=1, help="CPUs (= workers) of each local Ray node in the scale section")
     p.add_argument("--corpus", default=str(config.corpus_dir()), help="seed corpus folder (default: seeds/)")
     p.add_argument("--sizes", default="1000,10000,100000", help="growth collection sizes in chunks")
     p.add_argument("--runs", type=int, default=3, help="full builds of the seed corpus")
@@ -335,13 +342,14 @@ def main(args) -> int:
     opt.chunk_mb = [float(x) for x in str(opt.chunk_mb).split(",")] if isinstance(opt.chunk_mb, str) else opt.chunk_mb
     opt.hnsw_m = [int(x) for x in str(opt.hnsw_m).split(",")]
     opt.ef_search = [int(x) for x in str(opt.ef_search).split(",")]
+    opt.ray_nodes = [int(x) for x in str(opt.ray_nodes).split(",")]
     scratch = Path(tempfile.gettempdir())
     opt.out = opt.out or str(scratch / "qa-bench-quick.json" if opt.quick else OUT_DIR / "results.json")
     opt.plot = opt.plot or str(scratch / "qa-bench-quick.png" if opt.quick else OUT_DIR / "growth.png")
     if getattr(opt, "model", None):
         os.environ["QA_MODEL"] = opt.model
     sections = [s.strip() for s in opt.sections.split(",") if s.strip()]
-    known = ("seed", "chunking", "build_rate", "growth", "ann")
+    known = ("seed", "chunking", "build_rate", "growth", "ann", "scale")
     unknown = set(sections) - set(known)
     if unknown:
         raise ValueError(f"Unknown bench section(s) {', '.join(sorted(unknown))}; choose from {', '.join(known)}")
@@ -370,6 +378,8 @@ def main(args) -> int:
             _save_partial(opt, "build_rate", build_rate_section(opt, work, inproc))
         if "growth" in sections:
             _save_partial(opt, "growth", growth_section(opt, work, inproc))
+        if "scale" in sections:
+            _save_partial(opt, "scale", scale.scale_section(opt, work, inproc))
         if "ann" in sections and opt._result.get("growth"):
             _save_partial(opt, "ann", ann_section(opt, opt._result["growth"], inproc))
         opt._result["meta"]["loadavg_end"] = os.getloadavg()

@@ -84,9 +84,9 @@ def _embedder():
         encoded = 0
         tokenize_s = 0.0
 
-        def encode(self, texts, progress=None):
+        def encode_documents(self, texts, progress=None):
             t = time.perf_counter()
-            out = super().encode(texts, progress)
+            out = super().encode_documents(texts, progress)
             self.encode_s += time.perf_counter() - t
             self.encoded += len(texts)
             return out
@@ -129,7 +129,7 @@ def scenario_build(a: dict, shared=None) -> dict:
         with store.build_lock(index_dir):
             path = builder.build(Path(a["corpus"]), index_dir, emb, settings)
     finally:
-        emb.__dict__.pop("encode", None)  # undo _approximate on a shared embedder
+        emb.__dict__.pop("encode_documents", None)  # undo _approximate on a shared embedder
     build_s = time.perf_counter() - t
     m = store.read_manifest(path)
     return {"model_load_s": load_s, "build_s": build_s, "encode_s": emb.encode_s - e0, "encoded": emb.encoded - n0,
@@ -155,7 +155,7 @@ def _approximate(emb, pool, cache_dir: Path, limit: int = 400) -> None:
     vec: dict[str, np.ndarray] = {}
     for f in cache_dir.glob("*.npz"):
         vec.update(EmbeddingCache(f).vectors)
-    real = emb.encode
+    real = emb.encode_documents
     emb.approximated = 0
 
     def split(prefix: str, body: str) -> list[str]:
@@ -195,7 +195,7 @@ def _approximate(emb, pool, cache_dir: Path, limit: int = 400) -> None:
         emb.encode_s += time.perf_counter() - t
         return out
 
-    emb.encode = encode
+    emb.encode_documents = encode
 
 
 def scenario_incremental(a: dict, shared=None) -> dict:
@@ -341,8 +341,14 @@ def scenario_chunking(a: dict, shared=None) -> dict:
             "rss_before_mb": rss0, "rss_after_mb": rss_mb()}
 
 
+def scenario_ray_build(a: dict, shared=None) -> dict:
+    from .scale import scenario_ray_build as ray_build  # the scale section's, kept with it
+
+    return ray_build(a, shared)
+
+
 SCENARIOS = {"build": scenario_build, "incremental": scenario_incremental, "query": scenario_query, "recall": scenario_recall,
-             "chunking": scenario_chunking}
+             "chunking": scenario_chunking, "ray_build": scenario_ray_build}
 
 
 def run(kind: str, a: dict, inproc=None) -> dict:

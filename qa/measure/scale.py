@@ -1,0 +1,94 @@
+"""The bench's scale section: build rate in one process against Ray with 1 and 2 local worker nodes.
+
+Every build indexes the same generated folder of short documents (abstract-sized,
+as in the build_rate section) into an empty index folder, models loaded first, so
+the figure is the build's own: read, chunk, embed, ColBERT vectors, write. Each
+Ray node is a ``ray.cluster_utils.Cluster`` node on this machine with
+``--cpus-per-node`` CPUs and one worker per CPU; on a machine of two cores, two
+one-CPU nodes share the cores the single process uses, so the per-worker rate is
+the figure that carries to a real cluster (each added core adds about that much,
+as long as the driver keeps up with reading and chunking).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from .scenarios import disk_bytes, run, sentence_pool, write_short_docs
+
+
+def scenario_ray_build(a: dict, shared=None) -> dict:
+    """A full build of a.corpus on a fresh local Ray cluster of a.nodes nodes (a.cpus_per_node CPUs each)."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    from .. import build as builder
+    from .. import store
+    from ..config import RaySettings
+    from ..embed import Embedder
+    from ..ray_workers import RayWorkers
+
+    t = time.perf_counter()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": int(a["cpus_per_node"]), "include_dashboard": False})
+    for _ in range(int(a["nodes"]) - 1):
+        cluster.add_node(num_cpus=int(a["cpus_per_node"]))
+    cluster.wait_for_nodes()
+    cluster_s = time.perf_counter() - t
+    emb = Embedder()
+    emb.model  # the driver counts word pieces while chunking: loaded before the clock, as in the single-process build
+    lines: list[str] = []
+    try:
+        with RayWorkers(RaySettings(address=cluster.address), emb.name, report=lines.append) as workers:
+            t = time.perf_counter()
+            workers.warm()
+            warm_s = time.perf_counter() - t
+            where = workers.where()
+            t = time.perf_counter()
+            index_dir = Path(a["index_dir"])
+            with store.build_lock(index_dir):
+                path = builder.build(Path(a["corpus"]), index_dir, emb, workers=workers)
+            build_s = time.perf_counter() - t
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        cluster.shutdown()
+    m = store.read_manifest(path)
+    return {"nodes": int(a["nodes"]), "workers": len(where), "cluster_start_s": cluster_s, "warm_s": warm_s,
+            "build_s": build_s, "counts": m["counts"], "node_lines": lines}
+
+
+def scale_section(opt, work: Path, inproc) -> dict:
+    """Documents per second on the same folder: this process, then Ray on 1 and 2 local nodes."""
+    pool = sentence_pool(Path(opt.corpus))
+    folder = write_short_docs(work / "scale-docs", opt.scale_docs, pool)
+    mb = disk_bytes(folder) / 1e6
+    rows = []
+    b = run("build", {"corpus": str(folder), "index_dir": str(work / "scale-local")}, inproc)
+    rows.append({"name": "one process", "nodes": 0, "workers": 0, "build_s": b["build_s"], "counts": b["counts"],
+                 "startup_s": b["model_load_s"], "peak_rss_mb": b["peak_rss_mb"], "loadavg": b["loadavg"]})
+    for nodes in opt.ray_nodes:
+        r = run("ray_build", {"corpus": str(folder), "index_dir": str(work / f"scale-ray-{nodes}"), "nodes": nodes,
+                              "cpus_per_node": opt.cpus_per_node})
+        rows.append({"name": f"Ray, {nodes} local node(s)", "nodes": nodes, "workers": r["workers"], "build_s": r["build_s"],
+                     "counts": r["counts"], "startup_s": r["cluster_start_s"] + r["warm_s"], "peak_rss_mb": r["peak_rss_mb"],
+                     "node_lines": r["node_lines"], "loadavg": r["loadavg"]})
+    for row in rows:
+        row["docs_per_s"] = row["counts"]["documents"] / row["build_s"]
+        row["docs_per_s_per_worker"] = row["docs_per_s"] / row["workers"] if row["workers"] else None
+    return {"documents": opt.scale_docs, "mb": mb, "cpus_per_node": opt.cpus_per_node, "rows": rows}
+
+
+def render(sc: dict) -> list[str]:
+    from .bench import _f, _table
+
+    rows = [(x["name"], str(x["workers"] or "-"), f"{x['counts']['documents']:,}", f"{x['counts']['chunks']:,}",
+             _f(x["startup_s"]), _f(x["build_s"]), _f(x["docs_per_s"], 2), _f(x["docs_per_s_per_worker"], 2), _f(x["peak_rss_mb"], 0))
+            for x in sc["rows"]]
+    out = _table(f"Scale: build rate on {sc['documents']:,} short documents ({sc['mb']:.2f} MB), "
+                 f"{sc['cpus_per_node']} CPU per Ray node, one worker per CPU",
+                 ("where", "Ray workers", "documents", "chunks", "start-up: models (+ cluster) (s)", "build (s)",
+                  "documents/s", "documents/s per worker", "driver peak RSS (MB)"), rows)
+    for x in sc["rows"]:
+        out += [f"- {line}" for line in x.get("node_lines", [])]
+    return out + [""]
