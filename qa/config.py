@@ -315,8 +315,9 @@ class RaySettings(_Record):
 
     ``address``: "" for this process (the default), "auto" for the Ray cluster this machine belongs to
     (``ray start``), or the head's ``host:6379`` (``ray://host:10001`` for Ray Client).
-    ``batch_texts``: texts per embedding task, ``batch_chunks`` chunks per ColBERT task: about a second
-    of one core's work on the seeds, so progress moves and a lost worker repeats little.
+    ``batch_texts``: texts per embedding task, ``batch_chunks`` chunks per ColBERT task: one to a few
+    seconds of one core's work, long enough that shipping them costs little, short enough that progress
+    moves and a lost worker repeats little.
     ``retries``: how often Ray restarts a lost worker and runs its batch again before the build stops.
     """
 
