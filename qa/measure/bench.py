@@ -27,6 +27,8 @@ from pathlib import Path
 
 from .. import config
 from . import scale
+from .tables import fmt as _f
+from .tables import table as _table
 from .scenarios import (
     MODES,
     OUT_DIR,
@@ -152,16 +154,6 @@ def ann_section(opt, growth: dict, inproc) -> dict:
 
 
 # -- report ---------------------------------------------------------------------------------------
-
-
-def _f(x, nd=1) -> str:
-    return "-" if x is None else f"{x:,.{nd}f}"
-
-
-def _table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
-    """A Markdown table under a heading: the first column left-aligned, the figures right-aligned."""
-    return [f"### {title}", "", "| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1),
-            *("| " + " | ".join(row) + " |" for row in rows), ""]
 
 
 def render(r: dict) -> str:

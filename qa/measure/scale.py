@@ -12,10 +12,14 @@ as long as the driver keeps up with reading and chunking).
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 from pathlib import Path
 
 from .scenarios import disk_bytes, run, sentence_pool, write_short_docs
+from .tables import fmt as _f
+from .tables import table as _table
 
 
 def scenario_ray_build(a: dict, shared=None) -> dict:
@@ -69,7 +73,7 @@ def scale_section(opt, work: Path, inproc) -> dict:
                  "startup_s": b["model_load_s"], "peak_rss_mb": b["peak_rss_mb"], "loadavg": b["loadavg"]})
     for nodes in opt.ray_nodes:
         r = run("ray_build", {"corpus": str(folder), "index_dir": str(work / f"scale-ray-{nodes}"), "nodes": nodes,
-                              "cpus_per_node": opt.cpus_per_node})
+                              "cpus_per_node": opt.cpus_per_node}, module="qa.measure.scale")  # a child process: it starts a cluster
         rows.append({"name": f"Ray, {nodes} local node(s)", "nodes": nodes, "workers": r["workers"], "build_s": r["build_s"],
                      "counts": r["counts"], "startup_s": r["cluster_start_s"] + r["warm_s"], "peak_rss_mb": r["peak_rss_mb"],
                      "node_lines": r["node_lines"], "loadavg": r["loadavg"]})
@@ -80,8 +84,6 @@ def scale_section(opt, work: Path, inproc) -> dict:
 
 
 def render(sc: dict) -> list[str]:
-    from .bench import _f, _table
-
     rows = [(x["name"], str(x["workers"] or "-"), f"{x['counts']['documents']:,}", f"{x['counts']['chunks']:,}",
              _f(x["startup_s"]), _f(x["build_s"]), _f(x["docs_per_s"], 2), _f(x["docs_per_s_per_worker"], 2), _f(x["peak_rss_mb"], 0))
             for x in sc["rows"]]
@@ -92,3 +94,9 @@ def render(sc: dict) -> list[str]:
     for x in sc["rows"]:
         out += [f"- {line}" for line in x.get("node_lines", [])]
     return out + [""]
+
+
+SCENARIOS = {"ray_build": scenario_ray_build}
+
+if __name__ == "__main__":  # a scenario in a child process: python -m qa.measure.scale KIND JSON
+    print(json.dumps(SCENARIOS[sys.argv[1]](json.loads(sys.argv[2])), default=str))

@@ -341,18 +341,14 @@ def scenario_chunking(a: dict, shared=None) -> dict:
             "rss_before_mb": rss0, "rss_after_mb": rss_mb()}
 
 
-def scenario_ray_build(a: dict, shared=None) -> dict:
-    from .scale import scenario_ray_build as ray_build  # the scale section's, kept with it
-
-    return ray_build(a, shared)
-
-
 SCENARIOS = {"build": scenario_build, "incremental": scenario_incremental, "query": scenario_query, "recall": scenario_recall,
-             "chunking": scenario_chunking, "ray_build": scenario_ray_build}
+             "chunking": scenario_chunking}
 
 
-def run(kind: str, a: dict, inproc=None) -> dict:
-    """Run a scenario in a child process (peak RSS via wait4), or in this process when ``inproc`` is an embedder."""
+def run(kind: str, a: dict, inproc=None, module: str = "qa.measure.scenarios") -> dict:
+    """Run a scenario in a child process (peak RSS via wait4), or in this process when ``inproc`` is an embedder.
+
+    ``module``: where the child finds scenario ``kind`` (a module whose ``__main__`` runs its SCENARIOS)."""
     load0 = os.getloadavg()[0]
     t = time.perf_counter()
     if inproc is not None:
@@ -361,7 +357,7 @@ def run(kind: str, a: dict, inproc=None) -> dict:
         out["peak_rss_note"] = "whole bench process (--quick runs in-process)"
     else:
         with tempfile.TemporaryFile("w+") as so, tempfile.TemporaryFile("w+") as se:
-            proc = subprocess.Popen([sys.executable, "-m", "qa.measure.scenarios", kind, json.dumps(a)], stdout=so, stderr=se, cwd=ROOT)
+            proc = subprocess.Popen([sys.executable, "-m", module, kind, json.dumps(a)], stdout=so, stderr=se, cwd=ROOT)
             _, status, usage = os.wait4(proc.pid, 0)
             proc.returncode = os.waitstatus_to_exitcode(status)
             so.seek(0)
