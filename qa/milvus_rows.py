@@ -1,7 +1,7 @@
-"""How a build's rows look in Milvus (qa/milvus_store.py says why): collections, document versions, rows and records.
+"""How a build's rows look in Milvus (qa/milvus_store.py says why and in what order they are written).
 
-A document version's key hashes its record, so equal keys mean equal rows within one collection
-set; rows are written with upsert, so a row keyed like one a killed publish left replaces it.
+A document version's key hashes its record, so within one collection set equal keys mean
+equal rows; rows are upserted, so a row keyed like one a killed publish left replaces it.
 """
 
 from __future__ import annotations
@@ -136,28 +136,55 @@ def chunk_terms(texts: list[str], settings: IndexSettings) -> list[str]:
     return [" ".join(inv[i] for i in ids) for ids in tokens.ids]
 
 
+def key_field(D) -> tuple:
+    return ("key", D.VARCHAR, {"is_primary": True, "max_length": 256})
+
+
 def create_set(c, coll: dict[str, str], dim: int, token_dim: int | None) -> None:
     """The collections of a set that do not exist yet (all of them for a new set)."""
     pm = pymilvus()
     D = pm.DataType
-    key = ("key", D.VARCHAR, {"is_primary": True, "max_length": 256})
-    doc = [("doc", D.VARCHAR, {"max_length": 32}), ("pos", D.INT64, {})]
-    text = {"max_length": 65_535}
-    bm25 = pm.Function(name="bm25", function_type=pm.FunctionType.BM25, input_field_names=["terms"], output_field_names=["sparse"])
-    terms = dict(text, enable_analyzer=True, analyzer_params=BM25_ANALYZER)
+    key, doc = key_field(D), [("doc", D.VARCHAR, {"max_length": 32}), ("pos", D.INT64, {})]
     specs = {
-        "chunks": ([key, *doc, ("source", D.VARCHAR, text), ("terms", D.VARCHAR, terms), ("dense", D.FLOAT_VECTOR, {"dim": dim}),
-                    ("sparse", D.SPARSE_FLOAT_VECTOR, {})], [bm25],
-                   [("dense", "FLAT", "IP", {}), ("sparse", "SPARSE_INVERTED_INDEX", "BM25", BM25_PARAMS)]),
-        "sentences": ([key, *doc, ("vector", D.FLOAT_VECTOR, {"dim": dim})], [], [("vector", "FLAT", "IP", {})]),
+        "chunks": ([key, *doc, ("source", D.VARCHAR, {"max_length": 65_535}), ("dense", D.FLOAT_VECTOR, {"dim": dim})],
+                   [("dense", "FLAT", "IP", {})]),
+        "sentences": ([key, *doc, ("vector", D.FLOAT_VECTOR, {"dim": dim})], [("vector", "FLAT", "IP", {})]),
         "tokens": ([key, *doc, ("start", D.INT64, {}), ("end", D.INT64, {}), ("vector", D.FLOAT_VECTOR, {"dim": token_dim or 1})],
-                   [], [("vector", "FLAT", "IP", {})]),
+                   [("vector", "FLAT", "IP", {})]),
         "records": ([key, ("owner", D.VARCHAR, {"max_length": 160}), ("name", D.VARCHAR, {"max_length": 64}), ("part", D.INT64, {}),
-                     ("data", D.VARCHAR, text), ("_", D.FLOAT_VECTOR, {"dim": len(PLACEHOLDER)})], [], [("_", "FLAT", "L2", {})]),
+                     ("data", D.VARCHAR, {"max_length": 65_535}), ("_", D.FLOAT_VECTOR, {"dim": len(PLACEHOLDER)})],
+                    [("_", "FLAT", "L2", {})]),
     }
-    for part, (fields, functions, indexes) in specs.items():
+    for part, (fields, indexes) in specs.items():
         if (part != "tokens" or token_dim) and not c.has_collection(coll[part]):
-            create(c, coll[part], schema(pm, fields, functions), indexes)
+            create(c, coll[part], schema(pm, fields), indexes)
+
+
+def write_terms(c, name: str, index: store.LoadedIndex, docs: list[Version]) -> None:
+    """A new collection of every chunk's BM25 terms, keyed as its chunk row, flushed into one sealed segment.
+
+    Milvus Lite 3.2.2 scores BM25 with each segment's own statistics (row count, lengths, document
+    frequencies), those of a sealed segment counting its deleted rows too. Measured on 60 rows scored
+    alone: the same rows split over two segments, or sharing one with 40 more rows later deleted (even
+    after compact()), scored differently. Flushed, a reopened process finds the same single segment.
+    So terms shared between builds would not score as the build alone does; written whole they do. Sealed,
+    a document filter scores with the whole build's statistics, as the local store does (a growing segment
+    scores with the filtered rows' alone).
+    """
+    pm = pymilvus()
+    D = pm.DataType
+    bm25 = pm.Function(name="bm25", function_type=pm.FunctionType.BM25, input_field_names=["terms"], output_field_names=["sparse"])
+    terms = {"max_length": 65_535, "enable_analyzer": True, "analyzer_params": BM25_ANALYZER}
+    fields = [key_field(D), ("doc", D.VARCHAR, {"max_length": 32}), ("terms", D.VARCHAR, terms), ("sparse", D.SPARSE_FLOAT_VECTOR, {})]
+    if c.has_collection(name):  # a killed attempt at this build
+        c.drop_collection(name)
+    create(c, name, schema(pm, fields, [bm25]), [("sparse", "SPARSE_INVERTED_INDEX", "BM25", BM25_PARAMS)])
+    texts = chunk_terms([ch.embed_text for ch in index.chunks], index_settings(index.manifest))
+    longest = max([len(t.encode()) for t in texts] + [0])
+    if longest > 65_535:
+        raise IndexCorruptError(f"A chunk of {longest} bytes is longer than a Milvus VARCHAR holds; use smaller --chunk-tokens.")
+    write(c, name, ({"key": f"{v.key}:{p}", "doc": v.key, "terms": texts[i]} for v in docs for p, i in enumerate(v.chunks)))
+    c.flush(name)
 
 
 def sealed(c, coll: dict[str, str]) -> set[str]:
@@ -167,12 +194,7 @@ def sealed(c, coll: dict[str, str]) -> set[str]:
 
 def write_versions(c, coll: dict[str, str], index: store.LoadedIndex, new: list[Version]) -> None:
     """Rows, records and, last, seals of ``new`` document versions."""
-    rows = [i for v in new for i in v.chunks]
-    terms = dict(zip(rows, chunk_terms([index.chunks[i].embed_text for i in rows], index_settings(index.manifest))))
-    longest = max([len(t.encode()) for t in terms.values()] + [0])
-    if longest > 65_535:
-        raise IndexCorruptError(f"A chunk of {longest} bytes is longer than a Milvus VARCHAR holds; use smaller --chunk-tokens.")
-    write(c, coll["chunks"], ({"key": f"{v.key}:{p}", "doc": v.key, "pos": p, "source": v.source, "terms": terms[i],
+    write(c, coll["chunks"], ({"key": f"{v.key}:{p}", "doc": v.key, "pos": p, "source": v.source,
                                "dense": index.dense.reconstruct(i).tolist()} for v in new for p, i in enumerate(v.chunks)))
     write(c, coll["sentences"], ({"key": f"{v.key}:{p}", "doc": v.key, "pos": p, "vector": index.sentences[r].tolist()}
                                   for v in new for p, r in enumerate(v.sentences)))

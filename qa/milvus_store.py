@@ -4,50 +4,47 @@ The local builder (qa/build.py) still does the work: chunks, vectors, ColBERT to
 vectors and the caches stay in the index folder. ``publish`` then writes that build to
 Milvus. What decides a row besides its document (the settings the build records, the
 model, its dimension, the token vectors' dimension) is hashed into a set tag; each tag
-has one collection set, all names starting ``<prefix>_<tag>_``::
+has one collection set, all names starting ``<prefix>_<tag>_`` (qa/milvus_rows.py)::
 
-    chunks     key, doc, pos, source, terms (the stemmed terms of the text BM25 reads, see
-               BM25_ANALYZER), dense (chunk vector), sparse (filled by Milvus's BM25 function)
+    chunks     key, doc, pos, source, dense (chunk vector)
     sentences  key, doc, pos, vector: sentence vectors
     tokens     key, doc, pos, start, end, vector: ColBERT token vectors, if the build has them
-    records    key, owner, name, part, data: text in parts (a VARCHAR holds at most 65,535
-               bytes): each document version's record (the Document, its chunks with their
-               sentence rows counted within the document, counts) and its ``sealed`` mark;
-               each build's manifest, which names its document versions in order
+    records    key, owner, name, part, data: text in parts: each document version's record
+               (the Document, its chunks, counts) and ``sealed`` mark; each build's manifest
+    <build>_terms  key, doc, terms, sparse: one build's BM25 terms, written whole
 
 Rows are keyed by content, not by row number: ``doc`` is a document version's key, a hash
 of its record (text, structure, chunks, counts), and ``key`` is ``<doc>:<pos>``, the row's
-place within that document. In one set a document version decides its rows, so a publish
-writes, in this order:
+place within that document. In one set a version decides its rows, so a publish writes:
 
-1. the rows of every document version the set holds no ``sealed`` mark for (changed and
-   added documents; all of them on a first publish or after a settings change, which
-   makes a new set), upserted so that a retry rewrites the same keys; then their records;
-   then, last, their seals;
-2. the build's manifest record, naming the versions and the build live before it;
-3. the record in ``<prefix>_current`` ("<tag>:<build>"): the one write that makes the build live;
-4. prune: the live build and the one live before it are kept (store.KEEP_BUILDS, following
-   each manifest's ``previous``). The records, then the rows, of every version no kept
-   build names are deleted (removed documents and old versions of changed ones, a publish
-   after they stopped being live; leftovers of a publish killed midway) and other sets dropped.
+1. the chunk, sentence and token rows of every version the set has no ``sealed`` mark for
+   (changed and added documents; all of them on a first publish or after a settings
+   change, which makes a new set), upserted so that a retry rewrites the same keys; then
+   their records; then, last, their seals;
+2. the build's BM25 terms, every chunk's, into a collection of its own, flushed into one
+   segment: Milvus Lite 3.2.2 scores BM25 with each segment's own statistics, rows deleted
+   from it included (measured: see milvus_rows.write_terms), so terms shared between builds
+   would score otherwise than a build alone, and otherwise than the local store;
+3. the build's manifest record, naming its versions, its terms and the build live before it;
+4. the record in ``<prefix>_current`` ("<tag>:<build>"): the one write that makes it live;
+5. prune: the live build and the one live before it are kept (store.KEEP_BUILDS, following
+   each manifest's ``previous``). The records of every other build and version are deleted
+   first, then other builds' terms and other sets are dropped and other versions' rows
+   deleted (removed documents and old versions of changed ones, a publish after they
+   stopped being live; whatever a publish killed midway left).
 
-Unchanged documents' rows are never written again. At query time a loaded build filters
-every search to its own document versions (``doc in [...]``, or those of the documents
-asked for), so rows of a publish under way or killed, and rows kept for the build before,
-are never candidates; it maps row keys to its own row numbers, so the Retriever,
-rescoring (``chunk_vectors``) and document filters work on rows as with the local store.
-Milvus Lite computes BM25 statistics (row count, lengths, term frequencies) over the rows
-a search is filtered to (measured: rows of other terms added to a collection change the
-scores of an unfiltered search, not of one filtered to the first rows), so BM25 scores
-are those of a collection holding only the loaded build. A Milvus server was not tried.
-
-What a reader sees: while a publish is under way, or after one was killed, the live build
-exactly as before (nothing it reads is written or deleted). An engine loaded before a
-publish keeps answering exactly as before, its rows kept, until the next publish; that
-one deletes its manifest record before its rows, and every search checks the record
-afterwards, so from then on the engine's questions raise IndexStaleError saying to
-reload rather than answer from part of the build. The page reloads by itself: it watches
-the index folder's CURRENT, which the local build changes before publishing (qa/live.py).
+Readers. A loaded build filters each dense search to its own versions (``doc in [...]``,
+or those of the documents asked for) and searches its own terms collection for BM25, so
+rows of a publish under way or killed, and rows kept for the build before, are never
+candidates; row keys map to the build's own row numbers, so the Retriever, rescoring
+(``chunk_vectors``) and document filters work on rows as with the local store. While a
+publish is under way, or after one was killed, the live build answers exactly as before:
+nothing it reads is written or deleted. An engine loaded before a publish goes on
+answering exactly as before, its rows kept, until the next publish; that one deletes its
+manifest record before its rows, and every search checks the record afterwards, so from
+then on that engine's questions raise IndexStaleError saying to reload, never an answer
+from part of a build. The page reloads by itself: it watches the index folder's CURRENT,
+which the local build replaces before publishing (qa/live.py).
 
 Dense candidates, BM25 candidates and document filters are Milvus searches, chunk vectors
 for rescoring are fetched by key; fusion, rescoring, reranking and answers stay the
@@ -134,6 +131,11 @@ def names(settings: StoreSettings, tag: str) -> dict[str, str]:
     return {part: f"{settings.milvus_prefix}_{tag}_{part}" for part in PARTS}
 
 
+def terms_name(settings: StoreSettings, tag: str, build_id: str) -> str:
+    """The collection of one build's BM25 terms (see milvus_rows.write_terms)."""
+    return f"{settings.milvus_prefix}_{tag}_{_tag(build_id)}_terms"
+
+
 def _current_name(settings: StoreSettings) -> str:
     return f"{settings.milvus_prefix}_current"
 
@@ -159,12 +161,17 @@ def write_build(c, settings: StoreSettings, index: store.LoadedIndex) -> str:
     milvus_rows.write_versions(c, coll, index, [v for v in docs if v.key not in have])
     ref, live = f"{tag}:{build_id}", current(c, settings)
     if ref == live:
-        return ref  # published before: its manifest is live and stays as it is
-    manifest = dict(index.manifest, store={"kind": "milvus", "set": tag, "collections": coll, "token_dim": token_dim,
-                                           "documents": [[v.source, v.key] for v in docs], "previous": live})
+        return ref  # published before: it is live as it is
+    terms = terms_name(settings, tag, build_id)
+    milvus_rows.write_terms(c, terms, index, docs)
+    manifest = dict(index.manifest, store={"kind": "milvus", "set": tag, "collections": coll, "terms": terms,
+                                           "token_dim": token_dim, "documents": [[v.source, v.key] for v in docs], "previous": live})
     owner = _tag(build_id)
     c.delete(milvus_rows.loaded(c, coll["records"]), filter=f'owner == "{owner}"')  # a longer manifest of a killed attempt
     milvus_rows.write(c, coll["records"], milvus_rows.record_rows(owner, MANIFEST, json.dumps(manifest, ensure_ascii=False)))
+    for name in coll.values():  # sealed now: loading the seed build just after publishing it took 27 s, 4.6 s flushing + 7.9 s so
+        if c.has_collection(name):
+            c.flush(name)
     return ref
 
 
@@ -209,23 +216,26 @@ def prune(c, settings: StoreSettings, live: str) -> None:
     """Delete what no kept build reads: other sets, and in a kept set the records, then the rows, of other versions."""
     kept = kept_builds(c, settings, live)
     tags = {_split(ref)[0] for ref, _ in kept}
+    sets = [(tag, names(settings, tag)) for tag in tags if tag.startswith("s")]  # layout 1 (tag "b..."): kept whole, then dropped
+    docs: dict[str, set[str]] = {}
+    for tag, coll in sets:
+        manifests = [m for ref, m in kept if m is not None and _split(ref)[0] == tag]
+        docs[tag] = {key for m in manifests for _, key in m["store"]["documents"]}
+        owners = docs[tag] | {_tag(m["build"]) for m in manifests}
+        # the manifests first: a reader whose manifest is still there after a search saw all its rows (MilvusFirstStage.check)
+        if c.has_collection(coll["records"]):
+            c.delete(milvus_rows.loaded(c, coll["records"]), filter=f"not ({milvus_rows.one_of('owner', owners)})")
+    terms = {m["store"]["terms"] for _, m in kept if m is not None}
     start = settings.milvus_prefix + "_"
     for name in c.list_collections():
         tag, _, part = name[len(start):].rpartition("_")
-        if name.startswith(start) and part in PARTS and tag[:1] in ("b", "s") and tag not in tags:
-            c.drop_collection(name)  # another set: older settings, layout 1, or a killed publish's
-    for tag in tags:
-        coll = names(settings, tag)
-        if not tag.startswith("s") or not c.has_collection(coll["records"]):
-            continue  # layout 1: kept whole for the build live before, dropped by the next publish
-        manifests = [m for ref, m in kept if m is not None and _split(ref)[0] == tag]
-        docs = {key for m in manifests for _, key in m["store"]["documents"]}
-        owners = docs | {_tag(m["build"]) for m in manifests}
-        # the manifests first: a reader whose manifest is still there after a search saw all its rows (MilvusFirstStage.check)
-        c.delete(milvus_rows.loaded(c, coll["records"]), filter=f"not ({milvus_rows.one_of('owner', owners)})")
+        unkept = part in PARTS and tag not in tags or part == "terms" and name not in terms
+        if name.startswith(start) and tag[:1] in ("b", "s") and unkept:
+            c.drop_collection(name)  # another set (older settings, layout 1, a killed publish's), or an unkept build's terms
+    for tag, coll in sets:
         for part in ("chunks", "sentences", "tokens"):
             if c.has_collection(coll[part]):
-                c.delete(milvus_rows.loaded(c, coll[part]), filter=f"not ({milvus_rows.one_of('doc', docs)})")
+                c.delete(milvus_rows.loaded(c, coll[part]), filter=f"not ({milvus_rows.one_of('doc', docs[tag])})")
 
 
 def publish(settings: StoreSettings, index: store.LoadedIndex) -> str:
@@ -316,35 +326,47 @@ def load(settings: StoreSettings) -> store.LoadedIndex:
         path=Path(settings.milvus_uri) / build_id, manifest=manifest, docs=docs, chunks=chunks, chunk_sentence_rows=sentence_rows,
         sentences=sentences, dense=None, bm25=None, late=late,
         by_source={k: np.array(v, dtype=np.int64) for k, v in by_source.items()},
-        first_stage=MilvusFirstStage(c, coll, build_id, chunk_keys, dict(info["documents"]), index_settings(manifest)),
+        first_stage=MilvusFirstStage(c, coll, info["terms"], build_id, chunk_keys, dict(info["documents"]),
+                                     index_settings(manifest)),
     )
 
 
 class MilvusFirstStage:
-    """The Retriever's candidate lists from one build's rows of a chunk collection (see Retriever.dense_candidates).
+    """The Retriever's candidate lists from one build's rows (see Retriever.dense_candidates).
 
-    Every search is filtered to the build's document versions and its hits' keys mapped to the build's rows.
+    Dense searches are filtered to the build's document versions, BM25 searches read the build's own terms
+    collection, and hits' keys are mapped to the build's rows.
     """
 
-    def __init__(self, client, coll: dict[str, str], build_id: str, keys: list[str], docs: dict[str, str],
+    def __init__(self, client, coll: dict[str, str], terms: str, build_id: str, keys: list[str], docs: dict[str, str],
                  settings: IndexSettings) -> None:
-        self.client = client
-        self.collection, self.records = milvus_rows.loaded(client, coll["chunks"]), milvus_rows.loaded(client, coll["records"])
-        self.build_id, self.keys, self.docs, self.settings = build_id, keys, docs, settings  # docs: {source: version key}
+        self.client, self.build_id, self.settings = client, build_id, settings
+        self.chunks, self.terms, self.records = (milvus_rows.loaded(client, n) for n in (coll["chunks"], terms, coll["records"]))
+        self.keys, self.docs = keys, docs  # docs: {source: version key}
         self.rows = {k: i for i, k in enumerate(keys)}
         self.size = len(keys)
 
     def check(self) -> None:
         """Raise IndexStaleError if the build's manifest record is gone: a later publish is deleting its rows."""
-        mark = milvus_rows.record_key(_tag(self.build_id), MANIFEST)
-        if not self.client.query(self.records, ids=[mark], output_fields=["owner"]):
+        try:
+            mark = milvus_rows.record_key(_tag(self.build_id), MANIFEST)
+            kept = self.client.query(self.records, ids=[mark], output_fields=["owner"])
+        except Exception:
+            if self.client.has_collection(self.records):
+                raise
+            kept = []  # its whole set was dropped
+        if not kept:
             raise IndexStaleError(f"Milvus no longer keeps build {self.build_id}, which this engine loaded: newer builds "
                                   "replaced it. Load the live one: run the command again (the page reloads by itself).")
 
-    def _search(self, data, field: str, metric: str, sources: list[str] | None, depth: int) -> list[tuple[int, float]]:
-        versions = [self.docs[s] for s in sources] if sources else self.docs.values()
-        got = self.client.search(self.collection, data=[data], anns_field=field, limit=min(depth, self.size), output_fields=["key"],
-                                 search_params={"metric_type": metric}, filter=milvus_rows.one_of("doc", versions))[0]
+    def _search(self, collection: str, data, field: str, metric: str, versions, depth: int) -> list[tuple[int, float]]:
+        try:
+            got = self.client.search(collection, data=[data], anns_field=field, limit=min(depth, self.size), output_fields=["key"],
+                                     search_params={"metric_type": metric},
+                                     **({} if versions is None else {"filter": milvus_rows.one_of("doc", versions)}))[0]
+        except Exception:
+            self.check()  # a collection dropped under it says so
+            raise
         self.check()  # after the search: the record is deleted before the rows, so the search saw them all
         return [(self.rows[h["key"]], float(h["distance"])) for h in got]
 
@@ -352,7 +374,8 @@ class MilvusFirstStage:
         """Rows of the ``depth`` chunks nearest to ``qvec`` (inner product, exact), best first."""
         if depth <= 0 or not self.size:
             return np.zeros(0, dtype=np.int64)
-        got = self._search(np.asarray(qvec, dtype=np.float32).tolist(), "dense", "IP", sources, depth)
+        versions = [self.docs[s] for s in sources or self.docs]  # the chunk collection holds other builds' rows too
+        got = self._search(self.chunks, np.asarray(qvec, dtype=np.float32).tolist(), "dense", "IP", versions, depth)
         return np.array([r for r, _ in got], dtype=np.int64)
 
     def bm25_scores(self, question: str, sources: list[str] | None, depth: int) -> dict[int, float]:
@@ -360,13 +383,14 @@ class MilvusFirstStage:
         terms = " ".join(lexical.query_terms(question, self.settings))
         if depth <= 0 or not self.size or not terms:
             return {}
+        versions = [self.docs[s] for s in sources] if sources else None  # the build's own collection: no filter needed
         # Milvus Lite reports BM25 as a negated distance (best first, most negative); the score is its size.
-        return {r: abs(d) for r, d in self._search(terms, "sparse", "BM25", sources, depth) if d != 0}
+        return {r: abs(d) for r, d in self._search(self.terms, terms, "sparse", "BM25", versions, depth) if d != 0}
 
     def chunk_vectors(self, rows) -> np.ndarray:
         """The stored chunk vectors of ``rows``, in that order."""
         keys = [self.keys[int(r)] for r in rows]
-        got = {r["key"]: r["dense"] for r in self.client.query(self.collection, ids=keys, output_fields=["dense"])}
+        got = {r["key"]: r["dense"] for r in self.client.query(self.chunks, ids=keys, output_fields=["dense"])}
         if len(got) < len(set(keys)):
             self.check()
             raise IndexCorruptError(f"Milvus lacks chunk rows of build {self.build_id}. Run `python -m qa index --force`.")

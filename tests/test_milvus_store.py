@@ -130,6 +130,7 @@ def test_an_incremental_rebuild_writes_only_changed_and_added_documents(tiny_cor
     sentences = {r for s in changed for i in idx.by_source[s] for r in idx.chunk_sentence_rows[i]}
     assert len(written(log, "sentences")) == len(sentences) > 0
     assert {k.split(":")[0] for k in written(log, "sentences") + written(log, "records") if k.startswith("d")} == fresh
+    assert len(written(log, "terms")) == len(idx.chunks)  # BM25 terms alone are written whole (milvus_rows.write_terms)
     same_answers(local, again)
     assert searches(first) == before  # the engine loaded before answers exactly as before: its rows are kept...
     kept = stored(milvus, again.index)
@@ -148,6 +149,8 @@ def test_an_incremental_rebuild_writes_only_changed_and_added_documents(tiny_cor
     builds = {milvus_store._tag(e.index.manifest["build"]) for e in (again, third)}  # their manifests' owner
     assert stored(milvus, third.index)["records"] == want | builds
     assert searches(again) == again_before  # the build before the live one still answers exactly as it did
+    c = milvus_store.client(milvus.milvus_uri)
+    assert [c.has_collection(e.index.manifest["store"]["terms"]) for e in (first, again, third)] == [False, True, True]
     with pytest.raises(IndexStaleError, match="reload"):
         first.search("How often should adult cats be fed?")
 
