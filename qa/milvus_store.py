@@ -1,81 +1,85 @@
-"""The index in Milvus: a local build written to versioned collections, and the first stage answered from them.
+"""The index in Milvus: a local build written to Milvus incrementally, and the first stage answered from it.
 
 The local builder (qa/build.py) still does the work: chunks, vectors, ColBERT token
 vectors and the caches stay in the index folder. ``publish`` then writes that build to
-Milvus, one collection set per build, all names starting ``<prefix>_<build>_``::
+Milvus. What decides a row besides its document (the settings the build records, the
+model, its dimension, the token vectors' dimension) is hashed into a set tag; each tag
+has one collection set, all names starting ``<prefix>_<tag>_`` (qa/milvus_rows.py)::
 
-    chunks     row (primary key = the chunk's row), source, terms (the stemmed terms of the
-               text BM25 reads, see BM25_ANALYZER), dense (chunk vector), sparse (filled
-               by Milvus's own BM25 function from terms)
-    sentences  row, vector: the sentence vectors (rows as in chunk_sentence_rows)
-    tokens     row, chunk, start, end, vector: ColBERT token vectors, if the build has them
-    records    key, name, part, data: manifest.json, docs.jsonl and chunks.jsonl as text,
-               in parts (a VARCHAR holds at most 65,535 bytes)
+    chunks     key, doc, pos, source, dense (chunk vector)
+    sentences  key, doc, pos, vector: sentence vectors
+    tokens     key, doc, pos, start, end, vector: ColBERT token vectors, if the build has them
+    records    key, owner, name, part, data: text in parts: each document version's record
+               (the Document, its chunks, counts) and ``sealed`` mark; each build's manifest
+    <build>_terms  key, doc, terms, sparse: one build's BM25 terms, written whole
 
-and a record in ``<prefix>_current`` names the live build. That record is written
-last, so a build killed or failing midway leaves the previous set live; the next
-publish drops unfinished sets and all but the newest KEEP_BUILDS finished ones.
-Milvus wants a vector field in every collection: ``records`` and ``current`` carry a
-two-number placeholder.
+Rows are keyed by content, not by row number: ``doc`` is a document version's key, a hash
+of its record (text, structure, chunks, counts), and ``key`` is ``<doc>:<pos>``, the row's
+place within that document. In one set a version decides its rows, so a publish writes:
 
-At query time dense candidates, BM25 candidates and document filters
-(``source in [...]``) are Milvus searches, chunk vectors for rescoring are fetched
-by primary key; fusion, rescoring, reranking and answers stay the project's own
-code. Sentence and token vectors are read into memory once, at load: every hit
-scores its sentences, and ColBERT scores every chunk of a small index, so fetching
+1. the chunk, sentence and token rows of every version the set has no ``sealed`` mark for
+   (changed and added documents; all of them on a first publish or after a settings
+   change, which makes a new set), upserted so that a retry rewrites the same keys; then
+   their records; then, last, their seals;
+2. the build's BM25 terms, every chunk's, into a collection of its own, flushed into one
+   segment: Milvus Lite 3.2.2 scores BM25 with each segment's own statistics, rows deleted
+   from it included (measured: see milvus_rows.write_terms), so terms shared between builds
+   would score otherwise than a build alone, and otherwise than the local store;
+3. the build's manifest record, naming its versions, its terms and the build live before it;
+4. the record in ``<prefix>_current`` ("<tag>:<build>"): the one write that makes it live;
+5. prune: the live build and the one live before it are kept (store.KEEP_BUILDS, following
+   each manifest's ``previous``). The records of every other build and version are deleted
+   first, then other builds' terms and other sets are dropped and other versions' rows
+   deleted (removed documents and old versions of changed ones, a publish after they
+   stopped being live; whatever a publish killed midway left).
+
+Readers. A loaded build filters each dense search to its own versions (``doc in [...]``,
+or those of the documents asked for) and searches its own terms collection for BM25, so
+rows of a publish under way or killed, and rows kept for the build before, are never
+candidates; row keys map to the build's own row numbers, so the Retriever, rescoring
+(``chunk_vectors``) and document filters work on rows as with the local store. While a
+publish is under way, or after one was killed, the live build answers exactly as before:
+nothing it reads is written or deleted. An engine loaded before a publish goes on
+answering exactly as before, its rows kept, until the next publish; that one deletes its
+manifest record before its rows, and every search checks the record afterwards, so from
+then on that engine's questions raise IndexStaleError saying to reload, never an answer
+from part of a build. The page reloads by itself: it watches the index folder's CURRENT,
+which the local build replaces before publishing (qa/live.py).
+
+Dense candidates, BM25 candidates and document filters are Milvus searches, chunk vectors
+for rescoring are fetched by key; fusion, rescoring, reranking and answers stay the
+project's own code. Sentence and token vectors are read into memory once, at load: every
+hit scores its sentences, and ColBERT scores every chunk of a small index, so fetching
 them per question would cost a round trip per hit.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from . import lexical, store
+from . import lexical, milvus_rows, store
 from .config import IndexSettings, StoreSettings
-from .errors import IndexCorruptError, IndexMissingError, QAError
+from .errors import IndexCorruptError, IndexMissingError, IndexStaleError
 from .late import TokenIndex
+from .milvus_rows import DOCUMENT, INSTALL_HINT, MANIFEST, PARTS, PLACEHOLDER, MilvusUnavailableError, index_settings
 
-INSTALL_HINT = "Install the Milvus extra: `pip install -e '.[milvus]'` (or `make install`)."
-PART_CHARS = 16_000
-"""Characters of record text per row: at most 4 bytes each in UTF-8, so under the 65,535-byte VARCHAR limit."""
-INSERT_ROWS = 2_000  # rows per insert call: a few MB per gRPC message, well under its 64 MB limit
-READ_ROWS = 4_000  # rows per query_iterator batch
 CURRENT = "current"
-BM25_ANALYZER = {"tokenizer": "standard"}
-"""Milvus only splits the ``terms`` field on spaces: it holds the chunk's terms as qa/lexical.py makes them
-(bm25s's tokeniser, Snowball stemmer, stop list), and a question is sent as its terms the same way, so both
-stores read text alike. Milvus Lite 3.2.2's analyzer could not do it itself: it has no "english" type,
-ignores the "_english_" stop list and does not stem ("cat" never matched "Cats")."""
-BM25_PARAMS = {"bm25_k1": 1.5, "bm25_b": 0.75}
-"""bm25s's defaults (k1 1.5, b 0.75), which the local index uses; Milvus's own default k1 is 1.2."""
-PLACEHOLDER = [0.0, 1.0]  # the vector of a collection that only needs one to exist
-
-
-class MilvusUnavailableError(QAError):
-    """pymilvus or milvus-lite is not installed, or the Milvus at the URI cannot be reached."""
-
-
+LAYOUT = 2
+"""2: rows keyed by document version, written incrementally. 1 (a collection set per build, ``<prefix>_b<build>_``,
+``current`` naming the build alone) is not read: the engine rebuilds, and the publish after that drops it."""
 _CLIENTS: dict[str, object] = {}
-
-
-def _pymilvus():
-    try:
-        import pymilvus
-    except ImportError as e:
-        raise MilvusUnavailableError(f"The milvus store needs pymilvus ({e.name or e} is missing). {INSTALL_HINT}") from None
-    return pymilvus
 
 
 def client(uri: str):
     """One client per URI for the process (Milvus Lite runs one embedded server per database file)."""
     if uri in _CLIENTS:
         return _CLIENTS[uri]
-    pm = _pymilvus()
+    pm = milvus_rows.pymilvus()
     # Every query_iterator asks Milvus Lite for a timestamp it does not implement: the client logs a warning and
     # the embedded server an error with a traceback, then both go on with a client-side timestamp. Real failures
     # still reach us as exceptions.
@@ -109,300 +113,285 @@ def close(uri: str) -> None:
         c.close()
 
 
+# -- names --------------------------------------------------------------------------------------------
+
+
 def _tag(build_id: str) -> str:
+    """A build's name in records (and, in layout 1, in collection names)."""
     return "b" + "".join(ch if ch.isalnum() else "_" for ch in build_id)
 
 
-def names(settings: StoreSettings, build_id: str) -> dict[str, str]:
-    base = f"{settings.milvus_prefix}_{_tag(build_id)}_"
-    return {part: base + part for part in ("chunks", "sentences", "tokens", "records")}
+def set_tag(manifest: dict, token_dim: int | None) -> str:
+    """The collection set a build's rows go to: what decides a row besides its document, hashed."""
+    what = {"layout": LAYOUT, "settings": manifest.get("settings"), "model": manifest.get("model"), "tokens": token_dim}
+    return "s" + hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def names(settings: StoreSettings, tag: str) -> dict[str, str]:
+    return {part: f"{settings.milvus_prefix}_{tag}_{part}" for part in PARTS}
+
+
+def terms_name(settings: StoreSettings, tag: str, build_id: str) -> str:
+    """The collection of one build's BM25 terms (see milvus_rows.write_terms)."""
+    return f"{settings.milvus_prefix}_{tag}_{_tag(build_id)}_terms"
 
 
 def _current_name(settings: StoreSettings) -> str:
     return f"{settings.milvus_prefix}_current"
 
 
-# -- writing --------------------------------------------------------------------------------------
+def _split(ref: str) -> tuple[str, str]:
+    """(set tag, build id) of a ``current`` value; layout 1 wrote the build id alone."""
+    tag, _, build_id = ref.rpartition(":")
+    return (tag, build_id) if tag else (_tag(ref), ref)
 
 
-def _schema(pm, fields: list[tuple], functions: list = ()):
-    schema = pm.MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
-    for name, dtype, kwargs in fields:
-        schema.add_field(name, dtype, **kwargs)
-    for f in functions:
-        schema.add_function(f)
-    return schema
+# -- writing ------------------------------------------------------------------------------------------
 
 
-def _create(c, name: str, schema, indexes: list[tuple]) -> None:
-    params = c.prepare_index_params()
-    for field, index_type, metric, extra in indexes:
-        params.add_index(field_name=field, index_type=index_type, metric_type=metric, params=extra)
-    c.create_collection(name, schema=schema, index_params=params, consistency_level="Strong")
-
-
-def _insert(c, name: str, rows) -> None:
-    batch = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == INSERT_ROWS:
-            c.insert(name, batch)
-            batch = []
-    if batch:
-        c.insert(name, batch)
-
-
-def _record_rows(name: str, text: str):
-    for part, at in enumerate(range(0, max(len(text), 1), PART_CHARS)):
-        yield {"key": f"{name}:{part:07d}", "name": name, "part": part, "data": text[at : at + PART_CHARS], "_": PLACEHOLDER}
-
-
-def index_settings(manifest: dict) -> IndexSettings:
-    return IndexSettings.from_dict(manifest.get("all_settings", {}).get("index", {}))
-
-
-def chunk_terms(texts: list[str], settings: IndexSettings) -> list[str]:
-    """Each text's BM25 terms (qa/lexical.py), space-separated, in order: what Milvus's BM25 function counts."""
-    if not texts:
-        return []
-    tokens = lexical.tokenize(texts, settings)
-    inv = {v: k for k, v in tokens.vocab.items()}
-    return [" ".join(inv[i] for i in ids) for ids in tokens.ids]
-
-
-def write_build(c, settings: StoreSettings, index: store.LoadedIndex) -> dict[str, str]:
-    """Write one loaded local build as a new collection set (not yet live). Returns its collection names."""
-    pm = _pymilvus()
-    D = pm.DataType
+def write_build(c, settings: StoreSettings, index: store.LoadedIndex) -> str:
+    """Write what the set lacks of a build, then its manifest (not yet live). Returns its ``current`` value."""
     build_id = index.manifest["build"]
-    coll = names(settings, build_id)
-    for name in coll.values():  # an unfinished earlier attempt at this same build
+    token_dim = None if index.late is None else int(index.late.vectors.shape[1])
+    tag = set_tag(index.manifest, token_dim)
+    coll = names(settings, tag)
+    milvus_rows.create_set(c, coll, int(index.manifest["model"]["dim"]), token_dim)
+    have = milvus_rows.sealed(c, coll)
+    docs = milvus_rows.versions(index)
+    milvus_rows.write_versions(c, coll, index, [v for v in docs if v.key not in have])
+    ref, live = f"{tag}:{build_id}", current(c, settings)
+    if ref == live:
+        return ref  # published before: it is live as it is
+    terms = terms_name(settings, tag, build_id)
+    milvus_rows.write_terms(c, terms, index, docs)
+    manifest = dict(index.manifest, store={"kind": "milvus", "set": tag, "collections": coll, "terms": terms,
+                                           "token_dim": token_dim, "documents": [[v.source, v.key] for v in docs], "previous": live})
+    owner = _tag(build_id)
+    c.delete(milvus_rows.loaded(c, coll["records"]), filter=f'owner == "{owner}"')  # a longer manifest of a killed attempt
+    milvus_rows.write(c, coll["records"], milvus_rows.record_rows(owner, MANIFEST, json.dumps(manifest, ensure_ascii=False)))
+    for name in coll.values():  # sealed now: loading the seed build just after publishing it took 27 s, 4.6 s flushing + 7.9 s so
         if c.has_collection(name):
-            c.drop_collection(name)
-    dim = int(index.manifest["model"]["dim"])
-    max_source = max([len(s.encode()) for s in index.docs] + [1])
-    terms = chunk_terms([ch.embed_text for ch in index.chunks], index_settings(index.manifest))
-    max_text = max([len(t.encode()) for t in terms] + [1])
-    if max_text > 65_535:
-        raise IndexCorruptError(f"A chunk of {max_text} bytes is longer than a Milvus VARCHAR holds; use smaller --chunk-tokens.")
-    bm25 = pm.Function(name="bm25", function_type=pm.FunctionType.BM25, input_field_names=["terms"], output_field_names=["sparse"])
-    _create(c, coll["chunks"], _schema(pm, [
-        ("row", D.INT64, {"is_primary": True}),
-        ("source", D.VARCHAR, {"max_length": min(65_535, max(256, max_source))}),
-        ("terms", D.VARCHAR, {"max_length": 65_535, "enable_analyzer": True, "analyzer_params": BM25_ANALYZER}),
-        ("dense", D.FLOAT_VECTOR, {"dim": dim}),
-        ("sparse", D.SPARSE_FLOAT_VECTOR, {}),
-    ], [bm25]), [("dense", "FLAT", "IP", {}), ("sparse", "SPARSE_INVERTED_INDEX", "BM25", BM25_PARAMS)])
-    vecs = np.vstack([index.dense.reconstruct(i) for i in range(index.dense.ntotal)]) if index.dense.ntotal else np.zeros((0, dim))
-    _insert(c, coll["chunks"], ({"row": i, "source": ch.source, "terms": terms[i], "dense": vecs[i].tolist()}
-                                for i, ch in enumerate(index.chunks)))
-
-    _create(c, coll["sentences"], _schema(pm, [("row", D.INT64, {"is_primary": True}), ("vector", D.FLOAT_VECTOR, {"dim": dim})]),
-            [("vector", "FLAT", "IP", {})])
-    _insert(c, coll["sentences"], ({"row": i, "vector": v.tolist()} for i, v in enumerate(index.sentences)))
-
-    if index.late is not None:
-        late = index.late
-        _create(c, coll["tokens"], _schema(pm, [
-            ("row", D.INT64, {"is_primary": True}), ("chunk", D.INT64, {}), ("start", D.INT64, {}), ("end", D.INT64, {}),
-            ("vector", D.FLOAT_VECTOR, {"dim": int(late.vectors.shape[1])}),
-        ]), [("vector", "FLAT", "IP", {})])
-        chunk_of = np.repeat(np.arange(len(late.offsets) - 1), np.diff(late.offsets))
-        _insert(c, coll["tokens"], ({"row": i, "chunk": int(chunk_of[i]), "start": int(late.spans[i, 0]), "end": int(late.spans[i, 1]),
-                                     "vector": late.vectors[i].astype(np.float32).tolist()} for i in range(len(late.vectors))))
-
-    _create(c, coll["records"], _schema(pm, [
-        ("key", D.VARCHAR, {"is_primary": True, "max_length": 64}), ("name", D.VARCHAR, {"max_length": 64}),
-        ("part", D.INT64, {}), ("data", D.VARCHAR, {"max_length": 65_535}), ("_", D.FLOAT_VECTOR, {"dim": len(PLACEHOLDER)}),
-    ]), [("_", "FLAT", "L2", {})])
-    docs = "".join(json.dumps(asdict(d), ensure_ascii=False) + "\n" for d in index.docs.values())
-    chunks = "".join(json.dumps(store._chunk_row(ch, rows), ensure_ascii=False) + "\n"
-                     for ch, rows in zip(index.chunks, index.chunk_sentence_rows))
-    manifest = json.dumps(dict(index.manifest, store={"kind": "milvus", "collections": coll}), ensure_ascii=False)
-    for name, text in (("docs.jsonl", docs), ("chunks.jsonl", chunks), ("manifest.json", manifest)):
-        _insert(c, coll["records"], _record_rows(name, text))
-    return coll
+            c.flush(name)
+    return ref
 
 
-def _switch(c, settings: StoreSettings, build_id: str) -> None:
-    """Point the current record at ``build_id``: the one write that makes a build live."""
-    pm = _pymilvus()
+def _switch(c, settings: StoreSettings, ref: str) -> None:
+    """Point the current record at ``ref`` ("<set tag>:<build>"): the one write that makes a build live."""
+    pm = milvus_rows.pymilvus()
     D = pm.DataType
     name = _current_name(settings)
     if not c.has_collection(name):
-        _create(c, name, _schema(pm, [("name", D.VARCHAR, {"is_primary": True, "max_length": 16}),
-                                      ("build", D.VARCHAR, {"max_length": 128}), ("_", D.FLOAT_VECTOR, {"dim": len(PLACEHOLDER)})]),
-                [("_", "FLAT", "L2", {})])
-    c.upsert(name, [{"name": CURRENT, "build": build_id, "_": PLACEHOLDER}])
+        fields = [("name", D.VARCHAR, {"is_primary": True, "max_length": 16}), ("build", D.VARCHAR, {"max_length": 128}),
+                  ("_", D.FLOAT_VECTOR, {"dim": len(PLACEHOLDER)})]
+        milvus_rows.create(c, name, milvus_rows.schema(pm, fields), [("_", "FLAT", "L2", {})])
+    c.upsert(name, [{"name": CURRENT, "build": ref, "_": PLACEHOLDER}])
 
 
-def _loaded(c, name: str) -> str:
-    """``name``, loaded for queries: a Milvus reopened (a Lite file in a new process) holds every collection released."""
-    if "Loaded" not in str(c.get_load_state(name).get("state")):
-        c.load_collection(name)
-    return name
-
-
-def current_build(c, settings: StoreSettings) -> str | None:
+def current(c, settings: StoreSettings) -> str | None:
+    """The ``current`` value: "<set tag>:<build>" of the live build (a build id alone from layout 1), or None."""
     name = _current_name(settings)
     if not c.has_collection(name):
         return None
-    _loaded(c, name)
-    got = c.query(name, ids=[CURRENT], output_fields=["build"])
+    got = c.query(milvus_rows.loaded(c, name), ids=[CURRENT], output_fields=["build"])
     return got[0]["build"] if got else None
 
 
-def prune(c, settings: StoreSettings, keep: str) -> None:
-    """Drop unfinished collection sets and all but the newest KEEP_BUILDS finished ones (``keep`` among them)."""
-    start = f"{settings.milvus_prefix}_b"
-    tags = sorted({n[len(settings.milvus_prefix) + 1 :].rsplit("_", 1)[0] for n in c.list_collections() if n.startswith(start)})
-    finished = [t for t in tags if c.has_collection(f"{settings.milvus_prefix}_{t}_records")]
-    live = _tag(keep)
-    drop = [t for t in finished if t != live][: max(0, len(finished) - store.KEEP_BUILDS)]
-    drop += [t for t in tags if t not in finished]
-    for t in drop:
-        for part in ("chunks", "sentences", "tokens", "records"):
-            if c.has_collection(f"{settings.milvus_prefix}_{t}_{part}"):
-                c.drop_collection(f"{settings.milvus_prefix}_{t}_{part}")
+def current_build(c, settings: StoreSettings) -> str | None:
+    ref = current(c, settings)
+    return None if ref is None else _split(ref)[1]
+
+
+def kept_builds(c, settings: StoreSettings, live: str) -> list[tuple[str, dict | None]]:
+    """The live build and the ones live before it, newest first, up to store.KEEP_BUILDS: (ref, manifest or None)."""
+    out: list[tuple[str, dict | None]] = []
+    ref: str | None = live
+    while ref and len(out) < store.KEEP_BUILDS and ref not in [r for r, _ in out]:
+        m = manifest_of(c, settings, ref)
+        out.append((ref, m))
+        ref = (m or {}).get("store", {}).get("previous")
+    return out
+
+
+def prune(c, settings: StoreSettings, live: str) -> None:
+    """Delete what no kept build reads: other sets, and in a kept set the records, then the rows, of other versions."""
+    kept = kept_builds(c, settings, live)
+    tags = {_split(ref)[0] for ref, _ in kept}
+    sets = [(tag, names(settings, tag)) for tag in tags if tag.startswith("s")]  # layout 1 (tag "b..."): kept whole, then dropped
+    docs: dict[str, set[str]] = {}
+    for tag, coll in sets:
+        manifests = [m for ref, m in kept if m is not None and _split(ref)[0] == tag]
+        docs[tag] = {key for m in manifests for _, key in m["store"]["documents"]}
+        owners = docs[tag] | {_tag(m["build"]) for m in manifests}
+        # the manifests first: a reader whose manifest is still there after a search saw all its rows (MilvusFirstStage.check)
+        if c.has_collection(coll["records"]):
+            c.delete(milvus_rows.loaded(c, coll["records"]), filter=f"not ({milvus_rows.one_of('owner', owners)})")
+    terms = {m["store"]["terms"] for _, m in kept if m is not None}
+    start = settings.milvus_prefix + "_"
+    for name in c.list_collections():
+        tag, _, part = name[len(start):].rpartition("_")
+        unkept = part in PARTS and tag not in tags or part == "terms" and name not in terms
+        if name.startswith(start) and tag[:1] in ("b", "s") and unkept:
+            c.drop_collection(name)  # another set (older settings, layout 1, a killed publish's), or an unkept build's terms
+    for tag, coll in sets:
+        for part in ("chunks", "sentences", "tokens"):
+            if c.has_collection(coll[part]):
+                c.delete(milvus_rows.loaded(c, coll[part]), filter=f"not ({milvus_rows.one_of('doc', docs[tag])})")
 
 
 def publish(settings: StoreSettings, index: store.LoadedIndex) -> str:
-    """Write a loaded local build to Milvus and make it live there. Call under store.build_lock."""
+    """Write a loaded local build to Milvus, incrementally, and make it live there. Call under store.build_lock."""
     c = client(settings.milvus_uri)
-    build_id = index.manifest["build"]
-    write_build(c, settings, index)
-    _switch(c, settings, build_id)
-    prune(c, settings, keep=build_id)
-    return build_id
+    ref = write_build(c, settings, index)
+    _switch(c, settings, ref)
+    prune(c, settings, ref)
+    return index.manifest["build"]
 
 
-# -- reading --------------------------------------------------------------------------------------
+# -- reading ------------------------------------------------------------------------------------------
 
 
-def _read_all(c, name: str, fields: list[str]):
-    it = c.query_iterator(_loaded(c, name), batch_size=READ_ROWS, filter="", output_fields=fields)
+def manifest_of(c, settings: StoreSettings, ref: str) -> dict | None:
+    """The manifest of build ``ref`` in its set, or None (none, unreadable, or layout 1)."""
+    tag, build_id = _split(ref)
+    coll = names(settings, tag)
+    if not tag.startswith("s") or not c.has_collection(coll["records"]):
+        return None
     try:
-        while batch := it.next():
-            yield from batch
-    finally:
-        it.close()
-
-
-def _read_records(c, name: str) -> dict[str, str]:
-    parts: dict[str, list[tuple[int, str]]] = {}
-    for r in _read_all(c, name, ["name", "part", "data"]):
-        parts.setdefault(r["name"], []).append((r["part"], r["data"]))
-    return {k: "".join(d for _, d in sorted(v)) for k, v in parts.items()}
-
-
-def _vectors(c, name: str, count: int, dim: int, extra: tuple[str, ...] = ()) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    out = np.zeros((count, dim), dtype=np.float32)
-    cols = {f: np.zeros(count, dtype=np.int64) for f in extra}
-    seen = 0
-    for r in _read_all(c, name, ["row", "vector", *extra]):
-        out[r["row"]] = r["vector"]
-        for f in extra:
-            cols[f][r["row"]] = r[f]
-        seen += 1
-    if seen != count:
-        raise IndexCorruptError(f"Milvus collection {name} has {seen} rows, the manifest says {count}. Run `python -m qa index --force`.")
-    return out, cols
+        return json.loads(milvus_rows.read_records(c, coll["records"], [_tag(build_id)])[_tag(build_id)][MANIFEST])
+    except Exception:  # unreadable: treated as missing
+        return None
 
 
 def live_manifest(settings: StoreSettings) -> dict | None:
     """The manifest of the live build in Milvus, or None: enough to tell whether it is stale, without loading it."""
     c = client(settings.milvus_uri)
-    build_id = current_build(c, settings)
-    if build_id is None:
-        return None
-    try:
-        return json.loads(_read_records(c, names(settings, build_id)["records"])["manifest.json"])
-    except Exception:  # unreadable: treated as missing, so it is rebuilt
-        return None
+    ref = current(c, settings)
+    return None if ref is None else manifest_of(c, settings, ref)
 
 
 def load(settings: StoreSettings) -> store.LoadedIndex:
     """The live build in Milvus, with its first stage answered by Milvus. Raises IndexMissingError or IndexCorruptError."""
     c = client(settings.milvus_uri)
-    build_id = current_build(c, settings)
-    if build_id is None:
+    ref = current(c, settings)
+    if ref is None:
         raise IndexMissingError(f"No index in Milvus at {settings.milvus_uri}: run `python -m qa index --store milvus "
                                 f"--milvus-uri {settings.milvus_uri}` to build one.")
-    coll = names(settings, build_id)
+    tag, build_id = _split(ref)
+    redo = f"Run `python -m qa index --force --store milvus --milvus-uri {settings.milvus_uri}`."
+    manifest = manifest_of(c, settings, ref)
+    if manifest is None:
+        raise IndexCorruptError(f"The live Milvus index {build_id} at {settings.milvus_uri} has no readable manifest "
+                                f"(or an older version of qa wrote it). {redo}")
+    coll, info = names(settings, tag), manifest["store"]
     try:
-        records = _read_records(c, coll["records"])
-        manifest = json.loads(records["manifest.json"])
-        docs = {}
-        for line in records["docs.jsonl"].splitlines():
-            d = store._doc_from_row(json.loads(line))
+        keys = [key for _, key in info["documents"]]
+        records = milvus_rows.read_records(c, coll["records"], keys)
+        docs, chunks, sentence_rows, chunk_keys, tokens = {}, [], [], [], []
+        sentence_base, token_base, n_sentences, n_tokens = {}, {}, 0, 0
+        for key in keys:  # the build's rows: its versions' rows one after another
+            rec = json.loads(records[key][DOCUMENT])
+            d = store._doc_from_row(rec["doc"])
             docs[d.source] = d
-        chunks, rows = [], []
-        for line in records["chunks.jsonl"].splitlines():
-            ch, r = store._chunk_from_row(json.loads(line), docs)
-            chunks.append(ch)
-            rows.append(r)
+            sentence_base[key], token_base[key] = n_sentences, n_tokens
+            for p, row in enumerate(rec["chunks"]):
+                ch, within = store._chunk_from_row(row, docs)
+                chunks.append(ch)
+                sentence_rows.append([n_sentences + r for r in within])
+                chunk_keys.append(f"{key}:{p}")
+                tokens.append(row.get("tokens", 0))
+                n_tokens += tokens[-1]
+            n_sentences += rec["sentences"]
         counts, dim = manifest["counts"], int(manifest["model"]["dim"])
-        sentences, _ = _vectors(c, coll["sentences"], counts["sentences"], dim)
+        if (len(chunks), n_sentences) != (counts["chunks"], counts["sentences"]):
+            raise IndexCorruptError(f"The Milvus index {build_id} at {settings.milvus_uri} has {len(chunks)} chunks and "
+                                    f"{n_sentences} sentences, its manifest says {counts['chunks']} and {counts['sentences']}. {redo}")
+        sentences, _ = milvus_rows.vectors(c, coll["sentences"], sentence_base, n_sentences, dim)
         late = None
-        if counts.get("late_tokens") and c.has_collection(coll["tokens"]):
-            n_tok = counts["late_tokens"]
-            dim_tok = len(c.query(_loaded(c, coll["tokens"]), ids=[0], output_fields=["vector"])[0]["vector"])
-            vecs, cols = _vectors(c, coll["tokens"], n_tok, dim_tok, ("chunk", "start", "end"))
-            offsets = np.searchsorted(cols["chunk"], np.arange(len(chunks) + 1), side="left").astype(np.int64)
+        if info.get("token_dim"):
+            vecs, cols = milvus_rows.vectors(c, coll["tokens"], token_base, n_tokens, int(info["token_dim"]), ("start", "end"))
             vecs = vecs.astype(np.float16)  # as stored locally (qa/late.py), widened below as store.read_late does
             if vecs.size * 4 <= store.LATE_FLOAT32_MAX_BYTES:
                 vecs = vecs.astype(np.float32)
+            offsets = np.concatenate([[0], np.cumsum(tokens, dtype=np.int64)]).astype(np.int64)
             late = TokenIndex(vecs, offsets, np.stack([cols["start"], cols["end"]], axis=1))
     except (IndexCorruptError, MilvusUnavailableError):
         raise
     except Exception as e:
-        raise IndexCorruptError(
-            f"The Milvus index {build_id} at {settings.milvus_uri} cannot be read ({e.__class__.__name__}: {str(e)[:200]}). "
-            f"Run `python -m qa index --force --store milvus --milvus-uri {settings.milvus_uri}`."
-        ) from None
+        raise IndexCorruptError(f"The Milvus index {build_id} at {settings.milvus_uri} cannot be read "
+                                f"({e.__class__.__name__}: {str(e)[:200]}). {redo}") from None
     by_source: dict[str, list[int]] = {}
     for i, ch in enumerate(chunks):
         by_source.setdefault(ch.source, []).append(i)
     return store.LoadedIndex(
-        path=Path(settings.milvus_uri) / build_id, manifest=manifest, docs=docs, chunks=chunks, chunk_sentence_rows=rows,
+        path=Path(settings.milvus_uri) / build_id, manifest=manifest, docs=docs, chunks=chunks, chunk_sentence_rows=sentence_rows,
         sentences=sentences, dense=None, bm25=None, late=late,
         by_source={k: np.array(v, dtype=np.int64) for k, v in by_source.items()},
-        first_stage=MilvusFirstStage(c, _loaded(c, coll["chunks"]), len(chunks), index_settings(manifest)),
+        first_stage=MilvusFirstStage(c, coll, info["terms"], build_id, chunk_keys, dict(info["documents"]),
+                                     index_settings(manifest)),
     )
 
 
 class MilvusFirstStage:
-    """The Retriever's candidate lists from one build's chunk collection (see Retriever.dense_candidates)."""
+    """The Retriever's candidate lists from one build's rows (see Retriever.dense_candidates).
 
-    def __init__(self, client, collection: str, size: int, settings: IndexSettings) -> None:
-        self.client, self.collection, self.size, self.settings = client, collection, size, settings
+    Dense searches are filtered to the build's document versions, BM25 searches read the build's own terms
+    collection, and hits' keys are mapped to the build's rows.
+    """
 
-    @staticmethod
-    def _filter(sources: list[str] | None) -> dict:
-        # Milvus Lite does not take filter_params; a JSON list of strings is a valid Milvus list literal.
-        return {"filter": f"source in {json.dumps(list(sources), ensure_ascii=False)}"} if sources else {}
+    def __init__(self, client, coll: dict[str, str], terms: str, build_id: str, keys: list[str], docs: dict[str, str],
+                 settings: IndexSettings) -> None:
+        self.client, self.build_id, self.settings = client, build_id, settings
+        self.chunks, self.terms, self.records = (milvus_rows.loaded(client, n) for n in (coll["chunks"], terms, coll["records"]))
+        self.keys, self.docs = keys, docs  # docs: {source: version key}
+        self.rows = {k: i for i, k in enumerate(keys)}
+        self.size = len(keys)
+
+    def check(self) -> None:
+        """Raise IndexStaleError if the build's manifest record is gone: a later publish is deleting its rows."""
+        try:
+            mark = milvus_rows.record_key(_tag(self.build_id), MANIFEST)
+            kept = self.client.query(self.records, ids=[mark], output_fields=["owner"])
+        except Exception:
+            if self.client.has_collection(self.records):
+                raise
+            kept = []  # its whole set was dropped
+        if not kept:
+            raise IndexStaleError(f"Milvus no longer keeps build {self.build_id}, which this engine loaded: newer builds "
+                                  "replaced it. Load the live one: run the command again (the page reloads by itself).")
+
+    def _search(self, collection: str, data, field: str, metric: str, versions, depth: int) -> list[tuple[int, float]]:
+        try:
+            got = self.client.search(collection, data=[data], anns_field=field, limit=min(depth, self.size), output_fields=["key"],
+                                     search_params={"metric_type": metric},
+                                     **({} if versions is None else {"filter": milvus_rows.one_of("doc", versions)}))[0]
+        except Exception:
+            self.check()  # a collection dropped under it says so
+            raise
+        self.check()  # after the search: the record is deleted before the rows, so the search saw them all
+        return [(self.rows[h["key"]], float(h["distance"])) for h in got]
 
     def dense_candidates(self, qvec: np.ndarray, sources: list[str] | None, depth: int) -> np.ndarray:
         """Rows of the ``depth`` chunks nearest to ``qvec`` (inner product, exact), best first."""
         if depth <= 0 or not self.size:
             return np.zeros(0, dtype=np.int64)
-        got = self.client.search(self.collection, data=[np.asarray(qvec, dtype=np.float32).tolist()], anns_field="dense",
-                                 limit=min(depth, self.size), output_fields=["row"], search_params={"metric_type": "IP"},
-                                 **self._filter(sources))[0]
-        return np.array([h["row"] for h in got], dtype=np.int64)
+        versions = [self.docs[s] for s in sources or self.docs]  # the chunk collection holds other builds' rows too
+        got = self._search(self.chunks, np.asarray(qvec, dtype=np.float32).tolist(), "dense", "IP", versions, depth)
+        return np.array([r for r, _ in got], dtype=np.int64)
 
     def bm25_scores(self, question: str, sources: list[str] | None, depth: int) -> dict[int, float]:
         """{row: BM25 score} of the ``depth`` best-matching chunks, scored by Milvus's BM25 function over ``terms``."""
         terms = " ".join(lexical.query_terms(question, self.settings))
         if depth <= 0 or not self.size or not terms:
             return {}
-        got = self.client.search(self.collection, data=[terms], anns_field="sparse", limit=min(depth, self.size),
-                                 output_fields=["row"], search_params={"metric_type": "BM25"}, **self._filter(sources))[0]
+        versions = [self.docs[s] for s in sources] if sources else None  # the build's own collection: no filter needed
         # Milvus Lite reports BM25 as a negated distance (best first, most negative); the score is its size.
-        return {int(h["row"]): abs(float(h["distance"])) for h in got if h["distance"] != 0}
+        return {r: abs(d) for r, d in self._search(self.terms, terms, "sparse", "BM25", versions, depth) if d != 0}
 
     def chunk_vectors(self, rows) -> np.ndarray:
         """The stored chunk vectors of ``rows``, in that order."""
-        rows = [int(r) for r in rows]
-        got = {r["row"]: r["dense"] for r in self.client.query(self.collection, ids=rows, output_fields=["dense"])}
-        return np.array([got[r] for r in rows], dtype=np.float32)
+        keys = [self.keys[int(r)] for r in rows]
+        got = {r["key"]: r["dense"] for r in self.client.query(self.chunks, ids=keys, output_fields=["dense"])}
+        if len(got) < len(set(keys)):
+            self.check()
+            raise IndexCorruptError(f"Milvus lacks chunk rows of build {self.build_id}. Run `python -m qa index --force`.")
+        return np.array([got[k] for k in keys], dtype=np.float32)
