@@ -120,15 +120,17 @@ class NodeRates:
                  interval: float = LOG_INTERVAL_S, clock=time.monotonic) -> None:
         self.stage, self.workers, self.report, self.interval, self.clock = stage, workers_per_node, report, interval, clock
         self.done: dict[str, int] = dict.fromkeys(workers_per_node, 0)
-        self.start = self.last = clock()
+        self.start = self.last = self.end = clock()
 
     def add(self, node: str, n: int) -> None:
         self.done[node] = self.done.get(node, 0) + n
-        if self.clock() - self.last >= self.interval:
+        self.end = self.clock()
+        if self.end - self.last >= self.interval:
             self.say()
 
     def line(self) -> str:
-        elapsed = max(1e-9, self.clock() - self.start)
+        """Each node's items and rate, over the stage's time until its last batch came back."""
+        elapsed = max(1e-9, self.end - self.start)
         parts = [f"node {node[:8]} ({self.workers.get(node, 0)} worker(s)): {n} at {n / elapsed:.1f}/s"
                  for node, n in sorted(self.done.items())]
         return f"{self.stage} on Ray: " + "; ".join(parts)

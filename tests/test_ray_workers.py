@@ -137,6 +137,9 @@ def test_node_rates_name_every_node_with_its_workers_and_rate():
     now[0] = 10.0
     rates.add("bbbbbbbbbb", 10)
     assert lines == ["embedding on Ray: node aaaaaaaa (2 worker(s)): 40 at 4.0/s; node bbbbbbbb (1 worker(s)): 10 at 1.0/s"]
+    now[0] = 100.0  # the totals said after the next stage: its time does not count
+    rates.say()
+    assert lines[-1] == lines[0]
 
 
 def test_ray_settings_refuse_nonsense():

@@ -92,7 +92,8 @@ def render(sc: dict) -> list[str]:
                  ("where", "Ray workers", "documents", "chunks", "start-up: models (+ cluster) (s)", "build (s)",
                   "documents/s", "documents/s per worker", "driver peak RSS (MB)"), rows)
     for x in sc["rows"]:
-        out += [f"- {line}" for line in x.get("node_lines", [])]
+        last = {line.split(" on Ray: ")[0]: line for line in x.get("node_lines", [])}  # each stage's totals: its last line
+        out += [f"- {x['name']}: {line}" for line in last.values()]
     return out + [""]
 
 

@@ -125,11 +125,13 @@ def test_the_scale_table_shows_each_way_of_building_with_its_rate_per_worker():
     counts = {"documents": 400, "chunks": 700}
     rows = [{"name": "one process", "workers": 0, "counts": counts, "startup_s": 6.0, "build_s": 50.0, "peak_rss_mb": 900.0},
             {"name": "Ray, 2 local node(s)", "workers": 2, "counts": counts, "startup_s": 20.0, "build_s": 40.0,
-             "peak_rss_mb": 600.0, "node_lines": ["embedding on Ray: node aaaaaaaa (1 worker(s)): 10 at 1.0/s"]}]
+             "peak_rss_mb": 600.0, "node_lines": ["embedding on Ray: node aaaaaaaa (1 worker(s)): 5 at 0.5/s",
+                                                  "embedding on Ray: node aaaaaaaa (1 worker(s)): 10 at 1.0/s"]}]
     for r in rows:
         r["docs_per_s"] = r["counts"]["documents"] / r["build_s"]
         r["docs_per_s_per_worker"] = r["docs_per_s"] / r["workers"] if r["workers"] else None
     text = "\n".join(scale.render({"documents": 400, "mb": 0.4, "cpus_per_node": 1, "rows": rows}))
     assert "| one process | - | 400 | 700 | 6.0 | 50.0 | 8.00 | - | 900 |" in text
     assert "| Ray, 2 local node(s) | 2 | 400 | 700 | 20.0 | 40.0 | 10.00 | 5.00 | 600 |" in text
-    assert "- embedding on Ray: node aaaaaaaa (1 worker(s)): 10 at 1.0/s" in text
+    assert "- Ray, 2 local node(s): embedding on Ray: node aaaaaaaa (1 worker(s)): 10 at 1.0/s" in text
+    assert "5 at 0.5/s" not in text, "a stage's totals only: its last line"
