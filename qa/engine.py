@@ -32,10 +32,10 @@ from .errors import (
 from .progress import Progress
 from .records import Answer, Document, Hit
 from .rerank import Reranker
+from .retrieve import Retriever, body_first
 
 if TYPE_CHECKING:
     from .ray_workers import RayWorkers
-from .retrieve import Retriever, body_first
 
 log = logging.getLogger(__name__)
 
