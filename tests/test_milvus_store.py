@@ -340,7 +340,7 @@ def test_the_commands_refuse_what_they_cannot_do(capsys):
     assert main(["ask", "anything", "--store", "milvus"]) == 2
     assert "needs --milvus-uri" in capsys.readouterr().err
     assert main(["bench", "--quick", "--store", "milvus", "--milvus-uri", "x.db"]) == 2  # not silently the local store
-    assert "measures the local store only" in capsys.readouterr().err
+    assert "`--sections stores` compares the local store with Milvus Lite" in capsys.readouterr().err
 
 
 def test_the_page_takes_the_store_options():

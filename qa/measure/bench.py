@@ -219,6 +219,8 @@ def render(r: dict) -> str:
         out.append("")
     if r.get("scale"):
         out += scale.render(r["scale"])
+    if r.get("stores"):
+        out += scale.render_stores(r["stores"])
     h = r.get("ann")
     if h:
         out += [f"### Approximate dense index against exact search ({h['vectors']:,} vectors, {h['queries']} queries)", ""]
@@ -282,12 +284,15 @@ def add_arguments(p) -> None:
     p.add_argument("--quick", action="store_true", help="tiny, fast run that checks the benchmark works (CI)")
     p.add_argument("--sections", default="seed,chunking,build_rate,growth,ann",
                    help="comma-separated: seed, chunking, build_rate, growth, ann (approximate-index recall), "
-                   "scale (build rate in one process against Ray on local nodes; not in the default run)")
+                   "scale (build rate in one process against Ray on local nodes), stores (local against Milvus Lite "
+                   "at --store-sizes); the last two are not in the default run")
     p.add_argument("--chunk-mb", default="1,10,50", help="sizes (MB) of the single generated texts the chunking section reads")
     p.add_argument("--short-docs", type=int, default=2000, help="short documents the build_rate section indexes")
     p.add_argument("--scale-docs", type=int, default=400, help="short documents the scale section builds each way")
     p.add_argument("--ray-nodes", default="1,2", help="local Ray cluster sizes (nodes) the scale section builds on")
     p.add_argument("--cpus-per-node", type=int, default=1, help="CPUs (= workers) of each local Ray node in the scale section")
+    p.add_argument("--store-sizes", default="10000", help="growth collection sizes (chunks) the stores section queries")
+    p.add_argument("--store-questions", type=int, default=60, help="eval questions each store answers in the stores section")
     p.add_argument("--corpus", default=str(config.corpus_dir()), help="seed corpus folder (default: seeds/)")
     p.add_argument("--sizes", default="1000,10000,100000", help="growth collection sizes in chunks")
     p.add_argument("--runs", type=int, default=3, help="full builds of the seed corpus")
@@ -317,8 +322,8 @@ def main(args) -> int:
 
     opt = args
     if getattr(opt, "store", None) == "milvus" or getattr(opt, "milvus_uri", None):
-        raise ValueError("qa bench measures the local store only (its scenarios build and query index folders); "
-                         "leave out --store and --milvus-uri, or time the Milvus store with `qa eval --store milvus`.")
+        raise ValueError("qa bench builds its own indexes and Milvus Lite files: leave out --store and --milvus-uri; "
+                         "`--sections stores` compares the local store with Milvus Lite.")
     keep = bool(opt.work)
     work = Path(opt.work or tempfile.mkdtemp(prefix="qa-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -335,13 +340,14 @@ def main(args) -> int:
     opt.hnsw_m = [int(x) for x in str(opt.hnsw_m).split(",")]
     opt.ef_search = [int(x) for x in str(opt.ef_search).split(",")]
     opt.ray_nodes = [int(x) for x in str(opt.ray_nodes).split(",")]
+    opt.store_sizes = [int(x) for x in str(opt.store_sizes).split(",")]
     scratch = Path(tempfile.gettempdir())
     opt.out = opt.out or str(scratch / "qa-bench-quick.json" if opt.quick else OUT_DIR / "results.json")
     opt.plot = opt.plot or str(scratch / "qa-bench-quick.png" if opt.quick else OUT_DIR / "growth.png")
     if getattr(opt, "model", None):
         os.environ["QA_MODEL"] = opt.model
     sections = [s.strip() for s in opt.sections.split(",") if s.strip()]
-    known = ("seed", "chunking", "build_rate", "growth", "ann", "scale")
+    known = ("seed", "chunking", "build_rate", "growth", "ann", "scale", "stores")
     unknown = set(sections) - set(known)
     if unknown:
         raise ValueError(f"Unknown bench section(s) {', '.join(sorted(unknown))}; choose from {', '.join(known)}")
@@ -372,6 +378,8 @@ def main(args) -> int:
             _save_partial(opt, "growth", growth_section(opt, work, inproc))
         if "scale" in sections:
             _save_partial(opt, "scale", scale.scale_section(opt, work, inproc))
+        if "stores" in sections:
+            _save_partial(opt, "stores", scale.store_section(opt, work, inproc))
         if "ann" in sections and opt._result.get("growth"):
             _save_partial(opt, "ann", ann_section(opt, opt._result["growth"], inproc))
         opt._result["meta"]["loadavg_end"] = os.getloadavg()

@@ -1,4 +1,5 @@
-"""The bench's scale section: build rate in one process against Ray with 1 and 2 local worker nodes.
+"""The bench's scale sections: build rate in one process against Ray with 1 and 2 local worker nodes (scale), and
+query latency and memory of the local store against Milvus Lite on larger collections (stores).
 
 Every build indexes the same generated folder of short documents (abstract-sized,
 as in the build_rate section) into an empty index folder, models loaded first, so
@@ -83,6 +84,62 @@ def scale_section(opt, work: Path, inproc) -> dict:
     return {"documents": opt.scale_docs, "mb": mb, "cpus_per_node": opt.cpus_per_node, "rows": rows}
 
 
+def scenario_store_query(a: dict, shared=None) -> dict:
+    """Open the index at a.index_dir from store a.store (Milvus: publishing the local build first if it is not
+    there), then time hybrid answers to a.questions eval questions, after 10 to warm up."""
+    from ..config import StoreSettings
+    from ..engine import Engine
+    from .scenarios import questions, rss_mb, summary
+
+    storage = StoreSettings(kind=a["store"], milvus_uri=a.get("milvus_uri", ""))
+    t = time.perf_counter()
+    engine = Engine(corpus=a["corpus"], index_dir=a["index_dir"], storage=storage, build="auto" if a["store"] == "milvus" else "never")
+    open_s = time.perf_counter() - t
+    rss_open = rss_mb()
+    qs = questions(int(a["questions"]))
+    for q in qs[:10]:
+        engine.ask(q)
+    latency = []
+    for q in qs:
+        t = time.perf_counter()
+        engine.ask(q)
+        latency.append((time.perf_counter() - t) * 1e3)
+    return {"store": a["store"], "chunks": len(engine.index.chunks), "open_s": open_s, "latency_ms": summary(latency),
+            "rss_open_mb": rss_open, "rss_end_mb": rss_mb()}
+
+
+def store_section(opt, work: Path, inproc) -> dict:
+    """Query latency and memory of the local store and Milvus Lite on growth collections of ``opt.store_sizes`` chunks.
+
+    The collections are the growth section's (seed sentences in new paragraphs); their chunk vectors are the mean of
+    their sentences' real vectors (``--approx-embed-above``'s approximation), which costs the queries nothing and saves
+    embedding every chunk; ColBERT vectors are computed for real. Each store answers in a child process of its own;
+    the Milvus one first writes the local build to a new Milvus Lite file, and its open time is that publish plus
+    the load."""
+    from .scenarios import chunks_per_doc, write_collection
+
+    pool = sentence_pool(Path(opt.corpus))
+    cpd = chunks_per_doc(pool)
+    rows = []
+    for size in opt.store_sizes:
+        folder = write_collection(work / "store-corpus", max(1, round(size / cpd)), pool)
+        index_dir = work / f"store-{size}"
+        b = run("build", {"corpus": str(folder), "index_dir": str(index_dir), "approx_embed": opt.corpus}, inproc)
+        a = {"corpus": str(folder), "index_dir": str(index_dir), "questions": opt.store_questions}
+        for store, extra in (("local", {}), ("milvus", {"milvus_uri": str(work / f"store-{size}.db")})):
+            r = run("store_query", dict(a, store=store, **extra), module="qa.measure.scale")
+            rows.append(dict(r, build_s=b["build_s"], target_chunks=size))
+    return {"rows": rows}
+
+
+def render_stores(st: dict) -> list[str]:
+    rows = [(x["store"], f"{x['chunks']:,}", _f(x["open_s"]), _f(x["latency_ms"]["p50"]), _f(x["latency_ms"]["p95"]),
+             str(x["latency_ms"]["n"]), _f(x["rss_open_mb"], 0), _f(x["peak_rss_mb"], 0)) for x in st["rows"]]
+    return _table("Stores at scale: hybrid answers from a growth collection (chunk vectors approximated)",
+                  ("store", "chunks", "open (s): Milvus includes publishing", "p50 (ms)", "p95 (ms)", "questions",
+                   "RSS after open (MB)", "peak RSS (MB)"), rows)
+
+
 def render(sc: dict) -> list[str]:
     rows = [(x["name"], str(x["workers"] or "-"), f"{x['counts']['documents']:,}", f"{x['counts']['chunks']:,}",
              _f(x["startup_s"]), _f(x["build_s"]), _f(x["docs_per_s"], 2), _f(x["docs_per_s_per_worker"], 2), _f(x["peak_rss_mb"], 0))
@@ -97,7 +154,7 @@ def render(sc: dict) -> list[str]:
     return out + [""]
 
 
-SCENARIOS = {"ray_build": scenario_ray_build}
+SCENARIOS = {"ray_build": scenario_ray_build, "store_query": scenario_store_query}
 
 if __name__ == "__main__":  # a scenario in a child process: python -m qa.measure.scale KIND JSON
     print(json.dumps(SCENARIOS[sys.argv[1]](json.loads(sys.argv[2])), default=str))
