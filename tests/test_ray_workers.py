@@ -1,5 +1,5 @@
-"""A build on Ray: two local nodes started by the test give the single-process build, vector for vector,
-even when a worker is killed mid-build; a cluster nobody runs is refused quickly, saying what to do."""
+"""A build on Ray: two local nodes started by the test give the single-process build, vector for vector, even
+with a worker killed mid-build; a cluster nobody runs is refused quickly, saying what to do."""
 
 from __future__ import annotations
 
@@ -75,18 +75,10 @@ def workers(cluster, embedder):
         yield w
 
 
-def test_a_build_on_two_ray_nodes_equals_the_local_build(workers, corpus, tmp_path, embedder, local_build):
-    nodes = {node for node, _ in workers.where()}
-    builder.build(corpus, tmp_path / "ray", embedder, workers=workers)
-    assert len(nodes) == 2, "one worker on each of the two nodes"
-    same_build(store.load(tmp_path / "ray"), local_build)
-    embedding = [line for line in workers.lines if line.startswith("embedding on Ray")]
-    assert embedding and all(f"node {n[:8]} (1 worker(s))" in embedding[-1] for n in nodes), workers.lines
-    assert any(line.startswith("late interaction vectors on Ray") for line in workers.lines)
-
-
-def test_a_worker_killed_mid_build_costs_only_its_batch(workers, corpus, tmp_path, embedder, local_build):
+def test_a_build_on_two_ray_nodes_equals_the_local_build_though_a_worker_is_killed(workers, corpus, tmp_path, embedder,
+                                                                                    local_build):
     before = workers.where()
+    assert len({node for node, _ in before}) == 2, "one worker on each of the two nodes"
     killed: list[int] = []
 
     def progress(stage, done, total):
@@ -98,6 +90,10 @@ def test_a_worker_killed_mid_build_costs_only_its_batch(workers, corpus, tmp_pat
     assert killed, "the build gave progress before it ended, and a worker was killed then"
     assert workers.where()[0][1] != killed[0], "Ray restarted the killed worker in a new process"
     same_build(store.load(tmp_path / "ray"), local_build)
+    nodes = {node for node, _ in before}
+    embedding = [line for line in workers.lines if line.startswith("embedding on Ray")]
+    assert embedding and all(f"node {n[:8]} (1 worker(s))" in embedding[-1] for n in nodes), workers.lines
+    assert any(line.startswith("late interaction vectors on Ray") for line in workers.lines)
 
 
 def test_a_fresh_index_costs_no_cluster(tiny_corpus, tmp_path, embedder):

@@ -128,7 +128,7 @@ def store_section(opt, work: Path, inproc) -> dict:
         a = {"corpus": str(folder), "index_dir": str(index_dir), "questions": opt.store_questions}
         for store, extra in (("local", {}), ("milvus", {"milvus_uri": str(work / f"store-{size}.db")})):
             r = run("store_query", dict(a, store=store, **extra), module="qa.measure.scale")
-            rows.append(dict(r, build_s=b["build_s"], target_chunks=size))
+            rows.append(dict(r, build_s=b["build_s"], target_chunks=size, late_tokens=b["counts"].get("late_tokens")))
     return {"rows": rows}
 
 
