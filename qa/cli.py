@@ -34,7 +34,7 @@ def cmd_index(args) -> int:
     c = st["counts"]
     seconds = time.perf_counter() - t0
     print(
-        f"Index ready in {engine.index.path} ({seconds:.1f} s, {c['documents'] / seconds:.1f} documents/s): "
+        f"Index ready in {engine.index.path} ({seconds:.1f} s, {c['documents'] / seconds:.2f} documents/s): "
         f"{c['documents']} documents, "
         f"{c['chunks']} chunks, {c['sentences']} sentences, {st['dense_index']['type']} dense index; "
         f"{len(st['skipped'])} file(s) skipped."
