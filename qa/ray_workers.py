@@ -12,8 +12,8 @@ A worker lost mid-build (its process or its node) costs only its batches: Ray
 restarts the actor, on any node with a free CPU, and runs them again
 (``RaySettings.retries``). If the retries run out, the build stops with
 RayBuildError before anything is published, so the live index is untouched, and
-the caches keep every vector already computed: running the command again
-resumes. The package itself is shipped to the cluster with the job
+the caches keep the vectors saved so far (they save as a build goes, every 30 s of
+work or so): running the command again resumes from there. The package itself is shipped to the cluster with the job
 (``runtime_env`` ``py_modules``), so workers run this code; the nodes need the
 project's dependencies installed (``pip install -e '.[ray]'``).
 """
@@ -41,7 +41,7 @@ INSTALL_HINT = "Install the Ray extra: `pip install -e '.[ray]'` (or `make insta
 IN_FLIGHT = 2
 """Batches queued per worker: the next one waits beside the running one, so no worker idles between batches."""
 LATE_BLOCKS = 16
-"""ColBERT batches per block of a build (256 chunks of 16): enough for 8 workers to take two each."""
+"""ColBERT batches per block of a build (256 chunks in batches of 16): enough for 8 workers to take two each."""
 WORKER_ENV = {"HF_HUB_OFFLINE": "1", "OMP_WAIT_POLICY": "PASSIVE", "TOKENIZERS_PARALLELISM": "false"}
 """Workers never download a model, and each uses its one core without spinning threads."""
 
@@ -274,8 +274,8 @@ class RayWorkers:
             except RayError as e:
                 raise RayBuildError(
                     f"A {stage} batch failed on the Ray cluster after {self.settings.retries} retries "
-                    f"({type(e).__name__}: {str(e).splitlines()[0][:300]}). Nothing was published; the vectors already "
-                    "computed are cached, so running the command again resumes."
+                    f"({type(e).__name__}: {str(e).splitlines()[0][:300]}). Nothing was published; the vectors saved "
+                    "so far are cached, so running the command again resumes from there."
                 ) from None
             results[i] = out
             done += len(batches[i])
