@@ -13,9 +13,10 @@ restarts the actor, on any node with a free CPU, and runs them again
 (``RaySettings.retries``). If the retries run out, the build stops with
 RayBuildError before anything is published, so the live index is untouched, and
 the caches keep the vectors saved so far (they save as a build goes, every 30 s of
-work or so): running the command again resumes from there. The package itself is shipped to the cluster with the job
-(``runtime_env`` ``py_modules``), so workers run this code; the nodes need the
-project's dependencies installed (``pip install -e '.[ray]'``).
+work or so): running the command again resumes from there. The package itself is
+shipped to the cluster with the job (``runtime_env`` ``py_modules``), so workers
+run this code; the nodes need the project's dependencies installed
+(``pip install -e '.[ray]'``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import os
 import socket
 import sys
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -34,8 +35,6 @@ import numpy as np
 from .config import RaySettings
 from .errors import QAError
 from .progress import LOG_INTERVAL_S
-
-log = logging.getLogger(__name__)
 
 INSTALL_HINT = "Install the Ray extra: `pip install -e '.[ray]'` (or `make install`), here and on every node."
 IN_FLIGHT = 2
@@ -251,10 +250,7 @@ class RayWorkers:
         queue = deque(range(len(batches)))
         pending: dict = {}
         if stage not in self.rates:
-            per_node: dict[str, int] = {}
-            for node, _ in self.where():
-                per_node[node] = per_node.get(node, 0) + 1
-            self.rates[stage] = NodeRates(stage, per_node, self.report)
+            self.rates[stage] = NodeRates(stage, dict(Counter(node for node, _ in self.where())), self.report)
         rates = self.rates[stage]
 
         def submit(actor) -> None:

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from .scenarios import disk_bytes, run, sentence_pool, write_short_docs
+from .scenarios import chunks_per_doc, disk_bytes, run, sentence_pool, write_collection, write_short_docs
 from .tables import fmt as _f
 from .tables import table as _table
 
@@ -116,8 +116,6 @@ def store_section(opt, work: Path, inproc) -> dict:
     embedding every chunk; ColBERT vectors are computed for real. Each store answers in a child process of its own;
     the Milvus one first writes the local build to a new Milvus Lite file, and its open time is that publish plus
     the load."""
-    from .scenarios import chunks_per_doc, write_collection
-
     pool = sentence_pool(Path(opt.corpus))
     cpd = chunks_per_doc(pool)
     rows = []
