@@ -36,6 +36,11 @@ batches of 16 / 32 / 64 took 9.8 / 10.1 / 11.1 s; the earlier hash-ordered
 batches of 64 took 13.1 s. 16 and 32 are equal within noise; 32 keeps
 longer uniform inputs efficient.
 """
+DOCUMENT_BATCH = 4
+"""Texts per run of the single-threaded ONNX sessions a build uses (two side by side here). On the 1,162 texts
+of 300 short documents, quiet 2-core machine, two rounds (``python benchmarks/embed_runtime.py``): batches of
+1 / 2 / 4 / 8 / 16 / 32 took 15.4-17.2 / 15.1-17.4 / 15.3-16.3 / 16.1-17.0 / 16.9-18.0 / 19.0 s, torch 22.6-24.5 s:
+small batches pad least."""
 THREADS = int(os.environ.get("QA_THREADS", "0"))
 """Torch threads for embedding; 0 means one per core."""
 _MODELS: dict[str, object] = {}  # loaded models by resolved path: each is loaded once per process
@@ -82,6 +87,7 @@ class Embedder:
         self.name = config.model_name(model)
         self._model = None
         self._query_model: object = None  # None: not looked for yet; False: none, use torch
+        self._document_model: object = None  # the same, single-threaded, for builds
         self._lock = threading.Lock()
 
     @property
@@ -207,24 +213,43 @@ class Embedder:
         return self.encode_documents(texts, progress)
 
     def encode_documents(self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-        """``encode`` for a build: always the torch model, however few the texts (a build's vectors come from one
-        runtime, whichever process or Ray worker computes them)."""
+        """``encode`` for a build, however few the texts, so a build's vectors come from one runtime whichever
+        process or Ray worker computes them: the checked ONNX export (embed_onnx) with one single-threaded
+        session per core side by side, ``DOCUMENT_BATCH`` texts of similar length a run; torch on every core
+        when there is no export."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        _use_all_cores()
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         out = np.empty((len(texts), self.dim), dtype=np.float32)
+        onnx = self.document_model
+        if onnx is None:
+            _use_all_cores()
         step = BATCH_SIZE * 8
         for i in range(0, len(texts), step):
             rows = order[i : i + step]
-            vecs = self.model.encode(
-                [texts[r] for r in rows], batch_size=BATCH_SIZE, normalize_embeddings=True,
-                convert_to_numpy=True, show_progress_bar=False,
-            )
+            if onnx is not None:
+                from .onnx_models import parallel_map
+
+                runs = [rows[j : j + DOCUMENT_BATCH] for j in range(0, len(rows), DOCUMENT_BATCH)]
+                vecs = np.vstack(parallel_map(lambda run: onnx.encode([texts[r] for r in run], batch_size=len(run),
+                                                                      normalize_embeddings=True), runs))
+            else:
+                vecs = self.model.encode([texts[r] for r in rows], batch_size=BATCH_SIZE, normalize_embeddings=True,
+                                         convert_to_numpy=True, show_progress_bar=False)
             out[rows] = vecs
             if progress:
                 progress(min(i + len(rows), len(texts)), len(texts))
         return out
+
+    @property
+    def document_model(self):
+        """The ONNX export on a single-threaded session (``encode_documents``), or None: torch embeds."""
+        if self._document_model is None:
+            q = self.query_model
+            with self._lock:
+                if self._document_model is None:
+                    self._document_model = q.single_threaded() if hasattr(q, "single_threaded") else False
+        return self._document_model or None
 
 
 class MeanPoolModel:

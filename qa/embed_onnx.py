@@ -6,8 +6,13 @@ loaded with torch (embed.MeanPoolModel, at the first build), it is exported to
 ONNX into a cache folder and checked against the torch model on probe texts (a
 question, a passage, a text past the length limit, a padded batch); a later
 process embeds questions through that file with onnxruntime and the model's own
-tokenizer.json, and never imports torch. Builds keep torch, which was as fast
-or faster on batches of long texts here.
+tokenizer.json, and never imports torch.
+
+Builds embed through the same file too, with one single-threaded session run on
+every core side by side (``single_threaded``, embed.Embedder.encode_documents):
+on the 1,162 texts of 300 short documents, quiet 2-core machine, 15-16 s against
+torch's 23-25 s on both cores, vectors within 2.2e-7 (benchmarks/embed_runtime.py;
+``python -m qa bench --sections build_rate`` measures the whole build).
 
 The cache folder is ``$QA_CACHE_DIR``, else ``$XDG_CACHE_HOME/qa``, else
 ``~/.cache/qa``. An export is used only while the model folder's files have the
@@ -75,7 +80,7 @@ class OnnxMeanPool:
 
         from .onnx_models import open_session
 
-        self.path, self.max_seq_length, self.normalize, self.dim = model_path, max_seq_length, normalize, dim
+        self.folder, self.path, self.max_seq_length, self.normalize, self.dim = folder, model_path, max_seq_length, normalize, dim
         tok = Tokenizer.from_file(str(Path(model_path) / "tokenizer.json"))
         tok.enable_truncation(max_seq_length, strategy="longest_first")
         tok.enable_padding(pad_id=tok.token_to_id("[PAD]") or 0, pad_token="[PAD]")
@@ -85,6 +90,10 @@ class OnnxMeanPool:
 
     def get_embedding_dimension(self) -> int:
         return self.dim
+
+    def single_threaded(self) -> OnnxMeanPool:
+        """The same export on a session of one intra-op thread: for runs side by side, one per core."""
+        return OnnxMeanPool(self.folder, self.path, self.max_seq_length, self.normalize, self.dim, threads=1)
 
     def encode(self, texts: Sequence[str], batch_size: int = 32, normalize_embeddings: bool = False,
                convert_to_numpy: bool = True, show_progress_bar: bool = False) -> np.ndarray:

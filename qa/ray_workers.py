@@ -41,8 +41,9 @@ IN_FLIGHT = 2
 """Batches queued per worker: the next one waits beside the running one, so no worker idles between batches."""
 LATE_BLOCKS = 16
 """ColBERT batches per block of a build (256 chunks in batches of 16): enough for 8 workers to take two each."""
-WORKER_ENV = {"HF_HUB_OFFLINE": "1", "OMP_WAIT_POLICY": "PASSIVE", "TOKENIZERS_PARALLELISM": "false"}
-"""Workers never download a model, and each uses its one core without spinning threads."""
+WORKER_ENV = {"HF_HUB_OFFLINE": "1", "OMP_WAIT_POLICY": "PASSIVE", "TOKENIZERS_PARALLELISM": "false", "QA_THREADS": "1"}
+"""Workers never download a model, and each uses its one core (one model run at a time, one thread each)
+without spinning threads."""
 
 
 class RayUnavailableError(QAError):
