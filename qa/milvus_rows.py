@@ -6,6 +6,7 @@ equal rows; rows are upserted, so a row keyed like one a killed publish left rep
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from dataclasses import asdict, dataclass
@@ -19,10 +20,19 @@ from .errors import IndexCorruptError, QAError
 INSTALL_HINT = "Install the Milvus extra: `pip install -e '.[milvus]'` (or `make install`)."
 PART_CHARS = 16_000
 """Characters of record text per row: at most 4 bytes each in UTF-8, so under the 65,535-byte VARCHAR limit."""
+PACKED_PART_CHARS = 65_532
+"""Characters of a packed array's base64 per row: ASCII, so one byte each, 49,149 bytes of the array."""
 INSERT_ROWS = 2_000  # rows per upsert call: a few MB per gRPC message, well under its 64 MB limit
+INSERT_BYTES = 16 << 20  # and at most this much text per call, records being up to 64 KB a row
 READ_ROWS = 4_000  # rows per query_iterator batch
-PARTS = ("chunks", "sentences", "tokens", "records")
+READ_RECORD_ROWS = 256  # record rows per batch: up to 64 KB each, 16 MB a batch
+PARTS = ("chunks", "records")
+LAYOUT2_PARTS = ("sentences", "tokens")
+"""Collections of a row per sentence and per ColBERT token (layout 2): pruned with their set, never written."""
 DOCUMENT, SEALED, MANIFEST = "document", "sealed", "manifest.json"  # record names
+SENTENCES, TOKENS, SPANS = "sentences", "tokens", "spans"
+"""Records of a version's packed arrays: sentence vectors (float32), ColBERT token vectors (float16) and the
+document characters each token covers (int64 pairs), in row order, base64 in PACKED_PART_CHARS parts."""
 BM25_ANALYZER = {"tokenizer": "standard"}
 """Milvus only splits the ``terms`` field on spaces: it holds the chunk's terms as qa/lexical.py makes them
 (bm25s's tokeniser, Snowball stemmer, stop list), and a question is sent as its terms the same way, so both
@@ -107,20 +117,21 @@ def create(c, name: str, fields, indexes: list[tuple]) -> None:
 
 def write(c, name: str, rows) -> None:
     """Upsert ``rows`` in batches: a row keyed like one a killed publish left replaces it."""
-    batch = []
+    batch, size = [], 0
     for row in rows:
         batch.append(row)
-        if len(batch) == INSERT_ROWS:
+        size += len(row.get("data", ""))
+        if len(batch) == INSERT_ROWS or size >= INSERT_BYTES:
             c.upsert(name, batch)
-            batch = []
+            batch, size = [], 0
     if batch:
         c.upsert(name, batch)
 
 
-def record_rows(owner: str, name: str, text: str):
-    for part, at in enumerate(range(0, max(len(text), 1), PART_CHARS)):
+def record_rows(owner: str, name: str, text: str, part_chars: int = PART_CHARS):
+    for part, at in enumerate(range(0, max(len(text), 1), part_chars)):
         yield {"key": record_key(owner, name, part), "owner": owner, "name": name, "part": part,
-               "data": text[at : at + PART_CHARS], "_": PLACEHOLDER}
+               "data": text[at : at + part_chars], "_": PLACEHOLDER}
 
 
 def index_settings(manifest: dict) -> IndexSettings:
@@ -140,7 +151,7 @@ def key_field(D) -> tuple:
     return ("key", D.VARCHAR, {"is_primary": True, "max_length": 256})
 
 
-def create_set(c, coll: dict[str, str], dim: int, token_dim: int | None) -> None:
+def create_set(c, coll: dict[str, str], dim: int) -> None:
     """The collections of a set that do not exist yet (all of them for a new set)."""
     pm = pymilvus()
     D = pm.DataType
@@ -148,15 +159,12 @@ def create_set(c, coll: dict[str, str], dim: int, token_dim: int | None) -> None
     specs = {
         "chunks": ([key, *doc, ("source", D.VARCHAR, {"max_length": 65_535}), ("dense", D.FLOAT_VECTOR, {"dim": dim})],
                    [("dense", "FLAT", "IP", {})]),
-        "sentences": ([key, *doc, ("vector", D.FLOAT_VECTOR, {"dim": dim})], [("vector", "FLAT", "IP", {})]),
-        "tokens": ([key, *doc, ("start", D.INT64, {}), ("end", D.INT64, {}), ("vector", D.FLOAT_VECTOR, {"dim": token_dim or 1})],
-                   [("vector", "FLAT", "IP", {})]),
         "records": ([key, ("owner", D.VARCHAR, {"max_length": 160}), ("name", D.VARCHAR, {"max_length": 64}), ("part", D.INT64, {}),
                      ("data", D.VARCHAR, {"max_length": 65_535}), ("_", D.FLOAT_VECTOR, {"dim": len(PLACEHOLDER)})],
                     [("_", "FLAT", "L2", {})]),
     }
     for part, (fields, indexes) in specs.items():
-        if (part != "tokens" or token_dim) and not c.has_collection(coll[part]):
+        if not c.has_collection(coll[part]):
             create(c, coll[part], schema(pm, fields), indexes)
 
 
@@ -193,22 +201,35 @@ def sealed(c, coll: dict[str, str]) -> set[str]:
 
 
 def write_versions(c, coll: dict[str, str], index: store.LoadedIndex, new: list[Version]) -> None:
-    """Rows, records and, last, seals of ``new`` document versions."""
+    """Rows, records (packed sentence and token vectors, then the document's) and, last, seals of ``new`` versions."""
     write(c, coll["chunks"], ({"key": f"{v.key}:{p}", "doc": v.key, "pos": p, "source": v.source,
                                "dense": index.dense.reconstruct(i).tolist()} for v in new for p, i in enumerate(v.chunks)))
-    write(c, coll["sentences"], ({"key": f"{v.key}:{p}", "doc": v.key, "pos": p, "vector": index.sentences[r].tolist()}
-                                  for v in new for p, r in enumerate(v.sentences)))
     late = index.late
-    if late is not None:
-        def tokens(v: Version):
-            rows = [t for i in v.chunks for t in range(int(late.offsets[i]), int(late.offsets[i + 1]))]
-            for p, t in enumerate(rows):
-                yield {"key": f"{v.key}:{p}", "doc": v.key, "pos": p, "start": int(late.spans[t, 0]), "end": int(late.spans[t, 1]),
-                       "vector": late.vectors[t].astype(np.float32).tolist()}
 
-        write(c, coll["tokens"], (row for v in new for row in tokens(v)))
-    write(c, coll["records"], (row for v in new for row in record_rows(v.key, DOCUMENT, v.record)))
+    def packed(v: Version):
+        yield from record_rows(v.key, SENTENCES, pack(index.sentences[v.sentences], np.float32), PACKED_PART_CHARS)
+        if late is not None:
+            rows = np.concatenate([np.arange(late.offsets[i], late.offsets[i + 1]) for i in v.chunks] or [np.zeros(0, np.int64)])
+            yield from record_rows(v.key, TOKENS, pack(late.vectors[rows], np.float16), PACKED_PART_CHARS)
+            yield from record_rows(v.key, SPANS, pack(late.spans[rows], np.int64), PACKED_PART_CHARS)
+        yield from record_rows(v.key, DOCUMENT, v.record)
+
+    write(c, coll["records"], (row for v in new for row in packed(v)))
     write(c, coll["records"], (row for v in new for row in record_rows(v.key, SEALED, "")))
+
+
+def pack(array: np.ndarray, dtype) -> str:
+    """An array's values as ``dtype``, row-major bytes in base64 (its shape is in the version's record)."""
+    return base64.b64encode(np.ascontiguousarray(array, dtype=dtype).tobytes()).decode("ascii")
+
+
+def unpack(text: str, dtype, width: int, rows: int, what: str) -> np.ndarray:
+    """The (rows, width) array ``pack`` wrote; IndexCorruptError if its size is not that."""
+    out = np.frombuffer(base64.b64decode(text), dtype=dtype)
+    if out.size != rows * width:
+        raise IndexCorruptError(f"Milvus holds {out.size} values of {what}, its record says {rows} x {width}. "
+                                "Run `python -m qa index --force`.")
+    return out.reshape(rows, width)
 
 
 def loaded(c, name: str) -> str:
@@ -218,8 +239,8 @@ def loaded(c, name: str) -> str:
     return name
 
 
-def read_all(c, name: str, fields: list[str], filter: str = ""):
-    it = c.query_iterator(loaded(c, name), batch_size=READ_ROWS, filter=filter, output_fields=fields)
+def read_all(c, name: str, fields: list[str], filter: str = "", batch: int = READ_ROWS):
+    it = c.query_iterator(loaded(c, name), batch_size=batch, filter=filter, output_fields=fields)
     try:
         while batch := it.next():
             yield from batch
@@ -230,7 +251,7 @@ def read_all(c, name: str, fields: list[str], filter: str = ""):
 def read_records(c, name: str, owners) -> dict[str, dict[str, str]]:
     """{owner: {record name: text}} of ``owners``."""
     parts: dict[tuple[str, str], list[tuple[int, str]]] = {}
-    for r in read_all(c, name, ["owner", "name", "part", "data"], one_of("owner", owners)):
+    for r in read_all(c, name, ["owner", "name", "part", "data"], one_of("owner", owners), READ_RECORD_ROWS):
         parts.setdefault((r["owner"], r["name"]), []).append((r["part"], r["data"]))
     out: dict[str, dict[str, str]] = {}
     for (owner, rec), got in parts.items():
@@ -238,18 +259,3 @@ def read_records(c, name: str, owners) -> dict[str, dict[str, str]]:
     return out
 
 
-def vectors(c, name: str, base: dict[str, int], count: int, dim: int, extra: tuple[str, ...] = ()):
-    """Rows of the versions in ``base`` ({doc: its first row in the build}) as one array (and ``extra`` int columns)."""
-    out = np.zeros((count, dim), dtype=np.float32)
-    cols = {f: np.zeros(count, dtype=np.int64) for f in extra}
-    seen = 0
-    for r in read_all(c, name, ["doc", "pos", "vector", *extra], one_of("doc", base)):
-        at = base[r["doc"]] + r["pos"]
-        out[at] = r["vector"]
-        for f in extra:
-            cols[f][at] = r[f]
-        seen += 1
-    if seen != count:
-        raise IndexCorruptError(f"Milvus collection {name} has {seen} rows of this build, its records say {count}. "
-                                "Run `python -m qa index --force`.")
-    return out, cols

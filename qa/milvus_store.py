@@ -7,20 +7,20 @@ model, its dimension, the token vectors' dimension) is hashed into a set tag; ea
 has one collection set, all names starting ``<prefix>_<tag>_`` (qa/milvus_rows.py)::
 
     chunks     key, doc, pos, source, dense (chunk vector)
-    sentences  key, doc, pos, vector: sentence vectors
-    tokens     key, doc, pos, start, end, vector: ColBERT token vectors, if the build has them
     records    key, owner, name, part, data: text in parts: each document version's record
-               (the Document, its chunks, counts) and ``sealed`` mark; each build's manifest
+               (the Document, its chunks, counts), its sentence vectors, ColBERT token vectors
+               and their spans packed (base64 of the arrays' bytes, about 64 KB a row), and its
+               ``sealed`` mark; each build's manifest
     <build>_terms  key, doc, terms, sparse: one build's BM25 terms, written whole
 
 Rows are keyed by content, not by row number: ``doc`` is a document version's key, a hash
 of its record (text, structure, chunks, counts), and ``key`` is ``<doc>:<pos>``, the row's
 place within that document. In one set a version decides its rows, so a publish writes:
 
-1. the chunk, sentence and token rows of every version the set has no ``sealed`` mark for
-   (changed and added documents; all of them on a first publish or after a settings
-   change, which makes a new set), upserted so that a retry rewrites the same keys; then
-   their records; then, last, their seals;
+1. the chunk rows of every version the set has no ``sealed`` mark for (changed and added
+   documents; all of them on a first publish or after a settings change, which makes a new
+   set), upserted so that a retry rewrites the same keys; then their records; then, last,
+   their seals;
 2. the build's BM25 terms, every chunk's, into a collection of its own, flushed into one
    segment: Milvus Lite 3.2.2 scores BM25 with each segment's own statistics, rows deleted
    from it included (measured: see milvus_rows.write_terms), so terms shared between builds
@@ -50,7 +50,11 @@ Dense candidates, BM25 candidates and document filters are Milvus searches, chun
 for rescoring are fetched by key; fusion, rescoring, reranking and answers stay the
 project's own code. Sentence and token vectors are read into memory once, at load: every
 hit scores its sentences, and ColBERT scores every chunk of a small index, so fetching
-them per question would cost a round trip per hit.
+them per question would cost a round trip per hit. They are packed per document version
+because Milvus Lite reads rows one by one in Python: layout 2, a row per token, took 15.9 s
+to read 100,000 token rows and did not finish loading 1,075,887 in 17 minutes; packed, the
+same 100,000 vectors were 391 rows, written in 2.5 s and read in 0.4 s (``qa bench
+--sections stores`` measures a whole store).
 """
 
 from __future__ import annotations
@@ -66,12 +70,14 @@ from . import lexical, milvus_rows, store
 from .config import IndexSettings, StoreSettings
 from .errors import IndexCorruptError, IndexMissingError, IndexStaleError
 from .late import TokenIndex
-from .milvus_rows import DOCUMENT, INSTALL_HINT, MANIFEST, PARTS, PLACEHOLDER, MilvusUnavailableError, index_settings
+from .milvus_rows import (DOCUMENT, INSTALL_HINT, MANIFEST, PARTS, PLACEHOLDER, SENTENCES, SPANS, TOKENS, MilvusUnavailableError,
+                          index_settings, unpack)
 
 CURRENT = "current"
-LAYOUT = 2
-"""2: rows keyed by document version, written incrementally. 1 (a collection set per build, ``<prefix>_b<build>_``,
-``current`` naming the build alone) is not read: the engine rebuilds, and the publish after that drops it."""
+LAYOUT = 3
+"""3: rows keyed by document version, written incrementally, sentence and token vectors packed in records.
+2 (a row per sentence and per token) and 1 (a collection set per build, ``<prefix>_b<build>_``, ``current``
+naming the build alone) are not read: the engine rebuilds, and the publish after that drops them."""
 _CLIENTS: dict[str, object] = {}
 
 
@@ -155,7 +161,7 @@ def write_build(c, settings: StoreSettings, index: store.LoadedIndex) -> str:
     token_dim = None if index.late is None else int(index.late.vectors.shape[1])
     tag = set_tag(index.manifest, token_dim)
     coll = names(settings, tag)
-    milvus_rows.create_set(c, coll, int(index.manifest["model"]["dim"]), token_dim)
+    milvus_rows.create_set(c, coll, int(index.manifest["model"]["dim"]))
     have = milvus_rows.sealed(c, coll)
     docs = milvus_rows.versions(index)
     milvus_rows.write_versions(c, coll, index, [v for v in docs if v.key not in have])
@@ -164,7 +170,7 @@ def write_build(c, settings: StoreSettings, index: store.LoadedIndex) -> str:
         return ref  # published before: it is live as it is
     terms = terms_name(settings, tag, build_id)
     milvus_rows.write_terms(c, terms, index, docs)
-    manifest = dict(index.manifest, store={"kind": "milvus", "set": tag, "collections": coll, "terms": terms,
+    manifest = dict(index.manifest, store={"kind": "milvus", "layout": LAYOUT, "set": tag, "collections": coll, "terms": terms,
                                            "token_dim": token_dim, "documents": [[v.source, v.key] for v in docs], "previous": live})
     owner = _tag(build_id)
     c.delete(milvus_rows.loaded(c, coll["records"]), filter=f'owner == "{owner}"')  # a longer manifest of a killed attempt
@@ -229,13 +235,12 @@ def prune(c, settings: StoreSettings, live: str) -> None:
     start = settings.milvus_prefix + "_"
     for name in c.list_collections():
         tag, _, part = name[len(start):].rpartition("_")
-        unkept = part in PARTS and tag not in tags or part == "terms" and name not in terms
+        unkept = part in PARTS + milvus_rows.LAYOUT2_PARTS and tag not in tags or part == "terms" and name not in terms
         if name.startswith(start) and tag[:1] in ("b", "s") and unkept:
             c.drop_collection(name)  # another set (older settings, layout 1, a killed publish's), or an unkept build's terms
     for tag, coll in sets:
-        for part in ("chunks", "sentences", "tokens"):
-            if c.has_collection(coll[part]):
-                c.delete(milvus_rows.loaded(c, coll[part]), filter=f"not ({milvus_rows.one_of('doc', docs[tag])})")
+        if c.has_collection(coll["chunks"]):
+            c.delete(milvus_rows.loaded(c, coll["chunks"]), filter=f"not ({milvus_rows.one_of('doc', docs[tag])})")
 
 
 def publish(settings: StoreSettings, index: store.LoadedIndex) -> str:
@@ -263,10 +268,12 @@ def manifest_of(c, settings: StoreSettings, ref: str) -> dict | None:
 
 
 def live_manifest(settings: StoreSettings) -> dict | None:
-    """The manifest of the live build in Milvus, or None: enough to tell whether it is stale, without loading it."""
+    """The manifest of the live build in Milvus, or None (also when written in a layout ``load`` does not read):
+    enough to tell whether it is stale, without loading it."""
     c = client(settings.milvus_uri)
     ref = current(c, settings)
-    return None if ref is None else manifest_of(c, settings, ref)
+    manifest = None if ref is None else manifest_of(c, settings, ref)
+    return manifest if (manifest or {}).get("store", {}).get("layout") == LAYOUT else None
 
 
 def load(settings: StoreSettings) -> store.LoadedIndex:
@@ -283,16 +290,21 @@ def load(settings: StoreSettings) -> store.LoadedIndex:
         raise IndexCorruptError(f"The live Milvus index {build_id} at {settings.milvus_uri} has no readable manifest "
                                 f"(or an older version of qa wrote it). {redo}")
     coll, info = names(settings, tag), manifest["store"]
+    if info.get("layout") != LAYOUT:
+        raise IndexCorruptError(f"The live Milvus index {build_id} at {settings.milvus_uri} was written in an older layout "
+                                f"(row per sentence and token). {redo}")
     try:
         keys = [key for _, key in info["documents"]]
         records = milvus_rows.read_records(c, coll["records"], keys)
+        dim, token_dim = int(manifest["model"]["dim"]), info.get("token_dim")
         docs, chunks, sentence_rows, chunk_keys, tokens = {}, [], [], [], []
-        sentence_base, token_base, n_sentences, n_tokens = {}, {}, 0, 0
+        sentences, token_vecs, spans, n_sentences = [], [], [], 0
         for key in keys:  # the build's rows: its versions' rows one after another
-            rec = json.loads(records[key][DOCUMENT])
+            got = records[key]
+            rec = json.loads(got[DOCUMENT])
             d = store._doc_from_row(rec["doc"])
             docs[d.source] = d
-            sentence_base[key], token_base[key] = n_sentences, n_tokens
+            n_tokens = 0
             for p, row in enumerate(rec["chunks"]):
                 ch, within = store._chunk_from_row(row, docs)
                 chunks.append(ch)
@@ -301,19 +313,22 @@ def load(settings: StoreSettings) -> store.LoadedIndex:
                 tokens.append(row.get("tokens", 0))
                 n_tokens += tokens[-1]
             n_sentences += rec["sentences"]
-        counts, dim = manifest["counts"], int(manifest["model"]["dim"])
+            sentences.append(unpack(got[SENTENCES], np.float32, dim, rec["sentences"], f"sentence vectors of {d.source}"))
+            if token_dim:
+                token_vecs.append(unpack(got[TOKENS], np.float16, int(token_dim), n_tokens, f"token vectors of {d.source}"))
+                spans.append(unpack(got[SPANS], np.int64, 2, n_tokens, f"token spans of {d.source}"))
+        counts = manifest["counts"]
         if (len(chunks), n_sentences) != (counts["chunks"], counts["sentences"]):
             raise IndexCorruptError(f"The Milvus index {build_id} at {settings.milvus_uri} has {len(chunks)} chunks and "
                                     f"{n_sentences} sentences, its manifest says {counts['chunks']} and {counts['sentences']}. {redo}")
-        sentences, _ = milvus_rows.vectors(c, coll["sentences"], sentence_base, n_sentences, dim)
+        sentences = np.concatenate(sentences) if sentences else np.zeros((0, dim), dtype=np.float32)
         late = None
-        if info.get("token_dim"):
-            vecs, cols = milvus_rows.vectors(c, coll["tokens"], token_base, n_tokens, int(info["token_dim"]), ("start", "end"))
-            vecs = vecs.astype(np.float16)  # as stored locally (qa/late.py), widened below as store.read_late does
-            if vecs.size * 4 <= store.LATE_FLOAT32_MAX_BYTES:
+        if token_dim:
+            vecs = np.concatenate(token_vecs) if token_vecs else np.zeros((0, int(token_dim)), dtype=np.float16)
+            if vecs.size * 4 <= store.LATE_FLOAT32_MAX_BYTES:  # widened as store.read_late does
                 vecs = vecs.astype(np.float32)
             offsets = np.concatenate([[0], np.cumsum(tokens, dtype=np.int64)]).astype(np.int64)
-            late = TokenIndex(vecs, offsets, np.stack([cols["start"], cols["end"]], axis=1))
+            late = TokenIndex(vecs, offsets, np.concatenate(spans) if spans else np.zeros((0, 2), dtype=np.int64))
     except (IndexCorruptError, MilvusUnavailableError):
         raise
     except Exception as e:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import sys
 
@@ -79,7 +80,7 @@ def stored(milvus, index) -> dict[str, set[str]]:
     """{collection part: document version keys with rows there} of the set ``index`` lives in."""
     c = milvus_store.client(milvus.milvus_uri)
     coll = milvus_store.names(milvus, index.manifest["store"]["set"])
-    field = {"chunks": "doc", "sentences": "doc", "records": "owner"}
+    field = {"chunks": "doc", "records": "owner"}
     return {part: {r[f] for r in milvus_rows.read_all(c, coll[part], [f])} for part, f in field.items()}
 
 
@@ -99,6 +100,16 @@ def record_writes(milvus, monkeypatch) -> list[tuple[str, list[dict]]]:
 def written(log, part: str) -> list[str]:
     """Keys of the rows written to ``part`` collections."""
     return [row["key"] for name, rows in log if name.endswith("_" + part) for row in rows]
+
+
+def packed(log, record: str) -> dict[str, str]:
+    """{document version: the text written} of the ``record`` records (packed arrays) written."""
+    parts: dict[str, list] = {}
+    for name, rows in log:
+        for row in rows:
+            if name.endswith("_records") and row["name"] == record:
+                parts.setdefault(row["owner"], []).append((row["part"], row["data"]))
+    return {owner: "".join(d for _, d in sorted(got)) for owner, got in parts.items()}
 
 
 KITTENS = "Cats\n\nKittens need four small meals a day until six months old.\n"
@@ -128,8 +139,9 @@ def test_an_incremental_rebuild_writes_only_changed_and_added_documents(tiny_cor
     idx, changed = again.index, ("cats.txt", "owls.txt")
     assert sorted(written(log, "chunks")) == sorted(f"{new[s]}:{p}" for s in changed for p in range(len(idx.by_source[s])))
     sentences = {r for s in changed for i in idx.by_source[s] for r in idx.chunk_sentence_rows[i]}
-    assert len(written(log, "sentences")) == len(sentences) > 0
-    assert {k.split(":")[0] for k in written(log, "sentences") + written(log, "records") if k.startswith("d")} == fresh
+    written_vectors = {k: len(base64.b64decode(t)) // (4 * idx.sentences.shape[1]) for k, t in packed(log, milvus_rows.SENTENCES).items()}
+    assert set(written_vectors) == fresh and sum(written_vectors.values()) == len(sentences) > 0
+    assert {k.split(":")[0] for k in written(log, "records") if k.startswith("d")} == fresh
     assert len(written(log, "terms")) == len(idx.chunks)  # BM25 terms alone are written whole (milvus_rows.write_terms)
     same_answers(local, again)
     assert searches(first) == before  # the engine loaded before answers exactly as before: its rows are kept...
@@ -264,8 +276,10 @@ def test_token_vectors_round_trip_through_milvus_and_are_written_incrementally(t
     log = record_writes(milvus, monkeypatch)
     local = publish_and_load()
     cats = {v.source: v.key for v in milvus_rows.versions(local)}["cats.txt"]
-    assert {k.split(":")[0] for k in written(log, "tokens")} == {cats}
-    assert len(written(log, "tokens")) == sum(local.late.offsets[i + 1] - local.late.offsets[i] for i in local.by_source["cats.txt"])
+    tokens = sum(int(local.late.offsets[i + 1] - local.late.offsets[i]) for i in local.by_source["cats.txt"])
+    got = packed(log, milvus_rows.TOKENS)
+    assert set(got) == {cats} and set(packed(log, milvus_rows.SPANS)) == {cats}
+    assert milvus_rows.unpack(got[cats], np.float16, local.late.vectors.shape[1], tokens, "cats").shape[0] == tokens > 0
 
 
 def test_milvus_finds_the_same_passages_as_the_local_store(tiny_corpus, tmp_path, milvus):
@@ -375,3 +389,27 @@ def test_a_settings_change_starts_a_new_collection_set_and_the_old_layout_is_dro
     third = open_engine(model_free_settings(max_tokens=60))
     assert third.index.manifest["store"]["set"] == two
     assert not any(n.startswith(f"{milvus.milvus_prefix}_{one}_") for n in c.list_collections())
+
+
+def test_a_build_in_the_row_per_token_layout_is_rebuilt_and_its_collections_dropped(tiny_corpus, tmp_path, milvus, monkeypatch):
+    """Layout 2 kept a row per sentence and per token; a reader refuses it with what to run, the engine rebuilds,
+    and once no kept build reads the old set its collections, those two included, are dropped."""
+    c = milvus_store.client(milvus.milvus_uri)
+    emb = FakeEmbedder()
+
+    def open_engine():
+        return Engine(corpus=tiny_corpus, index_dir=tmp_path / "mv", embedder=emb, settings=model_free_settings(), storage=milvus)
+
+    with monkeypatch.context() as m:
+        m.setattr(milvus_store, "LAYOUT", 2)
+        old = open_engine().index.manifest["store"]["set"]
+    old_tokens = milvus_store.names(milvus, old)["chunks"].replace("_chunks", "_tokens")
+    c.create_collection(old_tokens, dimension=2)
+    with pytest.raises(IndexCorruptError, match="older layout.*qa index --force --store milvus"):
+        milvus_store.load(milvus)
+    again = open_engine()  # rebuilt in the new layout
+    assert again.index.manifest["store"]["set"] != old and again.index.manifest["store"]["layout"] == milvus_store.LAYOUT
+    assert c.has_collection(old_tokens)  # the build before is kept one more publish
+    (tiny_corpus / "cats.txt").write_text(KITTENS, encoding="utf-8")
+    open_engine()
+    assert not any(n.startswith(f"{milvus.milvus_prefix}_{old}_") for n in c.list_collections())
