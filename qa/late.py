@@ -57,18 +57,26 @@ def encoder():
     return _ENCODER
 
 
+def chunk_tokens(chunk: Chunk) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(the model's input ids, which of them keep a vector, the document span of each) for one chunk's text."""
+    from . import onnx_models as om
+
+    col = encoder()
+    enc = om.tokenizer(MODEL, col.DOC_TOKENS, special=False).encode(chunk.text, add_special_tokens=False)
+    seq = np.array([om.CLS, om.D_MARKER, *enc.ids, om.SEP], dtype=np.int64)
+    body = ~col.punctuation_ids()[seq]
+    body[[0, 1, len(seq) - 1]] = False  # markers: they match any question, and have no place in a sentence
+    spans = np.array([(-1, -1), (-1, -1)] + [(chunk.start + a, chunk.start + b) for a, b in enc.offsets] + [(-1, -1)], dtype=np.int64)
+    return seq, body, spans
+
+
 def encode_chunk(chunk: Chunk, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(token vectors, document spans) of one chunk's text; ``threads``: the session's intra-op threads."""
     from . import onnx_models as om
 
-    col = encoder()
-    tok = om.tokenizer(MODEL, col.DOC_TOKENS, special=False)
-    enc = tok.encode(chunk.text, add_special_tokens=False)
-    seq = np.array([om.CLS, om.D_MARKER, *enc.ids, om.SEP], dtype=np.int64)
-    hidden = om._run(om.session(MODEL, threads or col.threads), "last_hidden_state", seq[None, :], np.ones((1, len(seq)), dtype=np.int64))[0]
-    body = ~col.punctuation_ids()[seq]
-    body[[0, 1, len(seq) - 1]] = False  # markers: they match any question, and have no place in a sentence
-    spans = np.array([(-1, -1), (-1, -1)] + [(chunk.start + a, chunk.start + b) for a, b in enc.offsets] + [(-1, -1)], dtype=np.int64)
+    seq, body, spans = chunk_tokens(chunk)
+    hidden = om._run(om.session(MODEL, threads or encoder().threads), "last_hidden_state", seq[None, :],
+                     np.ones((1, len(seq)), dtype=np.int64))[0]
     return om._normalise(hidden[body]).astype(DTYPE), spans[body]
 
 

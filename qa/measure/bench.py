@@ -293,6 +293,10 @@ def add_arguments(p) -> None:
     p.add_argument("--cpus-per-node", type=int, default=1, help="CPUs (= workers) of each local Ray node in the scale section")
     p.add_argument("--store-sizes", default="10000", help="growth collection sizes (chunks) the stores section queries")
     p.add_argument("--store-questions", type=int, default=60, help="eval questions each store answers in the stores section")
+    p.add_argument("--stores", default="local,milvus", help="the stores the stores section queries")
+    p.add_argument("--approx-late-above", type=int, default=20_000,
+                   help="in the stores section, collections above this many chunks encode this many with ColBERT and give "
+                   "the rest vectors borrowed word piece by word piece (their query cost is the same; marked in the report)")
     p.add_argument("--corpus", default=str(config.corpus_dir()), help="seed corpus folder (default: seeds/)")
     p.add_argument("--sizes", default="1000,10000,100000", help="growth collection sizes in chunks")
     p.add_argument("--runs", type=int, default=3, help="full builds of the seed corpus")
@@ -341,6 +345,7 @@ def main(args) -> int:
     opt.ef_search = [int(x) for x in str(opt.ef_search).split(",")]
     opt.ray_nodes = [int(x) for x in str(opt.ray_nodes).split(",")]
     opt.store_sizes = [int(x) for x in str(opt.store_sizes).split(",")]
+    opt.stores = [x.strip() for x in str(opt.stores).split(",") if x.strip()]
     scratch = Path(tempfile.gettempdir())
     opt.out = opt.out or str(scratch / "qa-bench-quick.json" if opt.quick else OUT_DIR / "results.json")
     opt.plot = opt.plot or str(scratch / "qa-bench-quick.png" if opt.quick else OUT_DIR / "growth.png")

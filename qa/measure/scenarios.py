@@ -113,7 +113,7 @@ def loaded_embedder(shared=None):
 def scenario_build(a: dict, shared=None) -> dict:
     """One full build of a.corpus into a fresh a.index_dir (optionally seeded with an embedding cache)."""
     from .. import build as builder
-    from .. import store
+    from .. import late, store
     from ..config import IndexSettings, Settings
 
     settings = Settings(index=IndexSettings(ann_threshold=int(a["ann_threshold"]))) if a.get("ann_threshold") else Settings()
@@ -124,16 +124,20 @@ def scenario_build(a: dict, shared=None) -> dict:
     if a.get("approx_embed"):
         _approximate(emb, sentence_pool(Path(a["approx_embed"])), index_dir / "cache")
     e0, n0, k0 = emb.encode_s, emb.encoded, emb.tokenize_s
+    real_late, late_counts = late.encode_here, {}
+    if a.get("approx_late"):
+        late.encode_here = _approximate_late(int(a["approx_late"]), late_counts)
     t = time.perf_counter()
     try:
         with store.build_lock(index_dir):
             path = builder.build(Path(a["corpus"]), index_dir, emb, settings)
     finally:
         emb.__dict__.pop("encode_documents", None)  # undo _approximate on a shared embedder
+        late.encode_here = real_late
     build_s = time.perf_counter() - t
     m = store.read_manifest(path)
     return {"model_load_s": load_s, "build_s": build_s, "encode_s": emb.encode_s - e0, "encoded": emb.encoded - n0,
-            "approximated": getattr(emb, "approximated", 0),
+            "approximated": getattr(emb, "approximated", 0), "late_approximated": late_counts.get("approximated", 0),
             "tokenize_s": emb.tokenize_s - k0, "counts": m["counts"], "dense_index": m["dense_index"],
             "index_bytes": disk_bytes(path), "cache_bytes": disk_bytes(index_dir / "cache"), "path": str(path)}
 
@@ -196,6 +200,38 @@ def _approximate(emb, pool, cache_dir: Path, limit: int = 400) -> None:
         return out
 
     emb.encode_documents = encode
+
+
+def _approximate_late(real_chunks: int, counts: dict):
+    """A stand-in for late.encode_here: the first ``real_chunks`` chunks it is given are encoded by ColBERT; every
+    later chunk gets, for each of its word pieces, the vector ColBERT gave the same word piece last (in another
+    context), its spans exact. Only for store sizes beyond what the machine can encode in the time available
+    (``--approx-late-above``): a query's cost depends on the number and shape of the token vectors, not their values,
+    and the report marks those sizes."""
+    from .. import late
+
+    real, by_id = late.encode_here, {}
+    counts.update(real=0, approximated=0)
+
+    def encode(chunks):
+        chunks = list(chunks)
+        if counts["real"] < real_chunks or not by_id:
+            out = real(chunks)
+            for c, (vecs, _) in zip(chunks, out):
+                seq, body, _ = late.chunk_tokens(c)
+                by_id.update(zip(seq[body].tolist(), vecs))
+            counts["real"] += len(chunks)
+            return out
+        fallback, out = next(iter(by_id.values())), []
+        for c in chunks:
+            seq, body, spans = late.chunk_tokens(c)
+            ids = seq[body].tolist()
+            vecs = np.stack([by_id.get(i, fallback) for i in ids]) if ids else np.zeros((0, len(fallback)), dtype=late.DTYPE)
+            out.append((vecs.astype(late.DTYPE), spans[body]))
+        counts["approximated"] += len(chunks)
+        return out
+
+    return encode
 
 
 def scenario_incremental(a: dict, shared=None) -> dict:
