@@ -305,15 +305,17 @@ def write_indexes(build: Path, dense, bm25, late: TokenIndex | None = None) -> N
 LATE_FLOAT32_MAX_BYTES = 512 * 2**20
 """Token vectors are stored in float16; up to this size in float32 they are widened once at load, since
 MaxSim over float16 input spent 3.5x as long converting as multiplying (134 vs 38 ms for 300 chunks,
-benchmarks/rerank_latency.py). Larger indexes stay float16 and widen only the rows a query scores."""
+benchmarks/rerank_latency.py). Larger indexes stay float16, mapped from the file rather than read into
+memory (384 dimensions: 8 GB at 100k chunks), and widen only the rows a query scores."""
 
 
 def read_late(build: Path) -> TokenIndex | None:
     if not (build / LATE_FILES[0]).exists():
         return None
-    vectors, offsets, spans = (np.load(build / name, allow_pickle=False) for name in LATE_FILES)
+    vectors = np.load(build / LATE_FILES[0], allow_pickle=False, mmap_mode="r")
+    offsets, spans = (np.load(build / name, allow_pickle=False) for name in LATE_FILES[1:])
     if vectors.size * 4 <= LATE_FLOAT32_MAX_BYTES:
-        vectors = vectors.astype(np.float32)
+        vectors = np.array(vectors, dtype=np.float32)  # in memory, a plain array
     return TokenIndex(vectors, offsets, spans)
 
 

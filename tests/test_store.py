@@ -142,3 +142,19 @@ def test_rebuild_chunks_only_the_changed_documents(tiny_corpus, tmp_path, embedd
 
     build(tiny_corpus, ix, embedder, settings=ChunkSettings(max_tokens=64, overlap_tokens=8))
     assert sorted(chunked) == sorted(second.docs)
+
+
+def test_large_token_vectors_are_mapped_from_their_file_and_small_ones_widened_in_memory(tmp_path, monkeypatch):
+    import numpy as np
+
+    vectors = np.random.default_rng(0).normal(size=(50, 8)).astype(np.float16)
+    offsets, spans = np.array([0, 20, 50], dtype=np.int64), np.arange(100, dtype=np.int64).reshape(50, 2)
+    for name, array in zip(store.LATE_FILES, (vectors, offsets, spans)):
+        np.save(tmp_path / name, array)
+    small = store.read_late(tmp_path)
+    assert small.vectors.dtype == np.float32 and not isinstance(small.vectors, np.memmap)
+    monkeypatch.setattr(store, "LATE_FLOAT32_MAX_BYTES", 50 * 8 * 4 - 1)  # one byte short of widening
+    large = store.read_late(tmp_path)
+    assert isinstance(large.vectors, np.memmap) and large.vectors.dtype == np.float16 and not large.vectors.flags.writeable
+    assert np.array_equal(large.vectors, vectors) and np.array_equal(large.spans, spans)
+    assert np.array_equal(large.vectors[large.chunk_rows(1)], vectors[20:50])
