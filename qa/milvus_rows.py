@@ -228,7 +228,7 @@ def unpack(text: str, dtype, width: int, rows: int, what: str) -> np.ndarray:
     out = np.frombuffer(base64.b64decode(text), dtype=dtype)
     if out.size != rows * width:
         raise IndexCorruptError(f"Milvus holds {out.size} values of {what}, its record says {rows} x {width}. "
-                                "Run `python -m qa index --force`.")
+                                "Run `python -m qa index --force --store milvus --milvus-uri URI` to rewrite it.")
     return out.reshape(rows, width)
 
 
@@ -239,8 +239,8 @@ def loaded(c, name: str) -> str:
     return name
 
 
-def read_all(c, name: str, fields: list[str], filter: str = "", batch: int = READ_ROWS):
-    it = c.query_iterator(loaded(c, name), batch_size=batch, filter=filter, output_fields=fields)
+def read_all(c, name: str, fields: list[str], filter: str = "", batch_rows: int = READ_ROWS):
+    it = c.query_iterator(loaded(c, name), batch_size=batch_rows, filter=filter, output_fields=fields)
     try:
         while batch := it.next():
             yield from batch

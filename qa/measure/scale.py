@@ -153,7 +153,7 @@ def store_section(opt, work: Path, inproc) -> dict:
 
 
 def render_stores(st: dict) -> list[str]:
-    rows = [(x["store"], f"{x['chunks']:,}" + ("*" if x.get("late_approximated") else ""), f"{x['late_tokens']:,}",
+    rows = [(x["store"], f"{x['chunks']:,}" + ("*" if x.get("late_approximated") else ""), f"{x['late_tokens']:,}" if x.get("late_tokens") is not None else "-",
              _f(x.get("publish_s")) if x.get("publish_s") is not None else "-", _f(x["open_s"]),
              _f(x["latency_ms"]["p50"]), _f(x["latency_ms"]["p95"]), str(x["latency_ms"]["n"]), _f(x["rss_open_mb"], 0),
              _f(x["peak_rss_mb"], 0), _f(x.get("anon_rss_end_mb"), 0) if x.get("anon_rss_end_mb") else "-") for x in st["rows"]]
