@@ -224,12 +224,12 @@ class Embedder:
         onnx = self.document_model
         if onnx is None:
             _use_all_cores()
+        else:
+            from .onnx_models import parallel_map
         step = BATCH_SIZE * 8
         for i in range(0, len(texts), step):
             rows = order[i : i + step]
             if onnx is not None:
-                from .onnx_models import parallel_map
-
                 runs = [rows[j : j + DOCUMENT_BATCH] for j in range(0, len(rows), DOCUMENT_BATCH)]
                 vecs = np.vstack(parallel_map(lambda run: onnx.encode([texts[r] for r in run], batch_size=len(run),
                                                                       normalize_embeddings=True), runs))

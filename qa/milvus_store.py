@@ -324,9 +324,7 @@ def load(settings: StoreSettings) -> store.LoadedIndex:
         sentences = np.concatenate(sentences) if sentences else np.zeros((0, dim), dtype=np.float32)
         late = None
         if token_dim:
-            vecs = np.concatenate(token_vecs) if token_vecs else np.zeros((0, int(token_dim)), dtype=np.float16)
-            if vecs.size * 4 <= store.LATE_FLOAT32_MAX_BYTES:  # widened as store.read_late does
-                vecs = vecs.astype(np.float32)
+            vecs = store.widened(np.concatenate(token_vecs) if token_vecs else np.zeros((0, int(token_dim)), dtype=np.float16))
             offsets = np.concatenate([[0], np.cumsum(tokens, dtype=np.int64)]).astype(np.int64)
             late = TokenIndex(vecs, offsets, np.concatenate(spans) if spans else np.zeros((0, 2), dtype=np.int64))
     except (IndexCorruptError, MilvusUnavailableError):

@@ -309,14 +309,17 @@ benchmarks/rerank_latency.py). Larger indexes stay float16, mapped from the file
 memory (384 dimensions: 8 GB at 100k chunks), and widen only the rows a query scores."""
 
 
+def widened(vectors: np.ndarray) -> np.ndarray:
+    """Token vectors as a store serves them: float32 in memory up to LATE_FLOAT32_MAX_BYTES, else as given."""
+    return np.array(vectors, dtype=np.float32) if vectors.size * 4 <= LATE_FLOAT32_MAX_BYTES else vectors
+
+
 def read_late(build: Path) -> TokenIndex | None:
     if not (build / LATE_FILES[0]).exists():
         return None
     vectors = np.load(build / LATE_FILES[0], allow_pickle=False, mmap_mode="r")
     offsets, spans = (np.load(build / name, allow_pickle=False) for name in LATE_FILES[1:])
-    if vectors.size * 4 <= LATE_FLOAT32_MAX_BYTES:
-        vectors = np.array(vectors, dtype=np.float32)  # in memory, a plain array
-    return TokenIndex(vectors, offsets, spans)
+    return TokenIndex(widened(vectors), offsets, spans)
 
 
 def load(index_dir: Path) -> LoadedIndex:

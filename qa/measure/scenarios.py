@@ -227,7 +227,7 @@ def _approximate_late(real_chunks: int, counts: dict):
             seq, body, spans = late.chunk_tokens(c)
             ids = seq[body].tolist()
             vecs = np.stack([by_id.get(i, fallback) for i in ids]) if ids else np.zeros((0, len(fallback)), dtype=late.DTYPE)
-            out.append((vecs.astype(late.DTYPE), spans[body]))
+            out.append((vecs.astype(late.DTYPE, copy=False), spans[body]))
         counts["approximated"] += len(chunks)
         return out
 
