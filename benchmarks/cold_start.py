@@ -30,7 +30,7 @@ import sentence_transformers  # noqa: E402,F401
 import torch  # noqa: E402,F401
 
 mark("import torch + sentence_transformers")
-from qa.embed import Embedder  # noqa: E402
+from qa.models.embed import Embedder  # noqa: E402
 from qa.engine import Engine  # noqa: E402
 
 e = Embedder()

@@ -4,7 +4,7 @@ Embeds a random sample of the seed build's texts (chunks and sentences, in the
 embedding cache's hash order) the old way (hash order, batches of 64) and
 length-sorted with batches of 16/32/64, interleaved for ROUNDS rounds, and
 prints wall and CPU seconds (median). CPU seconds are the robust figure on a
-shared machine. Informs qa.embed.BATCH_SIZE.
+shared machine. Informs qa.models.embed.BATCH_SIZE.
 """
 
 import json
@@ -19,10 +19,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qa.chunk import chunk_document, clean, context_prefix  # noqa: E402
+from qa.ingest.chunk import chunk_document, clean, context_prefix  # noqa: E402
 from qa.config import ChunkSettings  # noqa: E402
-from qa.embed import Embedder, text_key  # noqa: E402
-from qa.load import load_folder  # noqa: E402
+from qa.models.embed import Embedder, text_key  # noqa: E402
+from qa.ingest.load import load_folder  # noqa: E402
 
 
 def cpu() -> float:

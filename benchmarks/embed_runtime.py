@@ -1,10 +1,10 @@
 """Build-time embedding runtime, A/B: python benchmarks/embed_runtime.py [DOCS] [ROUNDS]
 
 Embeds the distinct texts (chunks and sentences) of DOCS generated short documents (the build_rate section's
-kind, default 300) with torch on every core (batches of qa.embed.BATCH_SIZE) and with the checked ONNX export
+kind, default 300) with torch on every core (batches of qa.models.embed.BATCH_SIZE) and with the checked ONNX export
 on one single-threaded session per core side by side, batches of 1-32 texts of similar length, for ROUNDS
 rounds (default 2), and prints wall seconds and the largest difference from torch's vectors.
-Informs qa.embed.DOCUMENT_BATCH.
+Informs qa.models.embed.DOCUMENT_BATCH.
 """
 
 import sys
@@ -17,12 +17,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qa.chunk import Prefixer, chunk_document, model_text  # noqa: E402
+from qa.ingest.chunk import Prefixer, chunk_document, model_text  # noqa: E402
 from qa.config import Settings  # noqa: E402
-from qa.embed import BATCH_SIZE, Embedder, _use_all_cores  # noqa: E402
-from qa.load import load_folder  # noqa: E402
+from qa.models.embed import BATCH_SIZE, Embedder, _use_all_cores  # noqa: E402
+from qa.ingest.load import load_folder  # noqa: E402
 from qa.measure.scenarios import sentence_pool, write_short_docs  # noqa: E402
-from qa.onnx_models import parallel_map  # noqa: E402
+from qa.models.onnx_models import parallel_map  # noqa: E402
 
 
 def texts_of(folder: Path, emb: Embedder) -> list[str]:

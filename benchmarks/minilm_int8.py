@@ -21,14 +21,14 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from embed_runtime import texts_of  # noqa: E402
 from onnxruntime.quantization import QuantType, quantize_dynamic  # noqa: E402
 
-from qa import embed_onnx  # noqa: E402
-from qa.embed import Embedder, MeanPoolModel, resolve_model  # noqa: E402
+from qa.models import embed_onnx  # noqa: E402
+from qa.models.embed import Embedder, MeanPoolModel, resolve_model  # noqa: E402
 from qa.engine import Engine  # noqa: E402
 from qa.measure.cli import DEFAULT_QUESTIONS  # noqa: E402
 from qa.measure.evals import retrieval_metrics, run  # noqa: E402
 from qa.measure.evalset import load_questions, locate  # noqa: E402
 from qa.measure.scenarios import sentence_pool, write_short_docs  # noqa: E402
-from qa.onnx_models import parallel_map  # noqa: E402
+from qa.models.onnx_models import parallel_map  # noqa: E402
 
 FIGURES = ("recall@1", "recall@3", "recall@5", "recall@10", "mrr@10", "ndcg@10")
 

@@ -3,7 +3,7 @@
 Runs a child per policy (the policy is read when torch starts) that times N
 single-question encodes with 1 and 2 torch threads and prints p50/p95 ms.
 With spinning (ACTIVE) OpenMP threads, a 2-thread encode collapses when
-other processes share the cores; qa.embed sets PASSIVE by default.
+other processes share the cores; qa.models.embed sets PASSIVE by default.
 """
 
 import json
@@ -19,7 +19,7 @@ import json, sys, time
 import numpy as np
 sys.path.insert(0, {root!r})
 import torch
-from qa.embed import Embedder
+from qa.models.embed import Embedder
 m = Embedder().model
 out = {{}}
 for threads in (1, 2):

@@ -1,6 +1,6 @@
 """One model run per core against one run on all cores: python benchmarks/onnx_workers.py
 
-The INT8 ONNX models score one item per run (batching changes their outputs, qa/onnx_models.py). Such
+The INT8 ONNX models score one item per run (batching changes their outputs, qa/models/onnx_models.py). Such
 a run on two intra-op threads leaves the second thread idle much of the time; two single-threaded runs
 side by side (``onnx_models.parallel_map``) keep both cores busy. This prints, on the seed index:
 
@@ -28,9 +28,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from qa import Engine, late  # noqa: E402
-from qa import onnx_models as om  # noqa: E402
-from qa.chunk import clean  # noqa: E402
+from qa import Engine  # noqa: E402
+
+from qa.models import late  # noqa: E402
+from qa.models import onnx_models as om  # noqa: E402
+from qa.ingest.chunk import clean  # noqa: E402
 from qa.config import PROJECT_ROOT, RerankSettings, Settings  # noqa: E402
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qa.embed import Embedder  # noqa: E402
+from qa.models.embed import Embedder  # noqa: E402
 from qa.engine import Engine  # noqa: E402
 
 STAGES = ("engine.py:ask", "retrieve.py:embed_query", "embed.py:encode", "model.py:forward", "retrieve.py:search",

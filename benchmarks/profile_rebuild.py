@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qa.embed import Embedder  # noqa: E402
+from qa.models.embed import Embedder  # noqa: E402
 from qa.engine import Engine  # noqa: E402
 
 STAGES = ("engine.py:rebuild", "build.py:build", "chunk.py:chunk_document", "segmenter.py:segment", "embed.py:embed",

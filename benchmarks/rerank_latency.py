@@ -1,4 +1,4 @@
-"""Latency of the shipped ONNX models (qa/onnx_models.py) on the seed text: python benchmarks/rerank_latency.py
+"""Latency of the shipped ONNX models (qa/models/onnx_models.py) on the seed text: python benchmarks/rerank_latency.py
 
 Prints medians (and CPU time per call, which shows what idle threads cost the other processes on a
 shared machine) for:
@@ -31,7 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qa import onnx_models as om  # noqa: E402
+from qa.models import onnx_models as om  # noqa: E402
 
 QUESTIONS = [
     "What makes system leadership hard for integrated care systems?",

@@ -8,7 +8,7 @@ import logging
 import sys
 import time
 
-from .answer import best_sentences
+from .search.answer import best_sentences
 from .config import MAX_K, MODES
 from .errors import QAError
 from .options import add_answer_options, add_common, add_ray_option, engine_from_args, workers_from_args
@@ -73,7 +73,7 @@ def cmd_ask(args) -> int:
 
 def cmd_feedback(args) -> int:
     """Candidate questions for a person to review (each has "review": true and no split) before they join the eval set."""
-    from . import feedback
+    from .page import feedback
 
     lines = [json.dumps(c, ensure_ascii=False) for c in feedback.export_candidates(args.feedback)]
     text = "\n".join(lines) + ("\n" if lines else "")

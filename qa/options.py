@@ -68,7 +68,7 @@ def workers_from_args(args: argparse.Namespace):
     if not getattr(args, "ray", None):
         return None
     from .config import RaySettings
-    from .ray_workers import RayWorkers
+    from .build.ray_workers import RayWorkers
 
     return RayWorkers(RaySettings(address=args.ray), config.model_name(args.model))
 

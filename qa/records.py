@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 Span = tuple[int, int]
 
@@ -131,3 +135,15 @@ class Answer:
                 for i, p in enumerate(self.passages)
             ],
         }
+
+
+@dataclass
+class TokenIndex:
+    """Every chunk's ColBERT token vectors stacked (written by qa/models/late.py, kept by the stores): chunk i is rows ``offsets[i]:offsets[i+1]``."""
+
+    vectors: np.ndarray  # (tokens, dim) float16, unit length
+    offsets: np.ndarray  # (chunks + 1,) int64
+    spans: np.ndarray  # (tokens, 2) int64: the document characters each token covers
+
+    def chunk_rows(self, row: int) -> slice:
+        return slice(int(self.offsets[row]), int(self.offsets[row + 1]))

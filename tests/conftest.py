@@ -63,8 +63,8 @@ def model_only_when_marked(request, monkeypatch):
     if request.node.get_closest_marker("model") or request.node.get_closest_marker("browser"):
         yield
         return
-    from qa import onnx_models
-    from qa.embed import Embedder
+    from qa.models import onnx_models
+    from qa.models.embed import Embedder
 
     def refuse(*args, **kwargs):
         raise AssertionError("this test loads a model: mark it @pytest.mark.model")
@@ -87,7 +87,7 @@ def isolated_paths(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def embedder():
     """The real default model, loaded once for the whole session."""
-    from qa.embed import Embedder
+    from qa.models.embed import Embedder
 
     e = Embedder()
     e.model  # load now, so the first test does not pay for it silently
@@ -145,7 +145,7 @@ def free_port() -> int:
 
 def serve(engine, feedback_path):
     """Build the page over ``engine`` and serve it on a free loopback port: (demo, port)."""
-    import app
+    from qa.page import app
 
     demo = app.build_demo(engine, feedback_path)
     port = free_port()

@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-import app
+from qa.page import app
 from qa import Engine
 from tests.conftest import ROOT, free_port
 from tests.conftest import serve as serve_page

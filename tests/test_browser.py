@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from qa import render
+from qa.page import render
 from tests.conftest import ARTIFACTS, ROOT
 from tests.test_app import seed_app, unsafe_app, unsafe_engine  # noqa: F401  (fixtures)
 

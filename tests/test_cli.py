@@ -114,7 +114,7 @@ def test_index_a_folder_then_ask_answers_from_that_folder(tiny_corpus, tmp_path,
 
 
 def test_feedback_export_prints_candidate_questions(tmp_path, capsys):
-    from qa import feedback
+    from qa.page import feedback
 
     path = tmp_path / "feedback.jsonl"
     answer = {"question": "Who leads Surrey?", "passages": [{"source": "a.txt", "start": 0, "end": 5, "score": 1.0, "text": "Alice"}]}

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from qa import Engine, store
+from qa import Engine
+
+from qa.index import store
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.model

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import qa.load
+import qa.ingest.load
 from qa import CorpusError, Engine
 
 pytestmark = pytest.mark.model
@@ -74,14 +74,14 @@ def bad_folder(tmp_path):
 
 def test_bad_files_are_skipped_with_a_reason_and_the_rest_is_indexed(bad_folder, tmp_path, embedder, monkeypatch):
     folder, reasons = bad_folder
-    real_read = qa.load.read_document
+    real_read = qa.ingest.load.read_document
 
     def read_then_vanish(path, source, meta=None):
         if path.name == "vanishing.txt":
             path.unlink()  # listed, then gone before it is read
         return real_read(path, source, meta)
 
-    monkeypatch.setattr(qa.load, "read_document", read_then_vanish)
+    monkeypatch.setattr(qa.ingest.load, "read_document", read_then_vanish)
     warnings = []
     engine = Engine(corpus=folder, index_dir=tmp_path / "index", embedder=embedder, warn=lambda s: warnings.append(str(s)))
 
@@ -98,7 +98,7 @@ def test_bad_files_are_skipped_with_a_reason_and_the_rest_is_indexed(bad_folder,
     _check_slices(engine, answer)
 
     # The file that vanished is gone from the folder, so the next open sees a changed folder and rebuilds.
-    monkeypatch.setattr(qa.load, "read_document", real_read)
+    monkeypatch.setattr(qa.ingest.load, "read_document", real_read)
     again = Engine(corpus=folder, index_dir=tmp_path / "index", embedder=embedder, warn=lambda s: None)
     assert "vanishing.txt" not in {s["path"] for s in again.status()["skipped"]}
 
@@ -145,7 +145,7 @@ def test_a_2mb_single_line_is_chunked_within_the_model_limit(tmp_path, embedder)
 
 def test_a_50kb_paragraph_is_split_into_its_real_sentences():
     """Long paragraphs are segmented in windows cut at sentence ends: no sentence is cut in two."""
-    from qa.chunk import split_sentences
+    from qa.ingest.chunk import split_sentences
 
     sentences = [f"Meeting {i} of the board approved item {i * 3}, e.g. the budget of Dr. Smith's unit." for i in range(600)]
     text = "Intro\n\n" + " ".join(sentences) + "\n"

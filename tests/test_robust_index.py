@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from qa import ChunkSettings, CorpusMismatchError, Engine, IndexCorruptError, IndexMissingError, store
+from qa import ChunkSettings, CorpusMismatchError, Engine, IndexCorruptError, IndexMissingError
+
+from qa.index import store
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.model

@@ -9,8 +9,10 @@ import threading
 
 import pytest
 
-import app
-from qa import Engine, feedback, render
+from qa.page import app
+from qa import Engine
+from qa.page import feedback
+from qa.page import render
 from tests.conftest import ROOT, SEEDS
 
 pytestmark = [pytest.mark.model, pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")]
@@ -107,7 +109,7 @@ def _get(port: int, raw_path: str) -> tuple[int, str]:
 
 SECRETS = {
     "/etc/passwd": PASSWD_MARK,
-    str(ROOT / "app.py"): "def build_demo",
+    str(ROOT / "qa" / "page" / "app.py"): "def build_demo",
     str(ROOT / "pyproject.toml"): "[project]",
     str(SEEDS / "catalog.toml"): "title",
 }
@@ -164,7 +166,7 @@ def test_file_route_refuses_the_index_and_the_documents_folder(served, seed_inde
         "#qa-cite/..%2F..%2Fetc%2Fpasswd%7C0%7C10%7C",
         "#qa-cite/%2Fetc%2Fpasswd%7C0%7C10%7C",
         "../seeds/catalog.toml|0|10|",
-        f"{ROOT / 'app.py'}|0|10|",
+        f"{ROOT / 'qa' / 'page' / 'app.py'}|0|10|",
         "../../etc/passwd",
         "",
         "x" * 5000,

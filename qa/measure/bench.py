@@ -322,7 +322,7 @@ def _save_partial(opt, section: str, value) -> None:
 
 
 def main(args) -> int:
-    from ..build import versions
+    from ..build.builder import versions
 
     opt = args
     if getattr(opt, "store", None) == "milvus" or getattr(opt, "milvus_uri", None):

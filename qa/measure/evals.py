@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..answer import ranked_highlights
+from ..search.answer import ranked_highlights
 from ..errors import BadQuestionError, EvalSetError
 from .evalset import SPLITS, Question, hit_target, span_overlap
 

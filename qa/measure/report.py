@@ -21,7 +21,7 @@ COLUMNS = [
 
 def settings_snapshot(engine) -> dict:
     """Every setting the figures were measured with (the engine's Settings, whole), the model and the index size."""
-    from ..rerank import describe
+    from ..search.rerank import describe
 
     m = engine.index.manifest
     return {

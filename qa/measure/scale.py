@@ -28,11 +28,11 @@ def scenario_ray_build(a: dict, shared=None) -> dict:
     import ray
     from ray.cluster_utils import Cluster
 
-    from .. import build as builder
-    from .. import store
+    from ..build import builder
+    from ..index import store
     from ..config import RaySettings
-    from ..embed import Embedder
-    from ..ray_workers import RayWorkers
+    from ..models.embed import Embedder
+    from ..build.ray_workers import RayWorkers
 
     t = time.perf_counter()
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": int(a["cpus_per_node"]), "include_dashboard": False})
@@ -87,7 +87,7 @@ def scale_section(opt, work: Path, inproc) -> dict:
 def scenario_store_query(a: dict, shared=None) -> dict:
     """Open the index at a.index_dir from store a.store (Milvus: publishing the local build to a.milvus_uri first,
     timed apart), then time hybrid answers to a.questions eval questions, after 10 to warm up."""
-    from .. import milvus_store, store
+    from ..index import milvus_store, store
     from ..config import StoreSettings
     from ..engine import Engine
     from .scenarios import peak_rss_mb, questions, rss_mb, summary

@@ -75,7 +75,7 @@ def disk_bytes(path: Path) -> int:
 
 
 def _embedder():
-    from ..embed import Embedder
+    from ..models.embed import Embedder
 
     class TimedEmbedder(Embedder):
         """Counts the time spent in the model (encode) and in its tokenizer (chunking)."""
@@ -112,8 +112,9 @@ def loaded_embedder(shared=None):
 
 def scenario_build(a: dict, shared=None) -> dict:
     """One full build of a.corpus into a fresh a.index_dir (optionally seeded with an embedding cache)."""
-    from .. import build as builder
-    from .. import late, store
+    from ..build import builder
+    from ..models import late
+    from ..index import store
     from ..config import IndexSettings, Settings
 
     settings = Settings(index=IndexSettings(ann_threshold=int(a["ann_threshold"]))) if a.get("ann_threshold") else Settings()
@@ -149,7 +150,7 @@ def _approximate(emb, pool, cache_dir: Path, limit: int = 400) -> None:
     (``--approx-embed-above``): everything else in the build runs for real, and
     the report marks the embedding time of those sizes as extrapolated.
     """
-    from ..embed import EmbeddingCache, text_key
+    from ..models.embed import EmbeddingCache, text_key
 
     known: dict[str, dict[str, list[str]]] = {"": {}}  # by title prefix ("" = any), then by first 40 chars
     for title, sents in pool:
@@ -208,7 +209,7 @@ def _approximate_late(real_chunks: int, counts: dict):
     context), its spans exact. Only for store sizes beyond what the machine can encode in the time available
     (``--approx-late-above``): a query's cost depends on the number and shape of the token vectors, not their values,
     and the report marks those sizes."""
-    from .. import late
+    from ..models import late
 
     real, by_id = late.encode_here, {}
     counts.update(real=0, approximated=0)
@@ -298,7 +299,7 @@ def scenario_recall(a: dict, shared=None) -> dict:
     """Recall of the built approximate index (and alternatives) against exact search, on its real chunk vectors."""
     import faiss
 
-    from ..embed import Embedder
+    from ..models.embed import Embedder
 
     index = faiss.read_index(str(Path(a["build"]) / "dense.faiss"))
     vecs = np.ascontiguousarray(index.reconstruct_n(0, index.ntotal))
@@ -357,9 +358,9 @@ def scenario_chunking(a: dict, shared=None) -> dict:
     """Read and chunk a.path (one generated text of a.mb MB, or a folder): MB/s of each step, and its memory.
 
     The tokenizer is loaded before timing (counting word pieces needs it; loading it is not chunking)."""
-    from ..chunk import chunk_document
+    from ..ingest.chunk import chunk_document
     from ..config import ChunkSettings
-    from ..load import load_folder, read_document
+    from ..ingest.load import load_folder, read_document
 
     emb, _ = loaded_embedder(shared)
     emb.count_tokens(["warm up"])
@@ -431,8 +432,8 @@ def cold_start(corpus: Path, index_dir: Path, question: str, runs: int) -> dict:
 
 def sentence_pool(corpus: Path) -> list[tuple[str, list[str]]]:
     """(title, sentences) of each seed document, sentences as the chunker sees them."""
-    from ..chunk import clean, paragraphs, split_sentences
-    from ..load import load_folder
+    from ..ingest.chunk import clean, paragraphs, split_sentences
+    from ..ingest.load import load_folder
 
     docs, _ = load_folder(corpus)
     pool = []
@@ -495,10 +496,10 @@ def write_short_docs(folder: Path, docs: int, pool) -> Path:
 
 
 def chunks_per_doc(pool, sample: int = 40) -> float:
-    from ..chunk import chunk_document
+    from ..ingest.chunk import chunk_document
     from ..config import ChunkSettings
-    from ..embed import Embedder
-    from ..load import read_document
+    from ..models.embed import Embedder
+    from ..ingest.load import read_document
 
     emb = Embedder()
     with tempfile.TemporaryDirectory() as tmp:

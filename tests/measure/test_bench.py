@@ -142,7 +142,7 @@ def test_approximated_colbert_vectors_keep_each_chunks_word_pieces_and_spans():
     number of vectors and the same spans as ColBERT would give, each vector one ColBERT gave that word piece."""
     import numpy as np
 
-    from qa import late
+    from qa.models import late
     from qa.measure.scenarios import _approximate_late
     from qa.records import Chunk
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from qa.errors import EvalSetError
-from qa.load import load_folder
+from qa.ingest.load import load_folder
 from qa.measure import cli as measure_cli
 from qa.measure import evals, evalset
 from qa.measure import report as evalreport

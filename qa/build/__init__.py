@@ -1,0 +1,1 @@
+"""Building an index: chunk, embed and encode a folder, in this process or on a Ray cluster."""

@@ -1,0 +1,250 @@
+"""Build the index: load -> chunk -> embed -> FAISS + BM25 -> publish atomically.
+
+Only text not already in the embedding cache is embedded, so a rebuild after
+one document changes costs that document's new chunks and sentences.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import time
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..models import late
+from ..ingest import lexical
+from ..index import store
+from ..ingest.chunk import Prefixer, chunk_document, model_text
+from ..config import ChunkSettings, IndexSettings, Settings
+from ..models.embed import EmbeddingCache, Embedder, resolve_model, text_key
+from ..ingest.load import corpus_fingerprint, load_folder
+from ..progress import Progress
+
+if TYPE_CHECKING:
+    from .ray_workers import RayWorkers
+
+log = logging.getLogger(__name__)
+
+
+def dense_index(vectors: np.ndarray, settings: IndexSettings = IndexSettings()):
+    """Exact inner-product index for small collections, IVF above ``settings.ann_threshold`` (vectors are unit length)."""
+    import faiss
+
+    n, dim = vectors.shape
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if n > settings.ann_threshold:
+        nlist = max(1, int(settings.ivf_lists_per_sqrt_n * np.sqrt(n)))
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        index.cp.seed = 1234  # k-means seed: the same vectors give the same index
+        index.train(vectors)
+        index.nprobe = max(1, round(nlist * settings.ivf_probe_fraction))
+        index.add(vectors)
+        index.make_direct_map()  # reconstruct(row) for rescoring, saved with the index
+    else:
+        index = faiss.IndexFlatIP(dim)
+        if n:
+            index.add(vectors)
+    return index
+
+
+def dense_index_type(index) -> str:
+    import faiss
+
+    return "ivf" if isinstance(index, faiss.IndexIVF) else "hnsw" if isinstance(index, faiss.IndexHNSW) else "flat"
+
+
+def _version(pkg: str) -> str:
+    try:
+        return metadata.version(pkg)
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+def versions() -> dict[str, str]:
+    pkgs = ("qa", "faiss-cpu", "bm25s", "sentence-transformers", "torch", "transformers", "blingfire", "pypdf")
+    return {"python": platform.python_version(), **{pkg: _version(pkg) for pkg in pkgs}}
+
+
+def settings_of(embedder: Embedder, settings: Settings | ChunkSettings) -> dict:
+    """What, besides the documents, decides the index's contents: a change means rebuild."""
+    settings = Settings.of(settings)
+    return {
+        "model": {"name": embedder.name, "path": resolve_model(embedder.name)},
+        "chunking": settings.chunk.to_dict(),
+        "sentence_splitter": f"blingfire {_version('blingfire')}",
+        "bm25": settings.index.lexical(),
+        "late_interaction": late_model() if settings.index.late_interaction else None,
+        "format": store.FORMAT_VERSION,
+    }
+
+
+def late_model() -> dict:
+    """The ColBERT model the token vectors come from: name, package and file hashes (checked at load)."""
+    from ..models.onnx_models import describe
+
+    return describe(late.MODEL)
+
+
+def stale_reasons(manifest: dict, corpus: Path, embedder: Embedder, settings: Settings | ChunkSettings) -> list[str]:
+    """Why the index built with ``manifest`` no longer matches the corpus and settings ([] if fresh)."""
+    reasons = []
+    want = settings_of(embedder, settings)
+    for key, value in want.items():
+        if manifest.get("settings", {}).get(key) != value:
+            reasons.append(f"{key} changed")
+    if manifest.get("corpus") != str(corpus.resolve()):
+        reasons.append(f"corpus folder changed ({manifest.get('corpus')} -> {corpus.resolve()})")
+    old, new = manifest.get("fingerprint", {}), corpus_fingerprint(corpus)
+    changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+    if changed:
+        reasons.append(f"{len(changed)} file(s) added, removed or changed: {', '.join(changed[:5])}")
+    return reasons
+
+
+def previous_chunks(
+    index_dir: Path, embedder: Embedder, settings: Settings, previous: store.LoadedIndex | None = None
+) -> dict[str, tuple]:
+    """{source: (document, its chunks)} from the live build if it was made with the same settings.
+
+    Chunking is a pure function of the document and the settings, so a document
+    that is unchanged (same text, title and structure) keeps its chunks and the
+    rebuild skips sentence segmentation for it, the bulk of an incremental rebuild.
+    ``previous`` is that build already loaded (and verified) by the caller; without
+    it the build is read from disk. Anything unreadable means chunking everything again.
+    """
+    try:
+        if previous is not None:
+            manifest, docs, chunks = previous.manifest, previous.docs, previous.chunks
+        else:
+            build_dir = store.current_build(index_dir)
+            manifest = store.read_manifest(build_dir)
+        if manifest.get("settings") != settings_of(embedder, settings):
+            return {}
+        if manifest.get("model", {}).get("max_seq_length") != embedder.max_seq_length:
+            return {}
+        if previous is None:
+            store.verify_files(build_dir, manifest)
+            docs, chunks, _ = store.read_records(build_dir)
+    except Exception:
+        return {}
+    out: dict[str, tuple] = {source: (doc, []) for source, doc in docs.items()}
+    for c in chunks:
+        out[c.source][1].append(c)
+    return out
+
+
+def build(
+    corpus: Path,
+    index_dir: Path,
+    embedder: Embedder,
+    settings: Settings | ChunkSettings = Settings(),
+    progress: Progress | None = None,
+    warn: Callable | None = None,
+    previous: store.LoadedIndex | None = None,
+    workers: RayWorkers | None = None,
+) -> Path:
+    """Build the index for ``corpus`` into ``index_dir`` and publish it. Call under store.build_lock.
+
+    ``previous``: the live build, if the caller has already loaded it (its chunks are reused).
+    ``workers``: a Ray cluster's workers to embed and encode on (qa/build/ray_workers.py); None: this process.
+    """
+    settings = Settings.of(settings)
+    t0 = time.perf_counter()
+    say = progress or (lambda stage, done, total: None)
+    corpus = Path(corpus)
+    fingerprint = corpus_fingerprint(corpus)
+    say("loading documents", 0, 1)
+    docs, skipped = load_folder(corpus, warn=warn)
+    say("chunking", 0, len(docs))
+    max_seq = embedder.max_seq_length
+    reusable = previous_chunks(index_dir, embedder, settings, previous)
+    chunks = []
+    for i, doc in enumerate(docs):
+        prev_doc, prev_chunks = reusable.get(doc.source, (None, []))
+        chunks.extend(prev_chunks if prev_doc == doc else chunk_document(doc, embedder.count_tokens, settings.chunk, max_seq))
+        say("chunking", i + 1, len(docs))
+    by_source = {d.source: d for d in docs}
+
+    # Every distinct sentence, embedded once with the same title/section context as its chunk.
+    prefixers = {d.source: Prefixer(d, settings.chunk, embedder.count_tokens) for d in docs}
+    sentence_rows: dict[tuple[str, int, int], int] = {}
+    sentence_texts: list[str] = []
+    chunk_rows: list[list[int]] = []
+    for c in chunks:
+        rows = []
+        for a, b in c.sentences:
+            key = (c.source, a, b)
+            if key not in sentence_rows:
+                sentence_rows[key] = len(sentence_texts)
+                sentence_texts.append(model_text(by_source[c.source].text[a:b], prefixers[c.source](c.section)[0]))
+            rows.append(sentence_rows[key])
+        chunk_rows.append(rows)
+
+    cache = EmbeddingCache(index_dir / "cache" / f"{text_key(embedder.name)[:16]}.npz")
+    texts = [c.embed_text for c in chunks] + sentence_texts
+    encode, encode_late, late_block = None, late.encode_here, late.ENCODE_BLOCK
+    if workers is not None:
+        if workers.model != embedder.name:
+            raise ValueError(f"The Ray workers embed with {workers.model!r}, the index with {embedder.name!r}")
+        encode, encode_late, late_block = workers.embed, workers.encode_late, workers.late_block
+    vectors, embedded = cache.embed(embedder, texts, progress=lambda d, t: say("embedding", d, t), encode=encode)
+    chunk_vecs, sent_vecs = vectors[: len(chunks)], vectors[len(chunks) :]
+    tokens, late_encoded, token_cache = None, 0, None
+    if settings.index.late_interaction:
+        old = {}
+        if previous is not None and previous.late is not None and previous.manifest.get("settings", {}).get("late_interaction") == late_model():
+            old = {c.id: i for i, c in enumerate(previous.chunks)}
+
+        def reuse(c):
+            i = old.get(c.id)
+            if i is None:
+                return None
+            sl = previous.late.chunk_rows(i)
+            return previous.late.vectors[sl], previous.late.spans[sl]
+
+        token_cache = late.TokenCache(index_dir / "cache")
+        tokens, late_encoded = late.build(chunks, reuse, progress=lambda d, t: say("late interaction vectors", d, t),
+                                          cache=token_cache, encode=encode_late, block_size=late_block)
+    if workers is not None:
+        workers.say_totals()
+    t_embed = time.perf_counter()
+
+    import bm25s
+
+    tmp, build_id = store.new_build_dir(index_dir)
+    say("writing index", 0, 1)
+    store.write_records(tmp, docs, chunks, chunk_rows, sent_vecs)
+    index = dense_index(chunk_vecs, settings.index)
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every build at DEBUG otherwise
+    bm25 = bm25s.BM25()
+    bm25.index(lexical.tokenize([c.embed_text for c in chunks], settings.index), show_progress=False)
+    store.write_indexes(tmp, index, bm25, tokens)
+    manifest = {
+        "format": store.FORMAT_VERSION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "corpus": str(corpus.resolve()),
+        "settings": settings_of(embedder, settings),
+        "all_settings": settings.to_dict(),
+        "model": {"name": embedder.name, "dim": embedder.dim, "max_seq_length": max_seq},
+        "dense_index": {"type": dense_index_type(index), "vectors": index.ntotal},
+        "documents": {d.source: d.sha256 for d in docs},
+        "fingerprint": fingerprint,
+        "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
+        "counts": {"documents": len(docs), "chunks": len(chunks), "sentences": len(sentence_texts), "embedded": embedded,
+                   "late_encoded": late_encoded, "late_tokens": 0 if tokens is None else len(tokens.vectors)},
+        "seconds": {"embedding": round(t_embed - t0, 3), "total": round(time.perf_counter() - t0, 3)},
+        "versions": versions(),
+    }
+    final = store.publish(index_dir, tmp, build_id, manifest)
+    cache.save(keep={text_key(t) for t in texts})
+    if token_cache is not None:
+        token_cache.compact(keep={token_cache.key(c.text) for c in chunks})
+    say("done", 1, 1)
+    log.info("built %s: %s", final, json.dumps(manifest["counts"]))
+    return final

@@ -1,0 +1,1 @@
+"""Where a build is kept: the local files and the Milvus collections."""

@@ -1,0 +1,411 @@
+"""The index in Milvus: a local build written to Milvus incrementally, and the first stage answered from it.
+
+The local builder (qa/build/builder.py) still does the work: chunks, vectors, ColBERT token
+vectors and the caches stay in the index folder. ``publish`` then writes that build to
+Milvus. What decides a row besides its document (the settings the build records, the
+model, its dimension, the token vectors' dimension) is hashed into a set tag; each tag
+has one collection set, all names starting ``<prefix>_<tag>_`` (qa/index/milvus_rows.py)::
+
+    chunks     key, doc, pos, source, dense (chunk vector)
+    records    key, owner, name, part, data: text in parts: each document version's record
+               (the Document, its chunks, counts), its sentence vectors, ColBERT token vectors
+               and their spans packed (base64 of the arrays' bytes, about 64 KB a row), and its
+               ``sealed`` mark; each build's manifest
+    <build>_terms  key, doc, terms, sparse: one build's BM25 terms, written whole
+
+Rows are keyed by content, not by row number: ``doc`` is a document version's key, a hash
+of its record (text, structure, chunks, counts), and ``key`` is ``<doc>:<pos>``, the row's
+place within that document. In one set a version decides its rows, so a publish writes:
+
+1. the chunk rows of every version the set has no ``sealed`` mark for (changed and added
+   documents; all of them on a first publish or after a settings change, which makes a new
+   set), upserted so that a retry rewrites the same keys; then their records; then, last,
+   their seals;
+2. the build's BM25 terms, every chunk's, into a collection of its own, flushed into one
+   segment: Milvus Lite 3.2.2 scores BM25 with each segment's own statistics, rows deleted
+   from it included (measured: see milvus_rows.write_terms), so terms shared between builds
+   would score otherwise than a build alone, and otherwise than the local store;
+3. the build's manifest record, naming its versions, its terms and the build live before it;
+4. the record in ``<prefix>_current`` ("<tag>:<build>"): the one write that makes it live;
+5. prune: the live build and the one live before it are kept (store.KEEP_BUILDS, following
+   each manifest's ``previous``). The records of every other build and version are deleted
+   first, then other builds' terms and other sets are dropped and other versions' rows
+   deleted (removed documents and old versions of changed ones, a publish after they
+   stopped being live; whatever a publish killed midway left).
+
+Readers. A loaded build filters each dense search to its own versions (``doc in [...]``,
+or those of the documents asked for) and searches its own terms collection for BM25, so
+rows of a publish under way or killed, and rows kept for the build before, are never
+candidates; row keys map to the build's own row numbers, so the Retriever, rescoring
+(``chunk_vectors``) and document filters work on rows as with the local store. While a
+publish is under way, or after one was killed, the live build answers exactly as before:
+nothing it reads is written or deleted. An engine loaded before a publish goes on
+answering exactly as before, its rows kept, until the next publish; that one deletes its
+manifest record before its rows, and every search checks the record afterwards, so from
+then on that engine's questions raise IndexStaleError saying to reload, never an answer
+from part of a build. The page reloads by itself: it watches the index folder's CURRENT,
+which the local build replaces before publishing (qa/page/live.py).
+
+Dense candidates, BM25 candidates and document filters are Milvus searches, chunk vectors
+for rescoring are fetched by key; fusion, rescoring, reranking and answers stay the
+project's own code. Sentence and token vectors are read into memory once, at load: every
+hit scores its sentences, and ColBERT scores every chunk of a small index, so fetching
+them per question would cost a round trip per hit. They are packed per document version
+because Milvus Lite reads rows one by one in Python: layout 2, a row per token, took 15.9 s
+to read 100,000 token rows and did not finish loading 1,075,887 in 17 minutes; packed, the
+same 100,000 vectors were 391 rows, written in 2.5 s and read in 0.4 s (``qa bench
+--sections stores`` measures a whole store).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from ..ingest import lexical
+from . import milvus_rows, store
+from ..config import IndexSettings, StoreSettings
+from ..errors import IndexCorruptError, IndexMissingError, IndexStaleError
+from ..records import TokenIndex
+from .milvus_rows import (DOCUMENT, INSTALL_HINT, MANIFEST, PARTS, PLACEHOLDER, SENTENCES, SPANS, TOKENS, MilvusUnavailableError,
+                          index_settings, unpack)
+
+CURRENT = "current"
+LAYOUT = 3
+"""3: rows keyed by document version, written incrementally, sentence and token vectors packed in records.
+2 (a row per sentence and per token) and 1 (a collection set per build, ``<prefix>_b<build>_``, ``current``
+naming the build alone) are not read: the engine rebuilds, and the publish after that drops them."""
+_CLIENTS: dict[str, object] = {}
+
+
+def client(uri: str):
+    """One client per URI for the process (Milvus Lite runs one embedded server per database file)."""
+    if uri in _CLIENTS:
+        return _CLIENTS[uri]
+    pm = milvus_rows.pymilvus()
+    # Every query_iterator asks Milvus Lite for a timestamp it does not implement: the client logs a warning and
+    # the embedded server an error with a traceback, then both go on with a client-side timestamp. Real failures
+    # still reach us as exceptions.
+    logging.getLogger("pymilvus.client.iterator.query_iterator").setLevel(logging.ERROR)
+    if "://" not in uri:
+        logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
+    local = "://" not in uri
+    if local:
+        try:
+            import milvus_lite  # noqa: F401
+        except ImportError:
+            raise MilvusUnavailableError(
+                f"--milvus-uri {uri} is a file, which means embedded Milvus Lite, and milvus-lite is not installed. "
+                f"{INSTALL_HINT} Or give http://host:19530 for a Milvus server."
+            ) from None
+        Path(uri).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        c = pm.MilvusClient(uri=str(Path(uri).resolve()) if local else uri)
+    except Exception as e:
+        raise MilvusUnavailableError(
+            f"Cannot open Milvus at {uri} ({e.__class__.__name__}: {str(e)[:200]}). Check the URI; a Milvus Lite "
+            "file can be open in one process at a time."
+        ) from None
+    _CLIENTS[uri] = c
+    return c
+
+
+def close(uri: str) -> None:
+    c = _CLIENTS.pop(uri, None)
+    if c is not None:
+        c.close()
+
+
+# -- names --------------------------------------------------------------------------------------------
+
+
+def _tag(build_id: str) -> str:
+    """A build's name in records (and, in layout 1, in collection names)."""
+    return "b" + "".join(ch if ch.isalnum() else "_" for ch in build_id)
+
+
+def set_tag(manifest: dict, token_dim: int | None) -> str:
+    """The collection set a build's rows go to: what decides a row besides its document, hashed."""
+    what = {"layout": LAYOUT, "settings": manifest.get("settings"), "model": manifest.get("model"), "tokens": token_dim}
+    return "s" + hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def names(settings: StoreSettings, tag: str) -> dict[str, str]:
+    return {part: f"{settings.milvus_prefix}_{tag}_{part}" for part in PARTS}
+
+
+def terms_name(settings: StoreSettings, tag: str, build_id: str) -> str:
+    """The collection of one build's BM25 terms (see milvus_rows.write_terms)."""
+    return f"{settings.milvus_prefix}_{tag}_{_tag(build_id)}_terms"
+
+
+def _current_name(settings: StoreSettings) -> str:
+    return f"{settings.milvus_prefix}_current"
+
+
+def _split(ref: str) -> tuple[str, str]:
+    """(set tag, build id) of a ``current`` value; layout 1 wrote the build id alone."""
+    tag, _, build_id = ref.rpartition(":")
+    return (tag, build_id) if tag else (_tag(ref), ref)
+
+
+# -- writing ------------------------------------------------------------------------------------------
+
+
+def write_build(c, settings: StoreSettings, index: store.LoadedIndex) -> str:
+    """Write what the set lacks of a build, then its manifest (not yet live). Returns its ``current`` value."""
+    build_id = index.manifest["build"]
+    token_dim = None if index.late is None else int(index.late.vectors.shape[1])
+    tag = set_tag(index.manifest, token_dim)
+    coll = names(settings, tag)
+    milvus_rows.create_set(c, coll, int(index.manifest["model"]["dim"]))
+    have = milvus_rows.sealed(c, coll)
+    docs = milvus_rows.versions(index)
+    milvus_rows.write_versions(c, coll, index, [v for v in docs if v.key not in have])
+    ref, live = f"{tag}:{build_id}", current(c, settings)
+    if ref == live:
+        return ref  # published before: it is live as it is
+    terms = terms_name(settings, tag, build_id)
+    milvus_rows.write_terms(c, terms, index, docs)
+    manifest = dict(index.manifest, store={"kind": "milvus", "layout": LAYOUT, "set": tag, "collections": coll, "terms": terms,
+                                           "token_dim": token_dim, "documents": [[v.source, v.key] for v in docs], "previous": live})
+    owner = _tag(build_id)
+    c.delete(milvus_rows.loaded(c, coll["records"]), filter=f'owner == "{owner}"')  # a longer manifest of a killed attempt
+    milvus_rows.write(c, coll["records"], milvus_rows.record_rows(owner, MANIFEST, json.dumps(manifest, ensure_ascii=False)))
+    for name in coll.values():  # sealed now: loading the seed build just after publishing it took 27 s, 4.6 s flushing + 7.9 s so
+        if c.has_collection(name):
+            c.flush(name)
+    return ref
+
+
+def _switch(c, settings: StoreSettings, ref: str) -> None:
+    """Point the current record at ``ref`` ("<set tag>:<build>"): the one write that makes a build live."""
+    pm = milvus_rows.pymilvus()
+    D = pm.DataType
+    name = _current_name(settings)
+    if not c.has_collection(name):
+        fields = [("name", D.VARCHAR, {"is_primary": True, "max_length": 16}), ("build", D.VARCHAR, {"max_length": 128}),
+                  ("_", D.FLOAT_VECTOR, {"dim": len(PLACEHOLDER)})]
+        milvus_rows.create(c, name, milvus_rows.schema(pm, fields), [("_", "FLAT", "L2", {})])
+    c.upsert(name, [{"name": CURRENT, "build": ref, "_": PLACEHOLDER}])
+
+
+def current(c, settings: StoreSettings) -> str | None:
+    """The ``current`` value: "<set tag>:<build>" of the live build (a build id alone from layout 1), or None."""
+    name = _current_name(settings)
+    if not c.has_collection(name):
+        return None
+    got = c.query(milvus_rows.loaded(c, name), ids=[CURRENT], output_fields=["build"])
+    return got[0]["build"] if got else None
+
+
+def current_build(c, settings: StoreSettings) -> str | None:
+    ref = current(c, settings)
+    return None if ref is None else _split(ref)[1]
+
+
+def kept_builds(c, settings: StoreSettings, live: str) -> list[tuple[str, dict | None]]:
+    """The live build and the ones live before it, newest first, up to store.KEEP_BUILDS: (ref, manifest or None)."""
+    out: list[tuple[str, dict | None]] = []
+    ref: str | None = live
+    while ref and len(out) < store.KEEP_BUILDS and ref not in [r for r, _ in out]:
+        m = manifest_of(c, settings, ref)
+        out.append((ref, m))
+        ref = (m or {}).get("store", {}).get("previous")
+    return out
+
+
+def prune(c, settings: StoreSettings, live: str) -> None:
+    """Delete what no kept build reads: other sets, and in a kept set the records, then the rows, of other versions."""
+    kept = kept_builds(c, settings, live)
+    tags = {_split(ref)[0] for ref, _ in kept}
+    sets = [(tag, names(settings, tag)) for tag in tags if tag.startswith("s")]  # layout 1 (tag "b..."): kept whole, then dropped
+    docs: dict[str, set[str]] = {}
+    for tag, coll in sets:
+        manifests = [m for ref, m in kept if m is not None and _split(ref)[0] == tag]
+        docs[tag] = {key for m in manifests for _, key in m["store"]["documents"]}
+        owners = docs[tag] | {_tag(m["build"]) for m in manifests}
+        # the manifests first: a reader whose manifest is still there after a search saw all its rows (MilvusFirstStage.check)
+        if c.has_collection(coll["records"]):
+            c.delete(milvus_rows.loaded(c, coll["records"]), filter=f"not ({milvus_rows.one_of('owner', owners)})")
+    terms = {m["store"]["terms"] for _, m in kept if m is not None}
+    start = settings.milvus_prefix + "_"
+    for name in c.list_collections():
+        tag, _, part = name[len(start):].rpartition("_")
+        unkept = part in PARTS + milvus_rows.LAYOUT2_PARTS and tag not in tags or part == "terms" and name not in terms
+        if name.startswith(start) and tag[:1] in ("b", "s") and unkept:
+            c.drop_collection(name)  # another set (older settings, layout 1, a killed publish's), or an unkept build's terms
+    for tag, coll in sets:
+        if c.has_collection(coll["chunks"]):
+            c.delete(milvus_rows.loaded(c, coll["chunks"]), filter=f"not ({milvus_rows.one_of('doc', docs[tag])})")
+
+
+def publish(settings: StoreSettings, index: store.LoadedIndex) -> str:
+    """Write a loaded local build to Milvus, incrementally, and make it live there. Call under store.build_lock."""
+    c = client(settings.milvus_uri)
+    ref = write_build(c, settings, index)
+    _switch(c, settings, ref)
+    prune(c, settings, ref)
+    return index.manifest["build"]
+
+
+# -- reading ------------------------------------------------------------------------------------------
+
+
+def manifest_of(c, settings: StoreSettings, ref: str) -> dict | None:
+    """The manifest of build ``ref`` in its set, or None (none, unreadable, or layout 1)."""
+    tag, build_id = _split(ref)
+    coll = names(settings, tag)
+    if not tag.startswith("s") or not c.has_collection(coll["records"]):
+        return None
+    try:
+        return json.loads(milvus_rows.read_records(c, coll["records"], [_tag(build_id)])[_tag(build_id)][MANIFEST])
+    except Exception:  # unreadable: treated as missing
+        return None
+
+
+def live_manifest(settings: StoreSettings) -> dict | None:
+    """The manifest of the live build in Milvus, or None (also when written in a layout ``load`` does not read):
+    enough to tell whether it is stale, without loading it."""
+    c = client(settings.milvus_uri)
+    ref = current(c, settings)
+    manifest = None if ref is None else manifest_of(c, settings, ref)
+    return manifest if (manifest or {}).get("store", {}).get("layout") == LAYOUT else None
+
+
+def load(settings: StoreSettings) -> store.LoadedIndex:
+    """The live build in Milvus, with its first stage answered by Milvus. Raises IndexMissingError or IndexCorruptError."""
+    c = client(settings.milvus_uri)
+    ref = current(c, settings)
+    if ref is None:
+        raise IndexMissingError(f"No index in Milvus at {settings.milvus_uri}: run `python -m qa index --store milvus "
+                                f"--milvus-uri {settings.milvus_uri}` to build one.")
+    tag, build_id = _split(ref)
+    redo = f"Run `python -m qa index --force --store milvus --milvus-uri {settings.milvus_uri}`."
+    manifest = manifest_of(c, settings, ref)
+    if manifest is None:
+        raise IndexCorruptError(f"The live Milvus index {build_id} at {settings.milvus_uri} has no readable manifest "
+                                f"(or an older version of qa wrote it). {redo}")
+    coll, info = names(settings, tag), manifest["store"]
+    if info.get("layout") != LAYOUT:
+        raise IndexCorruptError(f"The live Milvus index {build_id} at {settings.milvus_uri} was written in an older layout "
+                                f"(row per sentence and token). {redo}")
+    try:
+        keys = [key for _, key in info["documents"]]
+        records = milvus_rows.read_records(c, coll["records"], keys)
+        dim, token_dim = int(manifest["model"]["dim"]), info.get("token_dim")
+        docs, chunks, sentence_rows, chunk_keys, tokens = {}, [], [], [], []
+        sentences, token_vecs, spans, n_sentences = [], [], [], 0
+        for key in keys:  # the build's rows: its versions' rows one after another
+            got = records[key]
+            rec = json.loads(got[DOCUMENT])
+            d = store._doc_from_row(rec["doc"])
+            docs[d.source] = d
+            n_tokens = 0
+            for p, row in enumerate(rec["chunks"]):
+                ch, within = store._chunk_from_row(row, docs)
+                chunks.append(ch)
+                sentence_rows.append([n_sentences + r for r in within])
+                chunk_keys.append(f"{key}:{p}")
+                tokens.append(row.get("tokens", 0))
+                n_tokens += tokens[-1]
+            n_sentences += rec["sentences"]
+            sentences.append(unpack(got[SENTENCES], np.float32, dim, rec["sentences"], f"sentence vectors of {d.source}"))
+            if token_dim:
+                token_vecs.append(unpack(got[TOKENS], np.float16, int(token_dim), n_tokens, f"token vectors of {d.source}"))
+                spans.append(unpack(got[SPANS], np.int64, 2, n_tokens, f"token spans of {d.source}"))
+        counts = manifest["counts"]
+        if (len(chunks), n_sentences) != (counts["chunks"], counts["sentences"]):
+            raise IndexCorruptError(f"The Milvus index {build_id} at {settings.milvus_uri} has {len(chunks)} chunks and "
+                                    f"{n_sentences} sentences, its manifest says {counts['chunks']} and {counts['sentences']}. {redo}")
+        sentences = np.concatenate(sentences) if sentences else np.zeros((0, dim), dtype=np.float32)
+        late = None
+        if token_dim:
+            vecs = store.widened(np.concatenate(token_vecs) if token_vecs else np.zeros((0, int(token_dim)), dtype=np.float16))
+            offsets = np.concatenate([[0], np.cumsum(tokens, dtype=np.int64)]).astype(np.int64)
+            late = TokenIndex(vecs, offsets, np.concatenate(spans) if spans else np.zeros((0, 2), dtype=np.int64))
+    except (IndexCorruptError, MilvusUnavailableError):
+        raise
+    except Exception as e:
+        raise IndexCorruptError(f"The Milvus index {build_id} at {settings.milvus_uri} cannot be read "
+                                f"({e.__class__.__name__}: {str(e)[:200]}). {redo}") from None
+    by_source: dict[str, list[int]] = {}
+    for i, ch in enumerate(chunks):
+        by_source.setdefault(ch.source, []).append(i)
+    return store.LoadedIndex(
+        path=Path(settings.milvus_uri) / build_id, manifest=manifest, docs=docs, chunks=chunks, chunk_sentence_rows=sentence_rows,
+        sentences=sentences, dense=None, bm25=None, late=late,
+        by_source={k: np.array(v, dtype=np.int64) for k, v in by_source.items()},
+        first_stage=MilvusFirstStage(c, coll, info["terms"], build_id, chunk_keys, dict(info["documents"]),
+                                     index_settings(manifest)),
+    )
+
+
+class MilvusFirstStage:
+    """The Retriever's candidate lists from one build's rows (see Retriever.dense_candidates).
+
+    Dense searches are filtered to the build's document versions, BM25 searches read the build's own terms
+    collection, and hits' keys are mapped to the build's rows.
+    """
+
+    def __init__(self, client, coll: dict[str, str], terms: str, build_id: str, keys: list[str], docs: dict[str, str],
+                 settings: IndexSettings) -> None:
+        self.client, self.build_id, self.settings = client, build_id, settings
+        self.chunks, self.terms, self.records = (milvus_rows.loaded(client, n) for n in (coll["chunks"], terms, coll["records"]))
+        self.keys, self.docs = keys, docs  # docs: {source: version key}
+        self.rows = {k: i for i, k in enumerate(keys)}
+        self.size = len(keys)
+
+    def check(self) -> None:
+        """Raise IndexStaleError if the build's manifest record is gone: a later publish is deleting its rows."""
+        try:
+            mark = milvus_rows.record_key(_tag(self.build_id), MANIFEST)
+            kept = self.client.query(self.records, ids=[mark], output_fields=["owner"])
+        except Exception:
+            if self.client.has_collection(self.records):
+                raise
+            kept = []  # its whole set was dropped
+        if not kept:
+            raise IndexStaleError(f"Milvus no longer keeps build {self.build_id}, which this engine loaded: newer builds "
+                                  "replaced it. Load the live one: run the command again (the page reloads by itself).")
+
+    def _search(self, collection: str, data, field: str, metric: str, versions, depth: int) -> list[tuple[int, float]]:
+        try:
+            got = self.client.search(collection, data=[data], anns_field=field, limit=min(depth, self.size), output_fields=["key"],
+                                     search_params={"metric_type": metric},
+                                     **({} if versions is None else {"filter": milvus_rows.one_of("doc", versions)}))[0]
+        except Exception:
+            self.check()  # a collection dropped under it says so
+            raise
+        self.check()  # after the search: the record is deleted before the rows, so the search saw them all
+        return [(self.rows[h["key"]], float(h["distance"])) for h in got]
+
+    def dense_candidates(self, qvec: np.ndarray, sources: list[str] | None, depth: int) -> np.ndarray:
+        """Rows of the ``depth`` chunks nearest to ``qvec`` (inner product, exact), best first."""
+        if depth <= 0 or not self.size:
+            return np.zeros(0, dtype=np.int64)
+        versions = [self.docs[s] for s in sources or self.docs]  # the chunk collection holds other builds' rows too
+        got = self._search(self.chunks, np.asarray(qvec, dtype=np.float32).tolist(), "dense", "IP", versions, depth)
+        return np.array([r for r, _ in got], dtype=np.int64)
+
+    def bm25_scores(self, question: str, sources: list[str] | None, depth: int) -> dict[int, float]:
+        """{row: BM25 score} of the ``depth`` best-matching chunks, scored by Milvus's BM25 function over ``terms``."""
+        terms = " ".join(lexical.query_terms(question, self.settings))
+        if depth <= 0 or not self.size or not terms:
+            return {}
+        versions = [self.docs[s] for s in sources] if sources else None  # the build's own collection: no filter needed
+        # Milvus Lite reports BM25 as a negated distance (best first, most negative); the score is its size.
+        return {r: abs(d) for r, d in self._search(self.terms, terms, "sparse", "BM25", versions, depth) if d != 0}
+
+    def chunk_vectors(self, rows) -> np.ndarray:
+        """The stored chunk vectors of ``rows``, in that order."""
+        keys = [self.keys[int(r)] for r in rows]
+        got = {r["key"]: r["dense"] for r in self.client.query(self.chunks, ids=keys, output_fields=["dense"])}
+        if len(got) < len(set(keys)):
+            self.check()
+            raise IndexCorruptError(f"Milvus lacks chunk rows of build {self.build_id}. Run `python -m qa index --force`.")
+        return np.array([got[k] for k in keys], dtype=np.float32)

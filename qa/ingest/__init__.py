@@ -1,0 +1,1 @@
+"""Reading documents into text with offsets: loaders, structure, back matter, chunks, BM25 terms."""

@@ -1,0 +1,284 @@
+"""Load a folder of documents: .txt, .md, .html and .pdf, plus its catalogue.
+
+Every document's ``text`` is the text as loaded; all offsets downstream point
+into it. For .txt and .md that is what ``open(path, encoding="utf-8-sig").read()``
+returns: UTF-8 with universal newlines and without a leading byte-order mark
+(a UTF-8 BOM is dropped, so it never reaches a title or heading). Files that
+start with a UTF-16 or UTF-32 byte-order mark are decoded as that, BOM dropped,
+as ``open(path, encoding="utf-16")`` would; UTF-16 without a BOM is recognised
+by its NUL bytes at alternate positions. HTML becomes text in ``qa/ingest/html.py``,
+PDF in ``qa/ingest/pdf.py``.
+
+A document's title is, in order: the catalogue's, the file's own metadata
+(a PDF's sensible /Title, an HTML page's ``<title>`` or first ``<h1>``), a
+man page's NAME line, the first real level-1 heading, the first line.
+Headings, layout debris and back matter are offsets into ``text``
+(``qa/ingest/structure.py``, ``qa/ingest/backmatter.py``).
+
+One bad file never stops a build: any failure while reading, parsing or
+finding the structure of a file skips that file with a warning naming it and
+saying why (one line); the rest load.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import logging
+import os
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import SUPPORTED_SUFFIXES
+from ..errors import CorpusError, Unreadable
+from ..records import Document, Heading
+from .structure import detect_structure, drop_captions_and_names, structure_title
+
+log = logging.getLogger(__name__)
+
+CATALOG_NAME = "catalog.toml"
+MAX_FILE_BYTES = 200 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Skipped:
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"skipped {self.path}: {self.reason}"
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def list_files(folder: Path) -> tuple[list[Path], list[Skipped]]:
+    """Supported files below ``folder``, sorted, without following directory links.
+
+    Files with other suffixes are not listed (nor reported); sub-folders that
+    cannot be read are returned as skipped, with the reason.
+    """
+    if not folder.is_dir():
+        raise CorpusError(f"Document folder {folder} does not exist. Give a folder of .txt, .md, .html or .pdf files.")
+    files: list[Path] = []
+    skipped: list[Skipped] = []
+
+    def unreadable_dir(e: OSError) -> None:
+        where = Path(e.filename) if e.filename else folder
+        try:
+            rel = where.relative_to(folder).as_posix() + "/"
+        except ValueError:
+            rel = str(where)
+        skipped.append(Skipped(rel, f"folder cannot be read ({e.strerror or e}); check its permissions"))
+
+    for root, dirs, names in os.walk(folder, onerror=unreadable_dir, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            if name.startswith(".") or name == CATALOG_NAME:
+                continue
+            path = Path(root) / name
+            if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+                continue
+            files.append(path)
+    return files, skipped
+
+
+def load_catalog(folder: Path) -> dict[str, dict]:
+    path = folder / CATALOG_NAME
+    if not path.exists():
+        return {}
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        log.warning("ignoring %s: %s (fix the TOML to get titles in citations)", path, e)
+        return {}
+    return {k: v for k, v in data.items() if isinstance(v, dict)}
+
+
+BOMS = (  # longest first: a UTF-32-LE BOM begins with the UTF-16-LE one
+    (codecs.BOM_UTF32_LE, "utf-32-le", "UTF-32"),
+    (codecs.BOM_UTF32_BE, "utf-32-be", "UTF-32"),
+    (codecs.BOM_UTF8, "utf-8", "UTF-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16"),
+    (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16"),
+)
+CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """The codec, if NUL bytes sit at alternate positions as in UTF-16 text without a BOM
+    (Latin-script text in UTF-16 has a NUL in every other byte)."""
+    sample = data[:8192]
+    even, odd = sample[0::2], sample[1::2]
+    if len(sample) < 4:
+        return None
+    nul_even, nul_odd = even.count(0) / len(even), odd.count(0) / max(1, len(odd))
+    if nul_odd >= 0.3 and nul_even <= nul_odd / 5:
+        return "utf-16-le"
+    if nul_even >= 0.3 and nul_odd <= nul_even / 5:
+        return "utf-16-be"
+    return None
+
+
+def _decode_text(data: bytes, html: bool = False) -> str:
+    """Text as ``open(path, encoding="utf-8-sig")`` (or the BOM's UTF-16/32) reads it, universal newlines."""
+    for bom, codec, name in BOMS:
+        if data.startswith(bom):
+            try:
+                text = data[len(bom) :].decode(codec)
+            except UnicodeDecodeError as e:
+                raise Unreadable(
+                    f"starts with a {name} byte-order mark but is not valid {name} (at byte {e.start + len(bom)}); re-save it as UTF-8"
+                ) from None
+            return _newlines(text)
+    if b"\x00" in data[:8192]:
+        codec = _utf16_without_bom(data)
+        if codec is None:
+            raise Unreadable(
+                "looks like a binary file (it contains NUL bytes), not text; move it out of the folder or save it as .txt, .md, .html or .pdf"
+            )
+        try:
+            text = data.decode(codec)
+        except UnicodeDecodeError as e:
+            raise Unreadable(
+                f"looks like UTF-16 text without a byte-order mark but does not decode as {codec.upper()} "
+                f"(at byte {e.start}); re-save it as UTF-8"
+            ) from None
+        if re.search(r"[\x00-\x08\x0e-\x1f]", text[:4096]):
+            raise Unreadable("looks like UTF-16 text without a byte-order mark but decodes to control characters; re-save it as UTF-8")
+        return _newlines(text)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        declared = CHARSET.search(data[:4096]) if html else None
+        if declared:
+            try:
+                return _newlines(data.decode(declared.group(1).decode("ascii")))
+            except (LookupError, UnicodeDecodeError):
+                pass
+        raise Unreadable(
+            f"not valid UTF-8 (byte 0x{data[e.start]:02x} at position {e.start}); re-save it as UTF-8"
+        ) from None
+    return _newlines(text)
+
+
+def _newlines(text: str) -> str:
+    # Universal newlines, exactly as open(path, encoding=...).read() gives.
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise Unreadable(f"{size} bytes is over the {MAX_FILE_BYTES} byte limit; split it")
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise Unreadable(
+            "it is a link to a file that does not exist; fix or remove the link" if path.is_symlink()
+            else "it disappeared while indexing; index again once the folder is settled"
+        ) from None
+    except IsADirectoryError:
+        raise Unreadable("it is a folder, not a file; rename it if it is not a document") from None
+    except OSError as e:
+        raise Unreadable(f"cannot be read ({e.strerror or e}); check that it is a readable file") from None
+
+
+def read_document(path: Path, source: str, meta: dict | None = None) -> Document:
+    """Read one file into a Document, or raise Unreadable."""
+    from .backmatter import find_back_matter
+    from .pdf import sensible_title
+
+    data = _read_bytes(path)
+    suffix = path.suffix.lower()
+    given: list[Heading] = []
+    footers: list = []
+    meta_title = ""
+    if suffix == ".pdf":
+        from .pdf import read_pdf
+
+        pdf = read_pdf(path)
+        text, meta_title, given = pdf.text, pdf.title, pdf.headings
+    elif suffix in (".html", ".htm"):
+        from .html import html_to_text
+
+        page = html_to_text(_decode_text(data, html=True))
+        text, meta_title, footers = page.text, page.title, page.footers
+        given = drop_captions_and_names(page.headings, text)
+    else:
+        text = _decode_text(data)
+    if not text.strip():
+        raise Unreadable("it is empty (no text could be extracted); add text to it or move it out of the folder")
+    headings, skipped = detect_structure(text, markdown=suffix in (".md", ".markdown"), given=given)
+    meta = meta or {}
+    title = (
+        str(meta.get("title") or "").strip()
+        or sensible_title(meta_title)
+        or structure_title(text, headings, skipped)
+        or path.stem
+    )
+    return Document(
+        source=source,
+        text=text,
+        title=title,
+        sha256=sha256_bytes(data),
+        author=str(meta.get("author", "")),
+        publisher=str(meta.get("publisher", "")),
+        date=str(meta.get("date", "")),
+        kind=str(meta.get("kind", "")),
+        headings=tuple(headings),
+        skipped=tuple(skipped),
+        back_matter=tuple(find_back_matter(text, headings, footers)),
+    )
+
+
+def _failure_reason(e: Exception) -> str:
+    """One line for an unexpected failure: the exception's class and message, and what to do."""
+    msg = re.sub(r"\s+", " ", str(e)).strip()[:200]
+    what = f"{e.__class__.__name__}: {msg}" if msg else e.__class__.__name__
+    return f"could not be loaded ({what}); the file may be damaged - re-save it, or report this as a bug in qa with the file"
+
+
+def load_folder(
+    folder: str | os.PathLike, warn: Callable[[Skipped], None] | None = None
+) -> tuple[list[Document], list[Skipped]]:
+    """Load every supported file below ``folder``. Returns (documents, skipped)."""
+    folder = Path(folder)
+    catalog = load_catalog(folder)
+    files, skipped = list_files(folder)
+    docs = []
+    for path in files:
+        source = path.relative_to(folder).as_posix()
+        try:
+            docs.append(read_document(path, source, catalog.get(source)))
+        except Unreadable as e:
+            skipped.append(Skipped(source, str(e)))
+        except Exception as e:  # one bad file never stops a build
+            log.debug("failed to load %s", path, exc_info=True)
+            skipped.append(Skipped(source, _failure_reason(e)))
+    for s in skipped:
+        (warn or (lambda s: log.warning("%s", s)))(s)
+    if not docs:
+        raise CorpusError(
+            f"No readable documents in {folder}. Put .txt, .md, .html or .pdf files there"
+            + (f" ({len(skipped)} skipped: {skipped[0]})" if skipped else "")
+        )
+    return docs, skipped
+
+
+def corpus_fingerprint(folder: str | os.PathLike) -> dict[str, str]:
+    """sha256 of every supported file below ``folder`` (and of the catalogue), for staleness checks."""
+    folder = Path(folder)
+    files, _ = list_files(folder)
+    out = {}
+    for path in files + [folder / CATALOG_NAME]:
+        try:
+            out[path.relative_to(folder).as_posix()] = sha256_bytes(path.read_bytes())
+        except OSError:
+            continue
+    return out

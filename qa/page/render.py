@@ -1,0 +1,606 @@
+"""HTML for the chat page: the conversation, answers with citation markers, source cards and the source panel.
+
+All escaping lives here. Every piece of document text, title, section, file
+name or message goes through :func:`esc` before it is placed in markup, so a
+document containing ``<script>`` shows it as text. Nothing here needs Gradio:
+the page (``app.py``) only passes these strings to its components.
+
+A citation marker and a card's "Show in document" button carry the answer's
+turn number and the marker number; the page resolves them against the answer
+it stored (and the index build that produced it). They also carry a
+*reference* (:func:`cite_ref`: source, passage span, highlighted spans) that
+:func:`parse_ref` checks, for callers that hold only the link.
+
+Markdown debris in source files (``[Ham 2018](#)``, ``*emphasis*``, doubled
+quotation marks, runs of blank lines) is hidden when shown (:func:`debris`):
+display only, offsets stay exact and the highlighted text is still
+``document.text[start:end]``.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import quote, unquote
+
+from ..search.answer import MD_LINK, ranked_highlights
+from ..records import Answer, Document, Passage, Span
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+MODE_CHOICES = (("Hybrid", "hybrid"), ("Semantic", "dense"), ("Keyword", "bm25"))
+"""Retrieval modes as the page names them, with the engine's name for each."""
+
+MODE_ALIASES = {label.lower(): mode for label, mode in MODE_CHOICES} | {mode: mode for _, mode in MODE_CHOICES}
+MODE_LABELS = {mode: label for label, mode in MODE_CHOICES}
+
+MAX_REF_CHARS = 1000
+"""A reference longer than this did not come from a card: refuse it before parsing."""
+
+HREF_PREFIX = "#qa-cite/"
+
+FOCUS_ID = "qa-focus"
+"""Element id of the passage in the source panel; the page scrolls it into view."""
+
+LEAD_SENTENCES = 2
+"""At most this many answer sentences lead the reply."""
+
+LONG_QUESTION_CHARS = 280
+"""A question longer than this is shown clamped, with a "Show more" button."""
+
+LEVEL_WORDS = {"high": "High confidence", "medium": "Medium confidence", "low": "Low confidence"}
+
+
+class BadReferenceError(ValueError):
+    """A citation reference that this module did not write (or that points outside its document)."""
+
+
+def esc(text: object) -> str:
+    """Text as inert HTML: ``<``, ``>``, ``&`` and both quotes become entities."""
+    return html.escape(str(text), quote=True)
+
+
+def static_text(name: str) -> str:
+    """A file from ``qa/page/static`` (the page's CSS and script), read when the page is built."""
+    return (STATIC / name).read_text(encoding="utf-8")
+
+
+def page_head() -> str:
+    """The page's CSS and script for ``<head>`` (as a plain style sheet: Gradio's ``css=`` would scope every
+    selector under its container, which breaks ``body`` and ``.dark`` rules)."""
+    return f"<style>{static_text('page.css')}</style><script>{static_text('page.js')}</script>"
+
+
+def mode_name(mode: str) -> str:
+    """The engine's mode for a page label or engine name ("Semantic" -> "dense")."""
+    key = str(mode).strip().lower()
+    if key not in MODE_ALIASES:
+        choices = ", ".join(f"{label.lower()} ({m})" for label, m in MODE_CHOICES)
+        raise ValueError(f"Unknown retrieval mode {mode!r}. Choose one of: {choices}.")
+    return MODE_ALIASES[key]
+
+
+def level_of(answer: Answer) -> str:
+    """The answer's plain confidence level: the engine's ``level`` when it has one."""
+    level = getattr(answer, "level", None)
+    if level in LEVEL_WORDS:
+        return level
+    return "low" if answer.abstained else "high"
+
+
+def nice_date(value: str | None) -> str:
+    """An ISO time as words ("23 Nov 2026, 05:40 UTC"); anything else unchanged."""
+    if not value:
+        return ""
+    try:
+        t = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return str(value)
+    zone = " UTC" if t.utcoffset() is not None and not t.utcoffset() else ""
+    return f"{t.day} {t:%b %Y, %H:%M}{zone}"
+
+
+# -- references ------------------------------------------------------------------------------------
+
+
+def cite_ref(p: Passage) -> str:
+    """``source|start|end|a-b,c-d``: what a click on a citation sends back to the page."""
+    spans = ",".join(f"{a}-{b}" for a, b in p.highlights)
+    return f"{p.source}|{p.start}|{p.end}|{spans}"
+
+
+def parse_ref(ref: object) -> tuple[str, int, int, tuple[Span, ...]]:
+    """``(source, start, end, highlights)`` from :func:`cite_ref`'s string, or BadReferenceError."""
+    bad = "That citation link is not valid. Click a citation marker or a card's button."
+    if not isinstance(ref, str) or not ref or len(ref) > MAX_REF_CHARS:
+        raise BadReferenceError(bad)
+    parts = ref.rsplit("|", 3)
+    if len(parts) != 4:
+        raise BadReferenceError(bad)
+    source, start, end, spans = parts
+    try:
+        a, b = int(start), int(end)
+        hls = tuple(tuple(int(x) for x in s.split("-", 1)) for s in spans.split(",") if s)
+    except ValueError:
+        raise BadReferenceError(bad) from None
+    if any(len(h) != 2 for h in hls):
+        raise BadReferenceError(bad)
+    return source, a, b, hls
+
+
+def check_span(doc: Document, start: int, end: int, highlights: Sequence[Span]) -> None:
+    """BadReferenceError unless the passage and its highlights lie inside the document's text."""
+    if not 0 <= start < end <= len(doc.text):
+        raise BadReferenceError(f"The passage [{start}:{end}] is outside {doc.source} ({len(doc.text)} characters).")
+    for a, b in highlights:
+        if not start <= a < b <= end:
+            raise BadReferenceError(f"The highlighted sentence [{a}:{b}] is outside its passage [{start}:{end}].")
+
+
+def cite_href(p: Passage) -> str:
+    """The link a citation carries: ``#qa-cite/`` and the URL-encoded reference."""
+    return HREF_PREFIX + quote(cite_ref(p), safe="")
+
+
+def ref_from_href(href: str) -> str:
+    return unquote(href[len(HREF_PREFIX):]) if isinstance(href, str) and href.startswith(HREF_PREFIX) else href
+
+
+# -- display cleaning: Markdown debris hidden, offsets untouched -----------------------------------
+
+_LINK = MD_LINK
+_EMPH = re.compile(r"(?<![\w*\\])(\*{1,3}|_{1,2})(?=[^\s*_])([^\n]{1,400}?)(?<=[^\s*_\\])\1(?![\w*])")
+_HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+", re.M)
+_BULLET = re.compile(r"^[ \t]*[•▪◦‣][ \t]+", re.M)
+_DOUBLED_QUOTES = re.compile(r"([\"“”])\1+")
+_BLANK_RUN = re.compile(r"\n[ \t]*\n((?:[ \t]*\n)+)")
+
+
+def debris(text: str) -> list[Span]:
+    """Character spans of ``text`` that are Markdown syntax rather than words, sorted and disjoint.
+
+    ``[Ham 2018](#)`` keeps "Ham 2018"; ``*x*`` and ``__x__`` keep x; ``""`` keeps one mark;
+    ``## `` and a bullet ("• ") at a line start go; a run of blank lines keeps one.
+    """
+    spans: list[Span] = []
+    for m in _LINK.finditer(text):
+        spans += [(m.start(), m.start() + 1), (m.end(1), m.end())]
+    for m in _EMPH.finditer(text):
+        n = len(m.group(1))
+        spans += [(m.start(), m.start() + n), (m.end() - n, m.end())]
+    spans += [(m.start(), m.end()) for m in _HEADING.finditer(text)]
+    spans += [(m.start(), m.end()) for m in _BULLET.finditer(text)]
+    spans += [(m.start() + 1, m.end()) for m in _DOUBLED_QUOTES.finditer(text)]
+    spans += [(m.start(1), m.end(1)) for m in _BLANK_RUN.finditer(text)]
+    merged: list[list[int]] = []
+    for a, b in sorted(s for s in spans if s[0] < s[1]):
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    return [(a, b) for a, b in merged]
+
+
+def _drop(text: str, offset: int, hidden: Sequence[Span]) -> str:
+    """``text`` (starting at absolute ``offset``) without the characters in ``hidden``."""
+    if not hidden:
+        return text
+    out, pos, end = [], offset, offset + len(text)
+    for a, b in hidden:
+        if b <= pos or a >= end:
+            continue
+        if a > pos:
+            out.append(text[pos - offset : a - offset])
+        pos = max(pos, b)
+    if pos < end:
+        out.append(text[pos - offset :])
+    return "".join(out)
+
+
+def display_text(text: str) -> str:
+    """``text`` as the page shows it: Markdown debris hidden (display only)."""
+    return _drop(text, 0, debris(text))
+
+
+def _flow(text: str) -> str:
+    """Escaped text on one line: paragraph breaks become <br>, other runs of space one space."""
+    paras = re.split(r"\s*\n\s*\n\s*", text)
+    body = "<br>".join(esc(" ".join(p.split())) for p in paras)
+    lead = " " if text[:1].isspace() and not body.startswith("<br>") else ""
+    tail = " " if text[-1:].isspace() and not body.endswith("<br>") else ""
+    return lead + body + tail
+
+
+def _segments(text: str, offset: int, spans: Sequence[Span]) -> list[tuple[int, int, bool]]:
+    """``text`` (starting at absolute ``offset``) cut into absolute (start, end, highlighted) around ``spans``."""
+    out, pos, end = [], offset, offset + len(text)
+    for a, b in sorted(spans):
+        a, b = max(a, pos), min(b, end)
+        if a >= b:
+            continue
+        if a > pos:
+            out.append((pos, a, False))
+        out.append((a, b, True))
+        pos = b
+    if pos < end:
+        out.append((pos, end, False))
+    return out
+
+
+def _marked(text: str, offset: int, spans: Sequence[Span], flow: bool = True, hidden: Sequence[Span] | None = None,
+            tag: str = "mark", cls: str = "qa-sentence") -> str:
+    """``text`` escaped, the ``spans`` wrapped in ``<mark class="qa-sentence">``, debris hidden."""
+    write = _flow if flow else esc
+    if hidden is None:
+        hidden = [(a + offset, b + offset) for a, b in debris(text)]
+    out = []
+    for a, b, hit in _segments(text, offset, spans):
+        piece = write(_drop(text[a - offset : b - offset], a, hidden))
+        out.append(f'<{tag} class="{cls}" data-start="{a}" data-end="{b}">{piece}</{tag}>' if hit else piece)
+    return "".join(out)
+
+
+# -- what an answer cites, in the order it cites it ------------------------------------------------
+
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*\s+|\n\s*\n")
+
+
+def lead_sentences(answer: Answer, n: int = LEAD_SENTENCES) -> list[tuple[int, Span]]:
+    """The sentences the reply leads with, as (passage index, span): the engine's order (``ranked_highlights``),
+    which holds only sentences that may be quoted (``answer.quotable``: no reference line, fragment or repeat)."""
+    return [(i, span) for i, span, _ in ranked_highlights(answer)[:n]]
+
+
+def citation_order(answer: Answer) -> list[int]:
+    """Passage indices in marker order: the passages the lead sentences cite first, then the rest by rank.
+
+    Marker ``[n]`` is ``answer.passages[order[n - 1]]``: numbers run 1..n with no gaps.
+    """
+    order: list[int] = []
+    if not answer.abstained:
+        for i, _ in lead_sentences(answer):
+            if i not in order:
+                order.append(i)
+    return order + [i for i in range(len(answer.passages)) if i not in order]
+
+
+def sentence_around(p: Passage, a: int, b: int) -> Span:
+    """The whole sentence(s) of ``p`` around the span ``[a, b)`` (absolute offsets)."""
+    text, s, e = p.text, a - p.start, b - p.start
+    start = 0
+    for m in _SENTENCE_END.finditer(text, 0, s):
+        if m.end() <= s:
+            start = m.end()
+    m = _SENTENCE_END.search(text, max(e - 1, s))
+    end = m.start() + len(m.group(0).rstrip()) if m and m.start() >= e - 1 else len(text)
+    end = max(end, e)
+    return p.start + start, p.start + end
+
+
+def section_words(section: Sequence[str]) -> str:
+    return " › ".join(display_text(s) for s in section)
+
+
+# -- the chat reply --------------------------------------------------------------------------------
+
+
+def _tip_id(turn: int, n: int) -> str:
+    return f"qa-tip-{turn}-{n}"
+
+
+def marker_html(turn: int, n: int, p: Passage, sentence: str = "") -> str:
+    """A citation marker ``[n]``: a button that opens the source; hovering or focusing it previews the sentence."""
+    where = f", {section_words(p.section)}" if p.section else ""
+    preview = " ".join(display_text(sentence).split()) if sentence else ""
+    tip = (f'<span class="qa-tip" role="tooltip" id="{_tip_id(turn, n)}">'
+           f'<span class="qa-tip-title">[{n}] {esc(display_text(p.title))}</span>'
+           f'{f"<span class=qa-tip-text>“{esc(preview)}”</span>" if preview else ""}</span>')
+    return (
+        f'<span class="qa-cite-wrap"><a class="qa-cite" role="button" href="{esc(cite_href(p))}" '
+        f'data-turn="{turn}" data-n="{n}" aria-describedby="{_tip_id(turn, n)}" '
+        f'aria-label="Source {n}: {esc(display_text(p.title) + where)}">[{n}]</a>{tip}</span>'
+    )
+
+
+def _best_sentence(p: Passage) -> str:
+    if not p.highlights:
+        return ""
+    i = max(range(len(p.highlights)), key=lambda j: (p.highlight_scores or (0.0,) * len(p.highlights))[j])
+    a, b = p.highlights[i]
+    return p.text[a - p.start : b - p.start]
+
+
+def card_html(turn: int, n: int, p: Passage, date: str = "", open_: bool = False) -> str:
+    """A source card: title, section and date in words; the passage with its sentence marked; collapsible."""
+    section = section_words(p.section)
+    meta = " · ".join(esc(x) for x in (section, date) if x)
+    scores = [f"retrieval score {p.score:.4f}"] + [f"sentence similarity {s:.2f}" for s in p.highlight_scores[:1]]
+    return (
+        f'<details class="qa-card" data-source="{esc(p.source)}"{" open" if open_ else ""}>'
+        f'<summary title="{esc("; ".join(scores))}"><span class="qa-num" aria-hidden="true">[{n}]</span> '
+        f'<span class="qa-card-title">{esc(display_text(p.title))}</span>'
+        f'{f"<span class=qa-card-meta>{meta}</span>" if meta else ""}'
+        f'<span class="qa-sr"> (source {n})</span></summary>'
+        f'<div class="qa-card-text">{_marked(p.text, p.start, p.highlights)}</div>'
+        f'<a class="qa-show" role="button" href="{esc(cite_href(p))}" data-turn="{turn}" data-n="{n}">'
+        f'Show in document<span class="qa-sr"> (source {n})</span> →</a>'
+        "</details>"
+    )
+
+
+def settings_words(settings: dict | None, total_docs: int | None = None, titles: dict | None = None) -> str:
+    """What produced an answer, in words: "All 5 documents · Hybrid · 5 passages"."""
+    if not settings:
+        return ""
+    sources = list(settings.get("sources") or [])
+    if sources:
+        names = [display_text((titles or {}).get(s, s)) for s in sources]
+        where = f"Only {len(sources)} of {total_docs} documents" if total_docs else f"Only {len(sources)} documents"
+        where += f" ({'; '.join(names)})"
+    else:
+        where = f"All {total_docs} documents" if total_docs else "All documents"
+    mode = MODE_LABELS.get(settings.get("mode"), str(settings.get("mode", "")))
+    k = settings.get("k")
+    return " · ".join(x for x in (where, mode, f"{k} passage{'s' if k != 1 else ''}" if k else "") if x)
+
+
+def answer_html(answer: Answer, turn: int = 1, settings: dict | None = None, dates: dict | None = None,
+                total_docs: int | None = None, titles: dict | None = None, indexed: str = "") -> str:
+    """The reply: the answer sentence first with its markers, a plain confidence level, then a card per passage.
+
+    When the engine abstains the reply says so first, plainly (with the document filter when one was on,
+    and a button to search everything), and lists the nearest passages under a heading that does not call
+    them an answer.
+    """
+    dates = dates or {}
+    order = citation_order(answer)
+    number = {i: n for n, i in enumerate(order, 1)}
+    level = level_of(answer)
+    parts = [f'<div class="qa-answer{" qa-weak" if answer.abstained else ""}" data-turn="{turn}">']
+    if answer.abstained:
+        filt = list((settings or {}).get("sources") or [])
+        extra = ""
+        if filt:
+            names = "; ".join(display_text((titles or {}).get(s, s)) for s in filt)
+            extra = (f'<p class="qa-filter-note">The search was limited to {len(filt)} document'
+                     f'{"s" if len(filt) != 1 else ""}: {esc(names)}.</p>'
+                     f'<button type="button" class="qa-btn qa-search-all" data-action="search-all" data-turn="{turn}">'
+                     "Search all documents</button>")
+        parts.append(f'<div class="qa-abstain"><p><strong class="qa-abstain-label">No answer found.</strong> '
+                     f'{esc(answer.message)}</p>{extra}</div>')
+        label = "Nearest passages (not an answer)" if answer.passages else ""
+    else:
+        leads = lead_sentences(answer)
+        for j, (i, (a, b)) in enumerate(leads):
+            p = answer.passages[i]
+            s, e = sentence_around(p, a, b)
+            n = number[i]
+            body = _marked(p.text[s - p.start : e - p.start], s, [(a, b)], tag="strong", cls="qa-hl",
+                           hidden=[(x + p.start, y + p.start) for x, y in debris(p.text)])
+            cls = "qa-lead" if j == 0 else "qa-also"
+            parts.append(f'<p class="{cls}">{"" if j == 0 else "<span class=qa-also-label>Also: </span>"}'
+                         f'<span class="qa-quote-text">“{body.strip()}”</span> '
+                         f'{marker_html(turn, n, p, p.text[a - p.start : b - p.start])}</p>')
+        label = f"Sources ({len(answer.passages)})"
+    parts.append(
+        f'<p class="qa-level-line"><span class="qa-level qa-level-{level}" tabindex="0" '
+        f'title="Best sentence similarity {answer.confidence:.2f}">{LEVEL_WORDS[level]}</span>'
+        f'<span class="qa-sr"> (best sentence similarity {answer.confidence:.2f})</span></p>'
+    )
+    if label:
+        parts.append(f'<div class="qa-sources"><p class="qa-cards-label">{label}</p>')
+        parts.extend(card_html(turn, number[i], answer.passages[i], dates.get(answer.passages[i].source, ""),
+                               open_=False) for i in order)
+        parts.append("</div>")
+    made = settings_words(settings, total_docs, titles)
+    if made or indexed:
+        parts.append(f'<p class="qa-made">{esc(made)}{" · " if made and indexed else ""}'
+                     f'{f"index of {esc(indexed)}" if indexed else ""}</p>')
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def answer_markdown(answer: Answer, settings: dict | None = None, dates: dict | None = None) -> str:
+    """The answer as Markdown: question, quoted sentence(s) with markers, confidence, then the references."""
+    dates = dates or {}
+    order = citation_order(answer)
+    number = {i: n for n, i in enumerate(order, 1)}
+    lines = [f"**Q:** {' '.join(answer.question.split())}", ""]
+    if answer.abstained:
+        lines += [f"**No answer found.** {answer.message}", ""]
+    else:
+        quotes = [f"> “{' '.join(display_text(answer.passages[i].text[a - answer.passages[i].start : b - answer.passages[i].start]).split())}” [{number[i]}]"
+                  for i, (a, b) in lead_sentences(answer)]
+        lines += ["\n>\n".join(quotes), ""]
+    made = settings_words(settings)
+    lines += [f"*{LEVEL_WORDS[level_of(answer)]}*" + (f" · {made}" if made else ""), ""]
+    if order:
+        lines.append("Nearest passages:" if answer.abstained else "References:")
+        for n, i in enumerate(order, 1):
+            p = answer.passages[i]
+            where = ", ".join(x for x in (section_words(p.section), dates.get(p.source, "")) if x)
+            quote_ = " ".join(display_text(_best_sentence(p)).split())
+            lines.append(f"{n}. {display_text(p.title)}{f' ({where})' if where else ''}"
+                         + (f": “{quote_}”" if quote_ else ""))
+    return "\n".join(lines).strip() + "\n"
+
+
+def error_html(message: str) -> str:
+    return f'<div class="qa-answer qa-error-reply"><p class="qa-error" role="alert"><strong>Cannot answer.</strong> {esc(message)}</p></div>'
+
+
+def question_html(question: str, note: str = "") -> str:
+    """The reader's question: clamped with "Show more" when long, with a note when it was cut."""
+    q = question.strip()
+    long_ = len(q) > LONG_QUESTION_CHARS
+    more = ('<button type="button" class="qa-more" data-action="more" aria-expanded="false">Show more</button>'
+            if long_ else "")
+    cut = f'<p class="qa-cut-note">{esc(note)}</p>' if note else ""
+    return f'<div class="qa-q-wrap"><p class="qa-q{" qa-clamped" if long_ else ""}">{esc(q)}</p>{more}{cut}</div>'
+
+
+_THUMB = ('<svg aria-hidden="true" focusable="false" width="18" height="18" viewBox="0 0 24 24" fill="none" '
+          'stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"{flip}>'
+          '<path d="M7 10v12"/><path d="M15 5.88 14 10h5.83a2 2 0 0 1 1.92 2.56l-2.33 8A2 2 0 0 1 17.5 22H4a2 2 0 0 '
+          '1-2-2v-8a2 2 0 0 1 2-2h2.76a2 2 0 0 0 1.79-1.11L12 2a3.13 3.13 0 0 1 3 3.88Z"/></svg>')
+THUMB_UP = _THUMB.format(flip="")
+THUMB_DOWN = _THUMB.format(flip=' style="transform: rotate(180deg)"')
+
+FEEDBACK_REASONS = (("wrong source", "Wrong source"), ("not answered", "Did not answer the question"),
+                    ("partly answered", "Only partly answered"))
+
+
+def feedback_html(turn: int, verdict: str | None = None) -> str:
+    """Thumbs up / down; thumbs down opens a short form asking why."""
+    if verdict:
+        return f'<div class="qa-feedback"><p class="qa-saved" role="status">Thank you: saved as {esc(verdict)}.</p></div>'
+    radios = "".join(
+        f'<label><input type="radio" name="qa-why-{turn}" value="{esc(v)}"> {esc(label)}</label>'
+        for v, label in FEEDBACK_REASONS
+    )
+    return (
+        f'<div class="qa-feedback" data-turn="{turn}">'
+        f'<button type="button" class="qa-thumb" data-action="helpful" data-turn="{turn}" aria-label="Helpful" '
+        f'title="Helpful">{THUMB_UP}</button>'
+        f'<button type="button" class="qa-thumb" data-action="why" data-turn="{turn}" aria-label="Not helpful" '
+        f'title="Not helpful" aria-expanded="false" aria-controls="qa-why-{turn}">{THUMB_DOWN}</button>'
+        f'<form class="qa-why" id="qa-why-{turn}" hidden><fieldset><legend>What was wrong?</legend>{radios}</fieldset>'
+        f'<label class="qa-why-text">Anything else (optional)<textarea rows="2" maxlength="1000"></textarea></label>'
+        f'<button type="button" class="qa-btn" data-action="not-helpful" data-turn="{turn}">Send</button></form></div>'
+    )
+
+
+def turn_html(turn: dict) -> str:
+    """One exchange: the question, then the reply (or a pending note), its copy button and thumbs."""
+    t = turn["turn"]
+    reply = turn.get("html") or '<div class="qa-answer qa-pending"><p>Searching the documents…</p></div>'
+    tools = ""
+    if turn.get("kind") == "answer":
+        tools = (
+            f'<div class="qa-tools"><button type="button" class="qa-btn qa-copy" data-action="copy" '
+            f'data-md="{esc(turn.get("markdown", ""))}">Copy answer</button>{feedback_html(t, turn.get("verdict"))}</div>'
+        )
+    label = f"Answer {t}" if turn.get("kind") == "answer" else ("Error" if turn.get("kind") == "error" else "Waiting")
+    return (
+        f'<div class="qa-turn" id="qa-turn-{t}" data-turn="{t}" data-text="{esc(turn.get("text", ""))}">'
+        f'<section class="qa-user" aria-label="Question {t}">{question_html(turn["question"], turn.get("note", ""))}</section>'
+        f'<section class="qa-bot" aria-label="{label}">{reply}{tools}</section></div>'
+    )
+
+
+def conversation_html(turns: Sequence[dict], empty: str = "") -> str:
+    """The whole conversation, oldest first, with Copy conversation / Clear above it."""
+    if not turns:
+        return f'<div class="qa-log qa-log-empty">{empty}</div>'
+    bar = ('<div class="qa-log-bar"><button type="button" class="qa-btn" data-action="copy-all">Copy conversation</button>'
+           '<button type="button" class="qa-btn" data-action="clear">Clear</button></div>')
+    return f'<div class="qa-log" role="log" aria-label="Conversation">{bar}{"".join(turn_html(t) for t in turns)}</div>'
+
+
+def empty_html(examples: Sequence[str]) -> str:
+    """The first screen's conversation area: example questions."""
+    if not examples:
+        return '<p class="qa-hint">Type a question above.</p>'
+    buttons = "".join(f'<li><button type="button" class="qa-example" data-ask="{esc(q)}">{esc(q)}</button></li>'
+                      for q in examples)
+    return f'<p class="qa-hint">Try one of these:</p><ul class="qa-examples">{buttons}</ul>'
+
+
+def header_html(docs: Sequence[Document], topic: str = "", indexed: str = "") -> str:
+    """What the documents are, compactly: count, topic and years, then a collapsible list."""
+    years = sorted({m.group(0) for d in docs for m in [re.search(r"\d{4}", d.date or "")] if m})
+    span = f" ({years[0]}–{years[-1]})" if len(years) > 1 else (f" ({years[0]})" if years else "")
+    about = f" on {esc(topic)}" if topic else ""
+    items = []
+    for d in docs:
+        who = d.author or d.publisher
+        meta = ", ".join(esc(x) for x in (who, d.date) if x)
+        items.append(f"<li><span class=qa-doc-name>{esc(display_text(d.title) or d.source)}</span>"
+                     f"{f' — {meta}' if meta else ''}</li>")
+    when = f'<span class="qa-indexed">Indexed {esc(indexed)}.</span>' if indexed else ""
+    return (
+        '<header class="qa-header"><h1>Ask the documents</h1>'
+        f'<p class="qa-about">Answers quoted word for word from {len(docs)} document{"s" if len(docs) != 1 else ""}'
+        f'{about}{esc(span)}, each with a source you can check. {when}</p>'
+        f'<details class="qa-doclist"><summary>The {len(docs)} documents</summary><ul>{"".join(items)}</ul></details>'
+        "</header>"
+    )
+
+
+# -- the source panel ------------------------------------------------------------------------------
+
+
+PANEL_EMPTY = (
+    '<div class="qa-panel qa-panel-empty"><h2 class="qa-panel-label">Source</h2>'
+    "<p>Choose a citation marker such as <b>[1]</b>, or <b>Show in document</b> on a source, to read the "
+    "passage in its document here.</p></div>"
+)
+
+
+def panel_empty(answer_no: int | None = None) -> str:
+    if not answer_no:
+        return PANEL_EMPTY
+    return (f'<div class="qa-panel qa-panel-empty"><h2 class="qa-panel-label">Source</h2>'
+            f"<p>Answer {answer_no}: choose a citation marker such as <b>[1]</b> to read its passage here.</p></div>")
+
+
+def panel_error_html(message: str) -> str:
+    return (f'<div class="qa-panel qa-panel-empty"><h2 class="qa-panel-label">Source</h2>'
+            f'<p class="qa-panel-error">{esc(message)}</p></div>')
+
+
+def section_at(doc: Document, offset: int) -> tuple[str, ...]:
+    """The heading path in force at ``offset`` (deepest last): the structure stage's rule, for one document."""
+    from ..ingest.structure import section_at as path_at
+
+    return path_at(doc.headings, offset)
+
+
+def doc_meta(doc: Document) -> list[str]:
+    meta = [m for m in (doc.author, doc.publisher, doc.date) if m]
+    if doc.publisher and doc.publisher == doc.author:
+        meta.remove(doc.publisher)
+    return meta
+
+
+def panel_html(doc: Document, start: int, end: int, highlights: Sequence[Span] = (), turn: int | None = None,
+               n: int | None = None, total: int | None = None) -> str:
+    """The whole document, escaped, with the passage marked and its answering sentence(s) marked strongly.
+
+    The passage carries ``id="qa-focus"`` so the page can scroll it into view. With ``turn`` and ``n`` the
+    panel says which answer and marker it shows and offers the previous / next source of that answer.
+    """
+    check_span(doc, start, end, highlights)
+    meta = doc_meta(doc)
+    section = section_at(doc, start)
+    text = doc.text
+    hidden = debris(text)
+    body = (
+        esc(_drop(text[:start], 0, hidden))
+        + f'<mark class="qa-passage" id="{FOCUS_ID}" data-start="{start}" data-end="{end}">'
+        + _marked(text[start:end], start, highlights, flow=False, hidden=hidden)
+        + "</mark>"
+        + esc(_drop(text[end:], end, hidden))
+    )
+    label = f"Answer {turn}, source [{n}]" if turn and n else "Source"
+    nav = ""
+    if turn and n:
+        prev_ = (f'<button type="button" class="qa-btn qa-step" data-action="open" data-turn="{turn}" data-n="{n - 1}" '
+                 f'aria-label="Previous source, [{n - 1}]">‹ [{n - 1}]</button>') if n > 1 else ""
+        next_ = (f'<button type="button" class="qa-btn qa-step" data-action="open" data-turn="{turn}" data-n="{n + 1}" '
+                 f'aria-label="Next source, [{n + 1}]">[{n + 1}] ›</button>') if total and n < total else ""
+        nav = prev_ + next_
+    return (
+        f'<div class="qa-panel" data-source="{esc(doc.source)}" data-turn="{turn or ""}" data-n="{n or ""}">'
+        f'<div class="qa-panel-bar"><h2 class="qa-panel-label" id="qa-panel-label" tabindex="-1">{esc(label)}</h2>'
+        f'<span class="qa-panel-nav">{nav}'
+        f'<button type="button" class="qa-btn qa-step" data-action="highlight" title="Go back to the highlighted passage">Highlight</button>'
+        f'<button type="button" class="qa-btn qa-close" data-action="close" aria-label="Close the source">Close ✕</button></span></div>'
+        f'<div class="qa-doc-head"><div class="qa-doc-title">{esc(display_text(doc.title))}</div>'
+        f'<div class="qa-doc-meta">{" · ".join(esc(m) for m in meta) or "Author and date not catalogued"}</div>'
+        f'{f"<div class=qa-doc-where>{esc(section_words(section))}</div>" if section else ""}</div>'
+        f'<div class="qa-doc-text" id="qa-doc-text" tabindex="0" aria-label="Document text">{body}</div></div>'
+    )

@@ -1,0 +1,1 @@
+"""Answering a question: first-stage retrieval, fusion, reranking and the extractive answer."""

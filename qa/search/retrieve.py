@@ -1,0 +1,248 @@
+"""Retrieval over a loaded index: dense (FAISS + sentence-level rescoring), BM25, and their fusion."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from ..models import late
+from ..ingest import lexical
+from ..config import IndexSettings, RetrievalSettings, check_mode
+from ..models.embed import Embedder
+from ..errors import UnknownDocumentError
+from .fusion import ranked, rrf
+from ..records import Hit
+from ..index.store import LoadedIndex
+
+
+_BESIDE = ThreadPoolExecutor(max_workers=2, thread_name_prefix="qa-query")
+"""Runs the ColBERT question encoding while the dense model embeds the same question (both release the GIL)."""
+
+
+class Retriever:
+    """Finds the best chunks of one loaded index for a question; settings are values, fixed per retriever."""
+
+    def __init__(
+        self, index: LoadedIndex, embedder: Embedder, settings: RetrievalSettings = RetrievalSettings(),
+        index_settings: IndexSettings = IndexSettings(),
+    ) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.settings = settings
+        self.index_settings = index_settings
+
+    def allowed_rows(self, sources: list[str] | None) -> np.ndarray | None:
+        if not sources:
+            return None
+        unknown = [s for s in sources if s not in self.index.by_source]
+        if unknown:
+            raise UnknownDocumentError(
+                f"Not in the index: {', '.join(unknown)}. Indexed documents: {', '.join(sorted(self.index.by_source))}"
+            )
+        return np.sort(np.concatenate([self.index.by_source[s] for s in sources]))
+
+    def uses_late(self, mode: str) -> bool:
+        return mode == "hybrid" and self.index.late is not None and self.settings.late_weight > 0
+
+    def embed_query(self, question: str, mode: str = "dense") -> np.ndarray:
+        """The question's dense vector; in a mode that also reads ColBERT, its ColBERT vectors are encoded
+        at the same time (late.encode_query caches them for the first stage and the sentence scorer)."""
+        pending = _BESIDE.submit(late.encode_query, question) if self.uses_late(mode) else None
+        try:
+            return self.embedder.encode([question])[0]
+        finally:
+            if pending is not None:
+                pending.result()
+
+    def _sources(self, allowed: np.ndarray | None) -> list[str] | None:
+        """The documents of ``allowed`` rows (allowed_rows' reverse), for a store that filters by document."""
+        return None if allowed is None else sorted({self.index.chunks[int(r)].source for r in allowed})
+
+    def dense_candidates(self, qvec: np.ndarray, allowed: np.ndarray | None, depth: int) -> np.ndarray:
+        if self.index.first_stage is not None:
+            return self.index.first_stage.dense_candidates(qvec, self._sources(allowed), depth)
+        import faiss
+
+        n = self.index.dense.ntotal
+        depth = min(depth, n if allowed is None else len(allowed))
+        if depth <= 0:
+            return np.zeros(0, dtype=np.int64)
+        index = self.index.dense
+        params = None
+        if allowed is not None:
+            if not isinstance(index, faiss.IndexFlat) and len(allowed) <= self.settings.exact_filter_max:
+                # A few documents of a large collection: exact search over their rows, so the
+                # approximate index's probed cells cannot miss them.
+                scores = index.reconstruct_batch(allowed) @ qvec
+                top = np.argpartition(-scores, depth - 1)[:depth] if depth < len(allowed) else np.arange(len(allowed))
+                return allowed[top[np.argsort(-scores[top], kind="stable")]]
+            sel = faiss.IDSelectorBatch(allowed)
+            if isinstance(index, faiss.IndexIVF):
+                params = faiss.SearchParametersIVF(sel=sel, nprobe=index.nprobe)
+            elif isinstance(index, faiss.IndexHNSW):
+                params = faiss.SearchParametersHNSW(sel=sel, efSearch=index.hnsw.efSearch)
+            else:
+                params = faiss.SearchParameters(sel=sel)
+        _, ids = index.search(qvec[None, :].astype(np.float32), depth, params=params)
+        return ids[0][ids[0] >= 0]
+
+    def bm25_scores(self, question: str, allowed: np.ndarray | None, depth: int) -> dict[int, float]:
+        if self.index.first_stage is not None:
+            return self.index.first_stage.bm25_scores(question, self._sources(allowed), depth)
+        words = lexical.query_terms(question, self.index_settings)
+        if not words:
+            return {}
+        scores = self.index.bm25.get_scores(words)
+        if allowed is not None:
+            masked = np.zeros_like(scores)
+            masked[allowed] = scores[allowed]
+            scores = masked
+        nz = np.flatnonzero(scores > 0)
+        if len(nz) > depth:
+            nz = nz[np.argpartition(-scores[nz], depth - 1)[:depth]]
+        return {int(i): float(scores[i]) for i in nz}
+
+    def sentence_scores(self, qvec: np.ndarray, row: int) -> np.ndarray:
+        """Cosine of the question with each sentence of the chunk at ``row``, in the chunk's order."""
+        rows = self.index.chunk_sentence_rows[row]
+        if not rows:
+            return np.zeros(0, dtype=np.float32)
+        return self.index.sentences[rows] @ qvec
+
+    def late_scores(self, question: str, allowed: np.ndarray | None, candidates: set[int], depth: int) -> dict[int, float]:
+        """ColBERT MaxSim: of every allowed chunk up to ``late_full_max`` of them, else of the other lists' candidates."""
+        n = len(self.index.chunks) if allowed is None else len(allowed)
+        if n <= self.settings.late_full_max:
+            rows = np.arange(len(self.index.chunks)) if allowed is None else allowed
+        else:
+            rows = np.array(sorted(candidates), dtype=np.int64)
+        if not len(rows):
+            return {}
+        scores = late.score_chunks(late.encode_query(question), self.index.late, rows)
+        top = np.argsort(-scores, kind="stable")[:depth]
+        return {int(rows[i]): float(scores[i]) for i in top}
+
+    def dense_scores(self, qvec: np.ndarray, rows) -> dict[int, float]:
+        """max(chunk cosine, weighted best-sentence cosine) for each chunk row."""
+        rows = list(rows)
+        if not rows:
+            return {}
+        if self.index.first_stage is not None:
+            chunk_vecs = self.index.first_stage.chunk_vectors(rows)
+        else:
+            chunk_vecs = np.vstack([self.index.dense.reconstruct(int(r)) for r in rows])
+        chunk_cos = chunk_vecs @ qvec
+        out = {}
+        words = self.index.sentence_words
+        st = self.settings
+        for r, cc in zip(rows, chunk_cos):
+            srows = [x for x in self.index.chunk_sentence_rows[r] if words[x] >= st.min_sentence_words]
+            best = float((self.index.sentences[srows] @ qvec).max()) if srows else -1.0
+            out[int(r)] = max(float(cc), st.sentence_weight * best)
+        return out
+
+    def search(
+        self, question: str, k: int = 5, mode: str = "hybrid", sources: list[str] | None = None,
+        qvec: np.ndarray | None = None, depth: int | None = None,
+    ) -> list[Hit]:
+        """The top ``k`` chunks, each with its sentences scored against the question (for the answer stage)."""
+        check_mode(mode)
+        depth = max(depth or self.settings.candidates, k)  # a k past the candidate depth deepens every list
+        if qvec is None and mode != "bm25":
+            qvec = self.embed_query(question, mode)  # BM25 alone never embeds the question
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        allowed = self.allowed_rows(sources)
+        dense: dict[int, float] = {}
+        lexical: dict[int, float] = {}
+        if mode in ("dense", "hybrid"):
+            dense = self.dense_scores(qvec, self.dense_candidates(qvec, allowed, depth))
+        if mode in ("bm25", "hybrid"):
+            lexical = self.bm25_scores(question, allowed, depth)
+        latent: dict[int, float] = {}
+        if self.uses_late(mode):
+            latent = self.late_scores(question, allowed, set(dense) | set(lexical), depth)
+        dense_rank = ranked(dense)
+        bm25_rank = ranked(lexical)
+        late_rank = ranked(latent)
+        if mode == "dense":
+            fused = dense
+        elif mode == "bm25":
+            fused = lexical
+        else:
+            st = self.settings
+            lists, weights = [dense_rank, bm25_rank], [st.dense_weight, st.bm25_weight]
+            if late_rank:
+                lists.append(late_rank)
+                weights.append(st.late_weight)
+            fused = rrf(lists, k=st.rrf_k, weights=weights)
+        pos_d = {r: i + 1 for i, r in enumerate(dense_rank)}
+        pos_b = {r: i + 1 for i, r in enumerate(bm25_rank)}
+        pos_l = {r: i + 1 for i, r in enumerate(late_rank)}
+        terms = _TermOverlap(self, question) if qvec is None else None
+        return [
+            Hit(
+                chunk=self.index.chunks[r],
+                score=fused[r],
+                dense=dense.get(r),
+                bm25=lexical.get(r),
+                rank_dense=pos_d.get(r),
+                rank_bm25=pos_b.get(r),
+                row=r,
+                sentence_scores=tuple(float(x) for x in (self.sentence_scores(qvec, r) if qvec is not None else terms.score(r))),
+                late=latent.get(r),
+                rank_late=pos_l.get(r),
+                back_matter=self.is_back_matter(r),
+            )
+            for r in self.distinct(ranked(fused), k)
+        ]
+
+    def is_back_matter(self, row: int) -> bool:
+        """Is at least half of the chunk back matter (shown in the source panel, ranked below body text)?"""
+        c = self.index.chunks[row]
+        spans = self.index.docs[c.source].back_matter
+        inside = sum(max(0, min(b, c.end) - max(a, c.start)) for a, b in spans)
+        return inside * 2 >= c.end - c.start > 0
+
+    def distinct(self, order: list[int], k: int) -> list[int]:
+        """The first ``k`` rows, passing over a chunk that repeats most of a better-ranked one.
+
+        Overlapping chunks share up to ChunkSettings.overlap_tokens; a chunk whose text
+        is more than ``settings.max_shared`` of it already shown adds nothing for the reader.
+        """
+        chosen: list[int] = []
+        for r in order:
+            c = self.index.chunks[r]
+            if any(
+                o.source == c.source and min(o.end, c.end) - max(o.start, c.start) > self.settings.max_shared * (c.end - c.start)
+                for o in (self.index.chunks[x] for x in chosen)
+            ):
+                continue
+            chosen.append(r)
+            if len(chosen) == k:
+                break
+        return chosen
+
+
+class _TermOverlap:
+    """Sentence scores without the model, for BM25 alone: the share of the question's terms in each sentence."""
+
+    def __init__(self, retriever: Retriever, question: str) -> None:
+        self.retriever = retriever
+        self.terms = set(lexical.query_terms(question, retriever.index_settings))
+
+    def score(self, row: int) -> np.ndarray:
+        c = self.retriever.index.chunks[row]
+        if not self.terms:
+            return np.zeros(len(c.sentences), dtype=np.float32)
+        texts = [c.text[a - c.start : b - c.start] for a, b in c.sentences]
+        tokens = lexical.tokenize(texts, self.retriever.index_settings) if texts else None
+        inv = {v: k for k, v in tokens.vocab.items()} if tokens else {}
+        return np.array([len({inv[i] for i in ids} & self.terms) / len(self.terms) for ids in (tokens.ids if tokens else [])],
+                        dtype=np.float32)
+
+
+def body_first(hits: list[Hit]) -> list[Hit]:
+    """Hits with back matter after every body hit, each group in its order: a reference list never outranks text."""
+    return [h for h in hits if not h.back_matter] + [h for h in hits if h.back_matter]

