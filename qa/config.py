@@ -237,11 +237,16 @@ class RetrievalSettings(_Record):
 class AnswerSettings(_Record):
     """How passages become an answer: which sentences are highlighted, and when to refuse.
 
-    ``abstain_threshold``: best sentence cosine below which the answer says the
-    documents do not seem to answer. Calibrated with ``python -m qa eval
-    --calibrate`` on the dev split: the threshold with the best balanced accuracy
-    among those refusing at most 5% of the in-scope questions (0.3049: all 75
-    in-scope dev questions answered, 3 of the 6 out-of-scope ones refused).
+    ``abstain_*``: below these the answer says the documents do not seem to answer, one threshold for each
+    score an answer's confidence can be (``answer.SCORE_KINDS``), each chosen by ``python -m qa eval
+    --calibrate`` on the dev split under the options that make it: the threshold with the best balanced
+    accuracy among those refusing at most 5% of the in-scope questions (149 in scope, 15 out of scope on dev).
+    ``abstain_logit``: the cross-encoder's logit for the first passage (the default, reranked): 8/15 out of
+    scope refused, 2/149 in scope. ``abstain_late``: ColBERT's best sentence in the first passage
+    (``--rerank none``): 4/15, 3/149. ``abstain_cross``: the cross-encoder's best sentence there (``--rerank
+    none --sentences cross-encoder``): 6/15, 7/149. ``abstain_threshold``: MiniLM's best sentence cosine
+    (``--rerank none --sentences cosine``): 5/15, 0/149. ``abstain_terms``: the share of the question's BM25
+    terms in the best sentence (``--mode bm25 --rerank none --sentences cosine``): 2/15, 3/149.
 
     ``min_highlight_words``: a sentence shorter than this is highlighted only
     when the passage has nothing longer ("Claire Fuller puts this eloquently:"
@@ -252,22 +257,35 @@ class AnswerSettings(_Record):
     ``highlight_margin`` / ``max_highlights``: a second sentence of a passage is
     highlighted too when within this of the passage's best, at most two.
 
-    ``high_confidence``: an answer whose confidence reaches this is "high", one between
-    the abstention threshold and it "medium" (``answer.confidence_level``).
+    ``high_confidence`` / ``high_logit``: without the fused lead, an answer whose cosine / logit reaches this
+    is "high", one between the refusal threshold and it "medium" (``answer.confidence_level``). At a logit of
+    3.0 and above (26% of dev questions) the first passage was right for 85%, below it for 50%.
 
-    ``abstain_logit`` / ``high_logit``: the same two thresholds when the passages were
-    reranked: the confidence is then the cross-encoder's logit for the first passage.
-    ``qa eval --calibrate`` chose -9.3566 on dev: 148 of 149 in-scope questions answered,
-    8 of 15 out-of-scope refused (index with blingfire sentences). Of the signals tried (the cross-encoder on the first
-    passage or on the lead sentence, ColBERT, the best sentence cosine, a mix) it refused
-    the most out-of-scope questions at that cost (evals/README.md). At 3.0 and above
-    (26% of dev questions) the first passage was right for 85%, below it for 50%.
+    ``lead_passages``, ``lead_weights``: the fused lead (qa/search/lead.py) chooses among the quotable
+    sentences of the first 3 passages with these weights, fitted on dev by ``python -m qa eval --fit-lead``
+    (qa/measure/lead.py): dev lead .463 out of fold (.503 in sample) against .443 for ColBERT's best sentence
+    of the first passage; test .398 against .306 (``qa eval``).
+    ``chance_weights``: the calibrated chance that the lead answers, sigmoid(a ln p + b logit + c) of the lead
+    model's probability p and the first passage's logit, fitted by the same command on out-of-fold
+    probabilities. ``high_chance``: "high" from where dev leads were right 90% of the time;
+    ``medium_chance``: below where they were right half the time, "low".
     """
 
-    abstain_threshold: float = 0.305
+    abstain_threshold: float = 0.2911
     high_confidence: float = 0.55
     abstain_logit: float = -9.3566
     high_logit: float = 3.0
+    abstain_late: float = 0.7067
+    abstain_cross: float = -10.7925
+    abstain_terms: float = 0.1909
+    lead_passages: int = 3
+    lead_weights: tuple[tuple[str, float], ...] = (
+        ("second", -1.0307), ("third", -0.0828), ("logit_gap", 0.3113), ("after_lead_in", 0.664), ("kind_match", 1.0799),
+        ("position", 1.3053), ("context", 0.6243), ("cross", 0.4356), ("late", 1.0593), ("named_before", 0.7029),
+    )
+    chance_weights: tuple[float, float, float] = (2.4102, 0.1195, 0.944)
+    high_chance: float = 0.8368
+    medium_chance: float = 0.1279
     min_highlight_words: int = 6
     short_penalty: float = 2.0
     highlight_margin: float = 0.05
@@ -334,7 +352,7 @@ class RaySettings(_Record):
 
 
 RERANKERS = ("cross-encoder", "none")
-SENTENCE_SCORERS = ("cross-encoder", "late", "cosine")
+SENTENCE_SCORERS = ("fused", "cross-encoder", "late", "cosine")
 
 
 @dataclass(frozen=True)
@@ -351,7 +369,9 @@ class RerankSettings(_Record):
     first stage breaks near-ties the cross-encoder cannot (several passages on one theme in the
     same words). On dev, 0 / 0.5 / 1 / 2 gave R@1 .591 / .611 / .611 / .597 and MRR@10 .673 / .688 /
     .687 / .680 (``--rank-weight W``); the confidence stays the first passage's own logit.
-    ``sentences``: who scores the sentences the answer quotes: "cross-encoder" (the
+    ``sentences``: who scores the sentences the answer quotes: "fused" (the default: ColBERT and the
+    cross-encoder measure every sentence of the first ``sentence_passages`` passages and the answer stage
+    weighs them, qa/search/lead.py; with ``model="none"`` ColBERT alone, as "late"), "cross-encoder" (the
     question with each sentence of the first ``sentence_passages`` passages), "late"
     (ColBERT MaxSim inside the sentence, free at query time) or "cosine" (the index
     model). The measurements that chose these are in evals/README.md.
@@ -361,8 +381,8 @@ class RerankSettings(_Record):
     depth: int = 4
     rank_weight: float = 0.5
     max_length: int = 256
-    sentences: str = "late"
-    sentence_passages: int = 1
+    sentences: str = "fused"
+    sentence_passages: int = 3
 
     def __post_init__(self) -> None:
         if self.model not in RERANKERS:

@@ -261,7 +261,26 @@ class Engine:
         return self.retriever.search(clean_question(question), k=k, mode=check_mode(mode), sources=sources or None)
 
     def ask(self, question: str, k: int = 5, mode: str = "hybrid", sources: list[str] | None = None) -> Answer:
-        """The extractive answer: top ``k`` passages, verbatim, with citations and highlighted sentences."""
+        """The extractive answer: top ``k`` passages, verbatim, with citations and highlighted sentences.
+
+        >>> engine = Engine()                                            # doctest: +SKIP
+        >>> answer = engine.ask("How many leaders did Timmins interview?")  # doctest: +SKIP
+        >>> answer.to_dict()["short"]["text"]                            # doctest: +SKIP
+        '16'
+        """
+        t0 = time.perf_counter()
+        q, hits, retriever, timings = self.ranked(question, k, mode, sources)
+        st = self.settings.rerank
+        lead_passages = st.sentence_passages if st.sentences not in ("cosine", "fused") else 1
+        answer = make_answer(q, hits, retriever.index.docs, mode, self.settings.answer, build=retriever.index.path.name,
+                             lead_passages=lead_passages, kind=self.score_kind(mode, retriever))
+        timings["total_ms"] = (time.perf_counter() - t0) * 1e3
+        return dataclasses.replace(answer, timings=timings)
+
+    def ranked(self, question: str, k: int = 5, mode: str = "hybrid", sources: list[str] | None = None
+               ) -> tuple[str, list[Hit], Retriever, dict]:
+        """Both stages, before the answer is made: (the cleaned question, the top ``k`` hits reranked with their
+        sentences measured, the retriever of the build that found them, the stages' timings)."""
         t0 = time.perf_counter()
         q = clean_question(question)
         check_mode(mode)
@@ -275,11 +294,20 @@ class Engine:
         t2 = time.perf_counter()
         timings = {"embed_ms": (t1 - t0) * 1e3, "search_ms": (t2 - t1) * 1e3}
         hits = body_first(self.reranker.rerank(q, body_first(hits), retriever.index.late, timings))[:k]
-        lead_passages = st.sentence_passages if st.sentences != "cosine" else 1
-        answer = make_answer(q, hits, retriever.index.docs, mode, self.settings.answer, build=retriever.index.path.name,
-                             lead_passages=lead_passages)
-        timings["total_ms"] = (time.perf_counter() - t0) * 1e3
-        return dataclasses.replace(answer, timings=timings)
+        return q, hits, retriever, timings
+
+    def score_kind(self, mode: str, retriever: Retriever | None = None) -> str:
+        """What an answer's confidence is under these settings (qa/search/answer.py SCORE_KINDS), so it is read
+        against the threshold calibrated for it."""
+        st = self.settings.rerank
+        if st.model != "none":
+            return "logit"
+        index = (retriever or self.retriever).index
+        if st.sentences in ("late", "fused") and index.late is not None:
+            return "late"
+        if st.sentences == "cross-encoder":
+            return "cross"
+        return "terms" if mode == "bm25" else "cosine"
 
     def status(self) -> dict:
         m = self.index.manifest

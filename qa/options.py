@@ -35,6 +35,8 @@ def add_answer_options(p: argparse.ArgumentParser) -> None:
     d = RerankSettings()
     p.add_argument("--rerank", choices=RERANKERS, help=f"second stage over the first passages (default: {d.model})")
     p.add_argument("--sentences", choices=SENTENCE_SCORERS, help=f"who scores the sentences an answer quotes (default: {d.sentences})")
+    p.add_argument("--sentence-passages", type=int,
+                   help=f"passages whose sentences are scored, the lead chosen among them (default {d.sentence_passages})")
     p.add_argument("--rerank-depth", type=int, help=f"passages the reranker reads (default {d.depth})")
     p.add_argument("--rank-weight", type=float,
                    help=f"how much the first-stage rank breaks the reranker's near-ties; 0: its logits alone (default {d.rank_weight})")
@@ -51,9 +53,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     }
     rerank = {k: v for k, v in (("model", getattr(args, "rerank", None)), ("sentences", getattr(args, "sentences", None)),
                                 ("depth", getattr(args, "rerank_depth", None)),
+                                ("sentence_passages", getattr(args, "sentence_passages", None)),
                                 ("rank_weight", getattr(args, "rank_weight", None))) if v is not None}
     retrieval = RetrievalSettings()
-    if getattr(args, "candidates", None):
+    if getattr(args, "candidates", None) is not None:  # 0 is refused by RetrievalSettings, not taken for "default"
         retrieval = dataclasses.replace(retrieval, candidates=args.candidates, max_k=max(retrieval.max_k, args.candidates))
     return Settings(chunk=ChunkSettings(**given), retrieval=retrieval, rerank=dataclasses.replace(RerankSettings(), **rerank))
 

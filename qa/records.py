@@ -59,6 +59,20 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class SentenceSignals:
+    """What the second stage measured of each sentence of one passage, in the chunk's order
+    (qa/search/rerank.py), for the answer stage to weigh (qa/search/lead.py).
+
+    The *topic* is the question without its names (qa/search/question.py); a question with no names is its
+    own topic.
+    """
+
+    late: tuple[float, ...]  # ColBERT MaxSim of the topic inside the sentence
+    cross: tuple[float, ...]  # cross-encoder logit of (topic, sentence)
+    context: tuple[float, ...]  # cross-encoder logit of (question, previous sentence + sentence)
+
+
+@dataclass(frozen=True)
 class Hit:
     chunk: Chunk
     score: float
@@ -72,6 +86,7 @@ class Hit:
     rank_late: int | None = None
     rerank: float | None = None  # the cross-encoder's relevance logit, when the hit was reranked
     back_matter: bool = False  # most of the chunk is references, about the author, imprint or bylines
+    signals: SentenceSignals | None = None  # the second stage's sentence measurements, for the first few hits
 
 
 @dataclass(frozen=True)
@@ -99,12 +114,21 @@ class Answer:
     passages: tuple[Passage, ...]
     abstained: bool
     message: str = ""
-    confidence: float = 0.0  # best sentence similarity, the figure the abstention threshold reads
+    confidence: float = 0.0  # the figure the refusal threshold reads; what it is: ``kind``
     mode: str = "hybrid"
     level: str = "low"  # the confidence in words a reader uses: "high", "medium" or "low"
     build: str = ""  # the index build that answered; its documents are the ones cited
     lead: tuple[int, Span] | None = None  # (passage index, span) of the sentence the answer leads with
+    short: Span | None = None  # the short answer inside the lead (a number, an amount, a name ...), document offsets
+    chance: float | None = None  # calibrated chance that the lead answers (qa/search/answer.py lead_chance)
+    kind: str = "logit"  # what ``confidence`` is: "logit", "late", "cross", "cosine" or "terms"
     timings: dict = field(default_factory=dict, compare=False)
+
+    def _short_text(self) -> str:
+        if self.short is None or self.lead is None:
+            return ""
+        p = self.passages[self.lead[0]]
+        return p.text[self.short[0] - p.start : self.short[1] - p.start]
 
     def to_dict(self) -> dict:
         return {
@@ -115,7 +139,11 @@ class Answer:
             "level": self.level,
             "mode": self.mode,
             "build": self.build,
+            "confidence_kind": self.kind,
+            "chance": None if self.chance is None else round(self.chance, 4),
             "lead": None if self.lead is None else {"passage": self.lead[0] + 1, "start": self.lead[1][0], "end": self.lead[1][1]},
+            "short": None if self.short is None else {"start": self.short[0], "end": self.short[1],
+                                                      "text": self._short_text()},
             "passages": [
                 {
                     "rank": i + 1,

@@ -12,7 +12,7 @@ import json
 from ..config import MAX_K, MODES
 from ..errors import EvalSetError
 from ..options import add_answer_options, add_common, engine_from_args
-from . import bench, report
+from . import bench, breakdown, report
 from .evals import calibrate, run
 from .evalset import DEFAULT_QUESTIONS, SPLITS, load_questions, locate
 
@@ -27,6 +27,10 @@ def add_eval_arguments(p) -> None:
     p.add_argument("--trec", metavar="PATH", help="write a TREC run file (and PATH.qrels) for trec_eval or ranx")
     p.add_argument("--report", metavar="PATH", help="write the results as Markdown, with a JSON summary beside it")
     p.add_argument("--calibrate", action="store_true", help="choose the abstention threshold on the dev split and print it")
+    p.add_argument("--fit-lead", action="store_true",
+                   help="fit the lead model and its calibrated chance on the dev split and print them (qa/measure/lead.py)")
+    p.add_argument("--compare", nargs=2, metavar=("A", "B"),
+                   help="compare two --run files question by question (a sign test per outcome); asks nothing")
     p.add_argument("--failures", type=int, default=20, help="failures printed per mode (default 20; the report lists all)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_answer_options(p)
@@ -38,7 +42,15 @@ def eval_main(args, engine=None) -> int:
     if not 1 <= args.k <= max_k:
         raise EvalSetError(f"--k must be between 1 and {max_k} (raise --candidates for more), got {args.k}.")
     questions = load_questions(args.questions)
-    if args.calibrate:
+    if args.compare:
+        a, b = args.compare
+        try:
+            result = breakdown.compare(breakdown.read_run(a), breakdown.read_run(b), questions)
+        except (OSError, ValueError) as e:
+            raise EvalSetError(f"Cannot compare the runs: {e}") from None
+        print("\n".join(breakdown.compare_lines(result, a, b)))
+        return 0
+    if args.calibrate or args.fit_lead:
         questions = [q for q in questions if q.split in ("dev", "")]
     elif args.split != "all":
         questions = [q for q in questions if q.split == args.split]
@@ -46,13 +58,17 @@ def eval_main(args, engine=None) -> int:
         raise EvalSetError(f"No questions in split {args.split!r} of {args.questions}.")
     engine = engine or engine_from_args(args)
     questions = locate(questions, lambda s: engine.document(s).text)
-    modes = ["hybrid"] if args.calibrate else list(MODES) if args.mode == "all" else [args.mode]
+    if args.fit_lead:
+        return fit_lead(engine, questions, args)
+    one = "hybrid" if args.mode == "all" else args.mode
+    modes = [one] if args.calibrate else list(MODES) if args.mode == "all" else [args.mode]
     results = run(engine, questions, modes, k=args.k, progress=not args.no_progress, ceiling=0 if args.calibrate else 100)
     if args.calibrate:
-        c = calibrate(questions, results["hybrid"])
+        c = calibrate(questions, results[one])
         print(json.dumps(c, indent=2))
-        name = "abstain_logit" if engine.settings.rerank.model != "none" else "abstain_threshold"
-        print(f"AnswerSettings.{name} = {c['threshold']}  (qa/config.py)")
+        kind = engine.score_kind(one)
+        name = {"logit": "abstain_logit", "cosine": "abstain_threshold"}.get(kind, f"abstain_{kind}")
+        print(f"AnswerSettings.{name} = {c['threshold']}  (qa/config.py; the confidence is {kind!r} under these options)")
         return 0
     summary = report.summarize(engine, questions, results, args)
     print(report.console(summary, results, questions, args.failures))
@@ -62,6 +78,19 @@ def eval_main(args, engine=None) -> int:
         report.write_trec(args.trec, questions, results)
     if args.report:
         report.write_report(args.report, summary, results, questions)
+    return 0
+
+
+def fit_lead(engine, questions, args) -> int:
+    """Fit the fused lead's weights and calibrated chance on these (dev) questions and print them."""
+    from . import lead
+
+    if engine.settings.rerank.sentences != "fused":
+        raise EvalSetError("--fit-lead needs the fused sentence scorer (leave out --sentences, or pass --sentences fused).")
+    result = lead.fit(lead.collect(engine, questions, k=args.k, progress=not args.no_progress))
+    print(json.dumps(result, indent=2))
+    for name in ("lead_weights", "chance_weights", "high_chance", "medium_chance"):
+        print(f"AnswerSettings.{name} = {result[name]!r}  (qa/config.py)")
     return 0
 
 

@@ -40,6 +40,8 @@ class Result:
     ms: float
     top: dict = field(default_factory=dict)  # what ranked first: source, section, text
     candidate_rank: int | None = None  # rank (from 1) of the first hit among the first stage's candidates
+    level: str = ""  # the confidence level shown: "high", "medium" or "low"
+    short_hit: bool | None = None  # the short answer lies inside an evidence span (None: no short answer marked)
 
     @property
     def first_hit(self) -> int | None:
@@ -86,8 +88,13 @@ def ask_one(engine, q: Question, mode: str, k: int, ceiling: int = max(CEILINGS)
     if q.targets and ceiling:
         pool = engine.search(q.question, k=ceiling, mode=mode)
         cand = next((i + 1 for i, h in enumerate(pool) if hit_target(h.chunk.source, h.chunk.start, h.chunk.end, q.targets) is not None), None)
+    short_hit = None
+    if answer.short is not None and answer.lead is not None:
+        src, (a, b) = answer.passages[answer.lead[0]].source, answer.short
+        short_hit = any(src == t.source and t.start <= a and b <= t.end for t in q.targets)
     return Result(q.id, mode, results, hits, tuple(p.source in sources for p in answer.passages), ans_hit,
-                  " ".join(sentence.split()), float(answer.confidence), bool(answer.abstained), float(ms), top, cand)
+                  " ".join(sentence.split()), float(answer.confidence), bool(answer.abstained), float(ms), top, cand,
+                  answer.level, short_hit)
 
 
 def run(engine, questions: list[Question], modes: Iterable[str], k: int = 10, progress: bool = True,
@@ -181,7 +188,9 @@ def calibrate(questions: list[Question], results: list[Result], max_refused: flo
     that answer at least ``1 - max_refused`` of the in-scope questions, the one
     with the best balanced accuracy (mean of the in-scope answer rate and the
     out-of-scope abstention rate) wins; ties go to the lower threshold, so
-    fewer real questions are refused.
+    fewer real questions are refused. ``same_decisions`` is the interval (lo, hi] of thresholds that refuse
+    exactly the same questions: another build's confidences differ in the last digits, so a threshold is checked
+    by the decisions it makes, not by its digits.
     """
     conf = {r.qid: r.confidence for r in results}
     ins = np.array([conf[q.id] for q in questions if not q.out_of_scope and q.id in conf])
@@ -197,8 +206,11 @@ def calibrate(questions: list[Question], results: list[Result], max_refused: flo
             continue
         score = (answered + refused) / 2
         if best is None or score > best["balanced_accuracy"] + 1e-12:
-            best = {"threshold": round(float(t), 4), "balanced_accuracy": score, "in_scope_answered": answered,
+            best = {"threshold": round(float(t), 4), "_t": float(t), "balanced_accuracy": score, "in_scope_answered": answered,
                     "out_of_scope_abstained": refused}
+    t = best.pop("_t")
+    below, above = vals[vals < t], vals[vals >= t]
+    best["same_decisions"] = [float(below.max()) if len(below) else None, float(above.min()) if len(above) else None]
     best.update(in_scope=len(ins), out_of_scope=len(oos), max_refused=max_refused,
                 in_scope_min=round(float(ins.min()), 4), out_of_scope_max=round(float(oos.max()), 4))
     return best

@@ -102,6 +102,7 @@ def console(summary: dict, results: dict[str, list[Result]], questions: list[Que
     lines = table(summary)
     lines += ["", f"Mean question/evidence content-word overlap: {summary['mean_word_overlap']:.3f} (in-scope questions)",
               f"Hit: a passage from the evidence's file covering >= half of the evidence. Failures: no hit in the top {FAIL_AT}."]
+    lines += _breakdowns(summary, results, questions, list(results)[:1])
     for mode, fs in summary["failures"].items():
         lines += ["", f"Failures, {mode} ({len(fs)}):"]
         for f in fs[:limit]:
@@ -109,6 +110,17 @@ def console(summary: dict, results: dict[str, list[Result]], questions: list[Que
         if len(fs) > limit:
             lines.append(f"  ... {len(fs) - limit} more (see --report)")
     return "\n".join(lines)
+
+
+def _breakdowns(summary: dict, results: dict[str, list[Result]], questions: list[Question], modes: list[str]) -> list[str]:
+    """Each split's breakdown (levels, short answers, by question type and document) for ``modes``."""
+    from . import breakdown
+
+    out = []
+    for mode in modes:
+        for split in summary["metrics"]:
+            out += ["", f"### {mode}, {split}", ""] + breakdown.lines(questions, results[mode], split)
+    return out
 
 
 def write_report(path: str | Path, summary: dict, results: dict[str, list[Result]], questions: list[Question]) -> Path:
@@ -138,6 +150,7 @@ def write_report(path: str | Path, summary: dict, results: dict[str, list[Result
         json.dumps(s, indent=2),
         "```",
     ]
+    lines += _breakdowns(summary, results, questions, list(results))
     for mode, fs in summary["failures"].items():
         lines += ["", f"## Failures: {mode} ({len(fs)} with no hit in the top {FAIL_AT})", ""]
         for f in fs:
@@ -162,7 +175,9 @@ def write_run(path: str | Path, results: dict[str, list[Result]]) -> list[Path]:
         p.parent.mkdir(parents=True, exist_ok=True)
         with open(p, "w", encoding="utf-8") as f:
             for r in rs:
-                f.write(json.dumps({"id": r.qid, "mode": mode, "results": list(r.results)}, ensure_ascii=False) + "\n")
+                f.write(json.dumps({"id": r.qid, "mode": mode, "first_hit": r.first_hit, "lead_hit": r.answer_hit,
+                                    "level": r.level, "abstained": r.abstained, "short_hit": r.short_hit,
+                                    "results": list(r.results)}, ensure_ascii=False) + "\n")
         out.append(p)
     return out
 

@@ -26,7 +26,8 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote, unquote
 
-from ..search.answer import MD_LINK, ranked_highlights
+from ..search.answer import ranked_highlights
+from ..search.quotable import MD_LINK
 from ..records import Answer, Document, Passage, Span
 
 STATIC = Path(__file__).resolve().parent / "static"

@@ -17,42 +17,15 @@ import numpy as np
 
 from ..config import AnswerSettings
 from ..records import Answer, Document, Hit, Passage, Span
+from . import lead
+from .quotable import quotable
+from .short import short_answer
 
 NO_ANSWER = (
     "The documents do not seem to answer this question. The nearest passages are listed below; "
     "check them, or rephrase the question."
 )
 NOTHING = "Nothing in the selected documents matches this question."
-
-CITATION = re.compile(
-    r"""^\W*(?:
-        \[?\d{1,3}[\].]\s+[A-Z]              # [12] Author / 12. Author
-      | [A-Z][\w'’-]+,?\s+(?:[A-Z]{1,3}\b|[A-Z]\.)  # Timmins N / Ham, C.
-      | .*\(\d{4}[a-z]?\)[.,]                # ... (2016). Title
-      | .*\b(?i:doi|isbn)\b                 # identifiers
-      | .*(?i:https?://|www\.)               # links
-      | \(?\[?[^\]]{0,60}\]\(                # a Markdown link as the whole sentence
-    )""",
-    re.X,
-)
-"""A sentence that looks like a reference-list entry or a citation, not prose that answers."""
-
-REFERENCE = re.compile(r"\[online\]|available (?:at|from)\s*:|https?://|www\.|\bdoi:|\bISBN\b", re.I)
-"""Marks of a bibliography entry anywhere in a sentence."""
-
-MIN_QUOTE_WORDS = 4
-"""Fewer words than this (not counting a citation in brackets or a link's address) is a fragment such as
-"([Timmins 2015](#))", not a sentence that answers."""
-
-MD_LINK = re.compile(r"\[([^\]\n]{1,300})\]\(([^()\s]{0,500})\)")
-"""A Markdown link: its words in group 1, its address in group 2 (the page hides the syntax too)."""
-
-
-def prose_words(text: str) -> list[str]:
-    """The words of a sentence, without link addresses and bracketed citations such as (Ham 2018)."""
-    bare = MD_LINK.sub(r"\1", text)
-    bare = re.sub(r"\([^()]*\d{4}[a-z]?[^()]*\)", " ", bare)
-    return re.findall(r"[^\W\d_]{2,}", bare)
 
 
 def _norm(text: str) -> str:
@@ -68,16 +41,6 @@ def sentence_words(hit: Hit) -> np.ndarray:
     """Words in each sentence of the hit's chunk, in order."""
     c = hit.chunk
     return np.array([len(c.text[a - c.start : b - c.start].split()) for a, b in c.sentences], dtype=np.int32)
-
-
-def quotable(doc: Document, span: Span, text: str) -> bool:
-    """Can this sentence be quoted as the answer: prose, not back matter, a citation, a fragment or a lead-in?"""
-    a, b = span
-    if any(x < b and a < y for x, y in doc.back_matter):
-        return False
-    t = " ".join(text.split())
-    return (not CITATION.match(t) and not REFERENCE.search(t) and not t.endswith(":")
-            and len(prose_words(t)) >= MIN_QUOTE_WORDS)
 
 
 def choose_highlights(
@@ -105,7 +68,10 @@ def choose_highlights(
     return sorted(chosen)
 
 
-def make_passage(doc: Document, hit: Hit, settings: AnswerSettings = AnswerSettings(), seen: set[str] | None = None) -> Passage:
+def make_passage(doc: Document, hit: Hit, settings: AnswerSettings = AnswerSettings(), seen: set[str] | None = None,
+                 lead: Span | None = None) -> Passage:
+    """The hit as a passage with its best sentences highlighted; ``lead``, the answer's lead sentence when it is
+    in this passage, is always one of them."""
     c = hit.chunk
     scores = np.asarray(hit.sentence_scores, dtype=np.float32)
     texts = [c.text[a - c.start : b - c.start] for a, b in c.sentences]
@@ -113,6 +79,10 @@ def make_passage(doc: Document, hit: Hit, settings: AnswerSettings = AnswerSetti
                   dtype=bool)
     chosen = choose_highlights(scores, sentence_words(hit), settings, ok) if len(scores) == len(c.sentences) else []
     chosen = [i for i in chosen if ok[i]] or chosen[:1]
+    if lead is not None and lead in c.sentences:
+        at = c.sentences.index(lead)
+        ok[at] = True
+        chosen = sorted({at, *[i for i in chosen if i != at][: settings.max_highlights - 1]})
     if seen is not None:
         seen.update(_norm(texts[i]) for i in chosen if ok[i])
     return Passage(
@@ -124,40 +94,118 @@ def make_passage(doc: Document, hit: Hit, settings: AnswerSettings = AnswerSetti
         text=c.text,
         score=hit.score if hit.rerank is None else hit.rerank,
         highlights=tuple(c.sentences[i] for i in chosen),
-        highlight_scores=tuple(float(scores[i]) for i in chosen),
+        highlight_scores=tuple(float(scores[i]) if i < len(scores) else 0.0 for i in chosen),
         quotable=tuple(bool(ok[i]) for i in chosen),
     )
 
 
-def confidence_level(confidence: float, abstained: bool, settings: AnswerSettings = AnswerSettings(), reranked: bool = False) -> str:
-    """"high", "medium" or "low": how sure the answer is, in words a reader uses."""
+SCORE_KINDS = ("logit", "late", "cross", "cosine", "terms")
+"""What an answer's confidence is, so it is compared with a threshold calibrated for it: the cross-encoder's
+logit for the first passage (reranked), else the best sentence score of the sentence scorer in use: ColBERT
+("late"), the cross-encoder on one sentence ("cross"), MiniLM cosine, or BM25 term overlap ("terms")."""
+
+
+def thresholds(settings: AnswerSettings, kind: str) -> tuple[float, float | None]:
+    """(refuse below, "high" from) for a confidence of ``kind``; None: no "high" is calibrated for it."""
+    return {
+        "logit": (settings.abstain_logit, settings.high_logit),
+        "late": (settings.abstain_late, None),
+        "cross": (settings.abstain_cross, None),
+        "cosine": (settings.abstain_threshold, settings.high_confidence),
+        "terms": (settings.abstain_terms, None),
+    }[kind]
+
+
+def confidence_level(confidence: float, abstained: bool, settings: AnswerSettings = AnswerSettings(), kind: str = "cosine",
+                     chance: float | None = None) -> str:
+    """"high", "medium" or "low": how sure the answer is, in words a reader uses.
+
+    With a calibrated ``chance`` that the lead answers (the fused lead), "high" from ``settings.high_chance`` and
+    "low" below ``settings.medium_chance``; else by the thresholds of the confidence's ``kind``.
+
+    >>> confidence_level(0.0, False, AnswerSettings(), "logit", chance=0.95)
+    'high'
+    >>> confidence_level(0.0, True, AnswerSettings(), "logit", chance=0.95)
+    'low'
+    """
     if abstained:
         return "low"
-    high = settings.high_logit if reranked else settings.high_confidence
-    return "high" if confidence >= high else "medium"
+    if chance is not None:
+        return "high" if chance >= settings.high_chance else "medium" if chance >= settings.medium_chance else "low"
+    high = thresholds(settings, kind)[1]
+    return "high" if high is not None and confidence >= high else "medium"
+
+
+def lead_chance(probability: float, first_logit: float, settings: AnswerSettings = AnswerSettings()) -> float:
+    """The calibrated chance that the lead answers: a logistic fit on dev (``qa eval --fit-lead``) of the lead
+    model's own probability and the first passage's cross-encoder logit."""
+    a, b, c = settings.chance_weights
+    z = a * np.log(max(probability, 1e-9)) + b * first_logit + c
+    return float(1 / (1 + np.exp(-z)))
 
 
 def make_answer(
     question: str, hits: list[Hit], docs: Mapping[str, Document], mode: str,
-    settings: AnswerSettings = AnswerSettings(), build: str = "", lead_passages: int = 1,
+    settings: AnswerSettings = AnswerSettings(), build: str = "", lead_passages: int = 1, kind: str | None = None,
 ) -> Answer:
-    """The answer: passages in order, each with its highlights; the lead sentence is the best quotable
-    highlight of the first ``lead_passages`` passages (whose sentence scores are on one scale)."""
+    """The answer: passages in order, each with its highlights, led by one sentence.
+
+    When the second stage measured the sentences of the first passages (``Hit.signals``), the lead is the best
+    of their quotable sentences by the fitted lead model (qa/search/lead.py), with a calibrated chance that it
+    answers and, when the question asks for a fact the lead holds, the short answer inside it. Otherwise the lead
+    is the best quotable highlight of the first ``lead_passages`` passages (whose sentence scores are on one
+    scale). ``kind``: what the confidence is (SCORE_KINDS; default "logit" when reranked, else "cosine").
+
+    >>> from qa.records import Chunk
+    >>> text = "Leaders met in 2019. Through interviews with 16 leaders, the report looks at systems."
+    >>> doc = Document("a.txt", text, "A report", "0")
+    >>> chunk = Chunk("c", "a.txt", 0, len(text), text, (), ((0, 20), (21, len(text))), text)
+    >>> hit = Hit(chunk, score=1.0, sentence_scores=(0.2, 0.6))
+    >>> answer = make_answer("How many leaders were interviewed?", [hit], {"a.txt": doc}, "hybrid")
+    >>> a, b = answer.lead[1]
+    >>> text[a:b]
+    'Through interviews with 16 leaders, the report looks at systems.'
+    >>> text[slice(*answer.short)]
+    '16'
+    """
+    kind = kind or ("logit" if hits and hits[0].rerank is not None else "cosine")
+    if kind not in SCORE_KINDS:
+        raise ValueError(f"kind must be one of {SCORE_KINDS}, got {kind!r}")
+    fused = None
+    if settings.lead_weights and any(h.signals is not None for h in hits[: settings.lead_passages]):
+        ok = lead.quotable_flags(hits, docs, settings.lead_passages)
+        cands, probs = lead.rank(question, hits, ok, dict(settings.lead_weights), settings.lead_passages)
+        if cands:
+            fused = (cands[0], float(probs[0]))
     seen: set[str] = set()
-    passages = tuple(make_passage(docs[h.chunk.source], h, settings, seen) for h in hits)
-    reranked = bool(hits) and hits[0].rerank is not None
-    if reranked:
-        confidence = float(hits[0].rerank)
-        threshold = settings.abstain_logit
+    lead_span = {fused[0].passage: fused[0].span} if fused else {}
+    order = sorted(range(len(hits)), key=lambda i: i not in lead_span)  # the lead's passage claims its sentence first
+    made = {i: make_passage(docs[hits[i].chunk.source], hits[i], settings, seen, lead_span.get(i)) for i in order}
+    passages = tuple(made[i] for i in range(len(hits)))
+    if kind == "logit":
+        confidence = float(hits[0].rerank) if hits and hits[0].rerank is not None else 0.0
+    elif kind in ("late", "cross"):  # only the first passages were scored so: the first one's best sentence
+        confidence = max(passages[0].highlight_scores, default=0.0) if passages else 0.0
     else:
         confidence = max((max(p.highlight_scores) for p in passages if p.highlight_scores), default=0.0)
-        threshold = settings.abstain_threshold
-    abstained = not passages or confidence < threshold
+    abstained = not passages or confidence < thresholds(settings, kind)[0]
     message = NOTHING if not passages else NO_ANSWER if abstained else ""
-    lead = _lead(passages, lead_passages)
+    chance = None
+    if fused:
+        first = hits[0].rerank if hits[0].rerank is not None else 0.0
+        chance = lead_chance(fused[1], first, settings)
+        top = (fused[0].passage, fused[0].span)
+    else:
+        top = _lead(passages, lead_passages)
+    short = None
+    if top is not None and not abstained:
+        a, b = top[1]
+        p = passages[top[0]]
+        rel = short_answer(question, p.text[a - p.start : b - p.start])
+        short = (a + rel[0], a + rel[1]) if rel else None
     return Answer(question=question, passages=passages, abstained=abstained, message=message,
-                  confidence=confidence, mode=mode, level=confidence_level(confidence, abstained, settings, reranked),
-                  build=build, lead=lead)
+                  confidence=confidence, mode=mode, level=confidence_level(confidence, abstained, settings, kind, chance),
+                  build=build, lead=top, short=short, chance=chance, kind=kind)
 
 
 def _lead(passages: tuple[Passage, ...], n: int) -> tuple[int, Span] | None:

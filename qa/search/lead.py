@@ -1,0 +1,121 @@
+"""Choose the sentence an answer leads with, from the sentences of the first few passages.
+
+Each quotable sentence of the passages the second stage measured (``Hit.signals``) is described by a few
+features, and a linear model over them, fitted on the dev split by ``qa eval --fit-lead``
+(qa/measure/lead.py), ranks them; the softmax of the scores is the chance, as the model sees it, that each
+sentence is the one that answers. The features, all read from the records, no model run here:
+
+- ``second`` / ``third``: the sentence is in the second / third passage (the first is the reference);
+- ``logit_gap``: the passage's cross-encoder logit less the first passage's;
+- ``after_lead_in``: the sentence before it ends with a colon ("Or, as Claire Fuller puts it:");
+- ``kind_match``: the question asks for a kind of short answer (a number, an amount, a person ...) and the
+  sentence holds one (qa/search/short.py);
+- ``position``: where the sentence sits in its passage, 0 first to 1 last;
+- ``context`` / ``cross`` / ``late``: the cross-encoder on (question, previous sentence + sentence), the
+  cross-encoder and ColBERT on (topic, sentence), each z-scored over the candidates of the question;
+- ``named_before``: the question's names are in one of the three sentences before, not in this one (the
+  sentence that names a person is often followed by the one that says what they think).
+
+    >>> import numpy as np
+    >>> softmax(np.array([0.0, 0.0]))
+    array([0.5, 0.5])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..records import Document, Hit, Span
+from .question import kind_of, mentions, names
+from .quotable import quotable
+from .short import short_answer
+
+FEATURES = ("second", "third", "logit_gap", "after_lead_in", "kind_match", "position", "context", "cross", "late",
+            "named_before")
+NO_LOGIT_GAP = -3.0
+"""``logit_gap`` of a passage the cross-encoder did not read."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One sentence that may lead the answer."""
+
+    passage: int  # index into the hits
+    sentence: int  # index into the hit's chunk.sentences
+    span: Span  # absolute offsets in the document
+    text: str
+
+
+def _z(values: Sequence[float]) -> np.ndarray:
+    v = np.asarray(values, dtype=np.float64)
+    return (v - v.mean()) / (v.std() + 1e-6) if len(v) else v
+
+
+def softmax(scores: np.ndarray) -> np.ndarray:
+    e = np.exp(scores - scores.max())
+    return e / e.sum()
+
+
+def candidates(hits: Sequence[Hit], ok: Sequence[Sequence[bool]], passages: int = 3) -> list[Candidate]:
+    """The quotable sentences (``ok[i][j]``) of the first ``passages`` hits that carry signals."""
+    out = []
+    for i, h in enumerate(hits[:passages]):
+        if h.signals is None:
+            continue
+        c = h.chunk
+        for j, (a, b) in enumerate(c.sentences):
+            if ok[i][j]:
+                out.append(Candidate(i, j, (a, b), c.text[a - c.start : b - c.start]))
+    return out
+
+
+def features(question: str, hits: Sequence[Hit], cands: Sequence[Candidate]) -> np.ndarray:
+    """The feature matrix, one row per candidate, columns as ``FEATURES``."""
+    if not cands:
+        return np.zeros((0, len(FEATURES)))
+    kind = kind_of(question)
+    who = names(question)
+    first = hits[0].rerank
+    rows = []
+    for c in cands:
+        h = hits[c.passage]
+        ch = h.chunk
+        texts = [ch.text[a - ch.start : b - ch.start] for a, b in ch.sentences]
+        before = texts[c.sentence - 1].strip() if c.sentence else ""
+        here = mentions(who, c.text)
+        near = max([here] + [mentions(who, texts[k]) for k in range(max(0, c.sentence - 3), c.sentence)])
+        gap = h.rerank - first if h.rerank is not None and first is not None else NO_LOGIT_GAP
+        rows.append([
+            float(c.passage == 1), float(c.passage == 2), gap, float(before.endswith(":")),
+            float(kind is not None and short_answer(question, c.text, kind) is not None),
+            c.sentence / max(1, len(ch.sentences) - 1), 0.0, 0.0, 0.0, near - here,
+        ])
+    x = np.array(rows, dtype=np.float64)
+    x[:, 6] = _z([hits[c.passage].signals.context[c.sentence] for c in cands])
+    x[:, 7] = _z([hits[c.passage].signals.cross[c.sentence] for c in cands])
+    x[:, 8] = _z([hits[c.passage].signals.late[c.sentence] for c in cands])
+    return x
+
+
+def rank(question: str, hits: Sequence[Hit], ok: Sequence[Sequence[bool]], weights: Mapping[str, float],
+         passages: int = 3) -> tuple[list[Candidate], np.ndarray]:
+    """The candidates and the model's chance for each that it answers (summing to 1), best first."""
+    cands = candidates(hits, ok, passages)
+    if not cands:
+        return [], np.zeros(0)
+    w = np.array([weights.get(f, 0.0) for f in FEATURES])
+    p = softmax(features(question, hits, cands) @ w)
+    order = np.argsort(-p, kind="stable")
+    return [cands[i] for i in order], p[order]
+
+
+def quotable_flags(hits: Sequence[Hit], docs: Mapping[str, Document], passages: int = 3) -> list[list[bool]]:
+    """Per hit, per sentence: may it lead (prose, not back matter, a citation, a fragment or a lead-in)?"""
+    out = []
+    for h in hits[:passages]:
+        c, doc = h.chunk, docs[h.chunk.source]
+        out.append([quotable(doc, (a, b), c.text[a - c.start : b - c.start]) for a, b in c.sentences])
+    return out

@@ -1,0 +1,85 @@
+"""Fitting the lead model, calibrating its chance, and telling a change from noise."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from qa.measure import breakdown
+from qa.measure import lead as fitting
+from qa.measure.evalset import Question, Target
+
+
+def synthetic(n: int, seed: int, true_w=(2.0, -1.0, 0.0)) -> list[fitting.Sample]:
+    """Questions whose right sentence is drawn from a softmax of known weights."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        x = rng.normal(size=(6, len(true_w)))
+        s = x @ np.array(true_w)
+        p = np.exp(s - s.max())
+        p /= p.sum()
+        y = np.zeros(6, dtype=bool)
+        y[rng.choice(6, p=p)] = True
+        out.append(fitting.Sample(f"q{i}", x, y, first_logit=float(rng.normal(3, 2)), out_of_scope=False))
+    return out
+
+
+def test_the_fit_recovers_the_weights_that_made_the_data():
+    w = fitting.fit_weights(synthetic(600, 0), l2=0.01)
+    assert w[0] > 1.2 and w[1] < -0.5 and abs(w[2]) < 0.4, w
+    assert np.corrcoef(w, [2.0, -1.0, 0.0])[0, 1] > 0.95
+
+
+def test_a_question_without_a_right_candidate_teaches_nothing():
+    samples = synthetic(50, 1)
+    empty = fitting.Sample("none", np.ones((3, 3)), np.zeros(3, dtype=bool), 0.0, True)
+    assert np.allclose(fitting.fit_weights(samples), fitting.fit_weights(samples + [empty]))
+    with pytest.raises(ValueError, match="nothing to fit"):
+        fitting.fit_weights([empty])
+
+
+def test_the_fit_prints_settings_whose_high_level_was_right_often_enough_on_what_it_saw():
+    samples = synthetic(200, 2, true_w=(3.0, 0.0, 0.0))
+    out = fitting.fit(samples)
+    assert [name for name, _ in out["lead_weights"]][:3] == ["second", "third", "logit_gap"]
+    assert out["medium_chance"] <= out["high_chance"] <= 1.0
+    assert 0 < out["dev_lead_out_of_fold"] <= out["dev_lead_in_sample"] + 0.05
+
+
+def test_threshold_for_is_the_lowest_chance_with_the_precision_asked():
+    chances = np.array([0.95, 0.9, 0.8, 0.7, 0.6])
+    right = np.array([True, True, False, True, False])
+    assert fitting.threshold_for(chances, right, 1.0) == 0.9
+    assert fitting.threshold_for(chances, right, 0.75) == 0.7
+    assert fitting.threshold_for(chances, np.zeros(5, dtype=bool), 0.5) == 1.0
+
+
+def test_the_sign_test_and_the_paired_comparison(tmp_path):
+    assert breakdown.sign_test(8, 2) == pytest.approx(0.109375)
+    assert breakdown.sign_test(11, 2) == pytest.approx(0.0225, abs=1e-4)
+    assert breakdown.sign_test(5, 5) == 1.0
+    qs = [Question(f"q{i}", "Who?", (Target("a.txt", "x"),), split="test") for i in range(4)]
+    a = {f"q{i}": {"id": f"q{i}", "lead_hit": i < 1, "first_hit": 1} for i in range(4)}
+    b = {f"q{i}": {"id": f"q{i}", "lead_hit": i < 3, "first_hit": 1 if i else 2} for i in range(4)}
+    got = breakdown.compare(a, b, qs)["test"]
+    assert (got["lead"]["b_won"], got["lead"]["a_won"], got["lead"]["n"]) == (2, 0, 4)
+    assert (got["R@1"]["b_won"], got["R@1"]["a_won"]) == (0, 1)
+    run = tmp_path / "old.jsonl"
+    run.write_text(json.dumps({"id": "q0", "results": []}) + "\n")
+    with pytest.raises(ValueError, match="no outcomes"):
+        breakdown.read_run(run)
+
+
+@pytest.mark.parametrize("question, kind", [
+    ("How many leaders did Timmins interview?", "how many/much"),
+    ("Who leads Surrey?", "who"),
+    ("What does Claire Fuller say?", "what"),
+    ("According to Fuller, why is it hard?", "why"),
+    ("In which county is it?", "which"),
+    ("Name the two councils.", "other"),
+])
+def test_question_types(question, kind):
+    assert breakdown.question_type(question) == kind

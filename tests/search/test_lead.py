@@ -1,0 +1,92 @@
+"""The fused lead: features read from the records, and the sentence the weights choose."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from qa.config import AnswerSettings
+from qa.records import Chunk, Document, Hit, SentenceSignals
+from qa.search import lead
+from qa.search.answer import make_answer
+
+TEXT = ("Claire Fuller leads the Surrey partnership in the south of England. "
+        "She puts it this way: "
+        "The hardest bit is keeping all of the plates spinning all of the time. "
+        "Partnership boards meet every month in public.")
+
+
+def sentences(text: str) -> tuple[tuple[int, int], ...]:
+    out, at = [], 0
+    for part in ("Claire Fuller leads the Surrey partnership in the south of England.", "She puts it this way:",
+                 "The hardest bit is keeping all of the plates spinning all of the time.",
+                 "Partnership boards meet every month in public."):
+        a = text.index(part, at)
+        out.append((a, a + len(part)))
+        at = a + len(part)
+    return tuple(out)
+
+
+def hit(late, cross, context, rerank=5.0, source="d.txt", text=TEXT) -> tuple[Document, Hit]:
+    doc = Document(source=source, text=text, title="D", sha256="x")
+    chunk = Chunk("c", source, 0, len(text), text, (), sentences(text), text)
+    sig = SentenceSignals(late=tuple(late), cross=tuple(cross), context=tuple(context))
+    return doc, Hit(chunk=chunk, score=1.0, row=0, sentence_scores=tuple(late), rerank=rerank, signals=sig)
+
+
+def test_features_read_the_lead_in_the_names_and_the_position():
+    doc, h = hit([0.9, 0.5, 0.6, 0.1], [3, 0, 1, -5], [2, 1, 4, -3])
+    ok = lead.quotable_flags([h], {"d.txt": doc})
+    assert ok == [[True, False, True, True]], "a lead-in that ends with a colon may not lead"
+    cands = lead.candidates([h], ok)
+    x = lead.features("What does Claire Fuller find hardest?", [h], cands)
+    col = {f: i for i, f in enumerate(lead.FEATURES)}
+    assert [c.sentence for c in cands] == [0, 2, 3]
+    assert x[:, col["after_lead_in"]].tolist() == [0, 1, 0]
+    assert x[:, col["named_before"]].tolist() == [0, 1, 1], "named in one of the three sentences before, not in it"
+    assert x[:, col["position"]].tolist() == [0, 2 / 3, 1]
+    assert np.isclose(x[:, col["late"]].mean(), 0) and x[0, col["late"]] > x[1, col["late"]] > x[2, col["late"]]
+    assert x[:, col["logit_gap"]].tolist() == [0, 0, 0]
+
+
+def test_the_weights_decide_which_sentence_leads():
+    doc, h = hit([0.9, 0.5, 0.6, 0.1], [3, 0, 1, -5], [2, 1, 4, -3])
+    ok = lead.quotable_flags([h], {"d.txt": doc})
+    q = "What does Claire Fuller find hardest?"
+    by_late, p = lead.rank(q, [h], ok, {"late": 1.0})
+    assert by_late[0].sentence == 0 and np.isclose(p.sum(), 1) and p[0] == p.max()
+    by_context, _ = lead.rank(q, [h], ok, {"context": 1.0, "named_before": 1.0})
+    assert by_context[0].sentence == 2
+
+
+def test_the_answer_leads_with_the_fused_choice_highlights_it_and_marks_nothing_for_a_why():
+    doc, h = hit([0.9, 0.5, 0.6, 0.1], [3, 0, 1, -5], [2, 1, 4, -3])
+    settings = AnswerSettings(lead_weights=(("context", 1.0), ("named_before", 1.0)))
+    answer = make_answer("What does Claire Fuller find hardest?", [h], {"d.txt": doc}, "hybrid", settings)
+    span = sentences(TEXT)[2]
+    assert answer.lead == (0, span)
+    assert span in answer.passages[0].highlights, "the lead is one of its passage's highlights"
+    assert answer.chance is not None and 0 < answer.chance < 1
+    assert answer.short is None
+    assert answer.to_dict()["lead"] == {"passage": 1, "start": span[0], "end": span[1]}
+
+
+def test_the_short_answer_is_marked_inside_the_lead_in_document_offsets():
+    text = "Leaders met often. Through interviews with 16 leaders, the report looks at systems. Boards meet monthly in public."
+    doc = Document(source="d.txt", text=text, title="D", sha256="x")
+    spans = ((0, 18), (19, 84), (85, len(text)))
+    chunk = Chunk("c", "d.txt", 0, len(text), text, (), spans, text)
+    sig = SentenceSignals(late=(0.1, 0.9, 0.2), cross=(0, 5, 0), context=(0, 5, 0))
+    h = Hit(chunk=chunk, score=1.0, row=0, sentence_scores=(0.1, 0.9, 0.2), rerank=4.0, signals=sig)
+    answer = make_answer("How many leaders were interviewed?", [h], {"d.txt": doc}, "hybrid")
+    assert answer.lead == (0, spans[1])
+    assert text[answer.short[0]:answer.short[1]] == "16"
+    assert answer.to_dict()["short"] == {"start": answer.short[0], "end": answer.short[1], "text": "16"}
+
+
+def test_a_refusal_marks_no_short_answer():
+    text = "Leaders met often. Through interviews with 16 leaders, the report looks at systems."
+    doc = Document(source="d.txt", text=text, title="D", sha256="x")
+    chunk = Chunk("c", "d.txt", 0, len(text), text, (), ((0, 18), (19, len(text))), text)
+    h = Hit(chunk=chunk, score=1.0, row=0, sentence_scores=(0.1, 0.9), rerank=-20.0)
+    answer = make_answer("How many leaders were interviewed?", [h], {"d.txt": doc}, "hybrid")
+    assert answer.abstained and answer.short is None and answer.level == "low"
