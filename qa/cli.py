@@ -43,13 +43,18 @@ def cmd_index(args) -> int:
 
 
 def format_answer(answer) -> str:
-    lines = [f"Q: {answer.question}", ""]
+    lines = [f"Q: {answer.question}"] + ([f"   (searched as: {answer.searched})"] if answer.searched else []) + [""]
     if answer.abstained:
         lines += [answer.message, ""]
     else:
-        for i, text in best_sentences(answer):
+        short = answer.short_text()
+        if short:
+            lines += [f"A: {' '.join(short.split())} [{answer.lead[0] + 1}]", ""]
+        for n, (i, text) in enumerate(best_sentences(answer)):
+            if n == 0 and short:
+                text = answer.lead_marked("**")
             lines.append(f"  “{' '.join(text.split())}” [{i}]")
-        lines.append("")
+        lines += ["", f"Confidence: {answer.level}", ""]
     for i, p in enumerate(answer.passages, 1):
         lines.append(f"[{i}] {p.citation}  score {p.score:.4f}")
         body = p.text

@@ -202,6 +202,8 @@ class RetrievalSettings(_Record):
     chunks: 38 ms on a busy machine, ~130 ms at 1,000); above it only the dense and
     BM25 candidates (at most 2 x ``candidates``), so a query's cost does not grow with the corpus.
 
+    ``spelling``: put a question's words that the documents never use right to the nearest word they do use
+    (qa/search/spelling.py) before searching; measured by ``qa eval --typos`` (evals/README.md).
     ``max_shared``: a chunk more than this share of whose text is in a
     better-ranked passage is passed over. Dev R@3 0.627 -> 0.640, MRR@10 0.572
     -> 0.573, test unchanged; 0.2 hides chunks that are three-quarters new text.
@@ -221,6 +223,7 @@ class RetrievalSettings(_Record):
     bm25_weight: float = 1.0
     rrf_k: int = 10
     max_shared: float = 0.5
+    spelling: bool = True
 
     def __post_init__(self) -> None:
         if self.candidates < 1:

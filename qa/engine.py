@@ -270,23 +270,28 @@ class Engine:
         """
         t0 = time.perf_counter()
         q, hits, retriever, timings = self.ranked(question, k, mode, sources)
+        asked = clean_question(question)
         st = self.settings.rerank
         lead_passages = st.sentence_passages if st.sentences not in ("cosine", "fused") else 1
         answer = make_answer(q, hits, retriever.index.docs, mode, self.settings.answer, build=retriever.index.path.name,
                              lead_passages=lead_passages, kind=self.score_kind(mode, retriever))
         timings["total_ms"] = (time.perf_counter() - t0) * 1e3
-        return dataclasses.replace(answer, timings=timings)
+        return dataclasses.replace(answer, question=asked, searched=q if q != asked else "", timings=timings)
 
     def ranked(self, question: str, k: int = 5, mode: str = "hybrid", sources: list[str] | None = None
                ) -> tuple[str, list[Hit], Retriever, dict]:
         """Both stages, before the answer is made: (the cleaned question, the top ``k`` hits reranked with their
-        sentences measured, the retriever of the build that found them, the stages' timings)."""
+        sentences measured, the retriever of the build that found them, the stages' timings). A word the
+        documents never use is put right to the nearest one they do (qa/search/spelling.py), and the question is
+        searched as corrected."""
         t0 = time.perf_counter()
         q = clean_question(question)
         check_mode(mode)
         k = check_k(k, self.settings.retrieval.max_k)
         st = self.settings.rerank
         retriever = self.retriever  # one build for the whole answer, even if another is swapped in meanwhile
+        if self.settings.retrieval.spelling:
+            q = retriever.speller.correct(q)[0]
         qvec = retriever.embed_query(q, mode) if mode != "bm25" else None
         t1 = time.perf_counter()
         depth = max(k, st.depth) if st.model != "none" else k

@@ -110,7 +110,7 @@ class Passage:
 
 @dataclass(frozen=True)
 class Answer:
-    question: str
+    question: str  # as asked (cleaned)
     passages: tuple[Passage, ...]
     abstained: bool
     message: str = ""
@@ -122,13 +122,26 @@ class Answer:
     short: Span | None = None  # the short answer inside the lead (a number, an amount, a name ...), document offsets
     chance: float | None = None  # calibrated chance that the lead answers (qa/search/answer.py lead_chance)
     kind: str = "logit"  # what ``confidence`` is: "logit", "late", "cross", "cosine" or "terms"
+    searched: str = ""  # the question as searched when misspelt words were put right ("" when as asked)
     timings: dict = field(default_factory=dict, compare=False)
 
-    def _short_text(self) -> str:
+    def short_text(self) -> str:
+        """The short answer's text ("" when none is marked)."""
         if self.short is None or self.lead is None:
             return ""
         p = self.passages[self.lead[0]]
         return p.text[self.short[0] - p.start : self.short[1] - p.start]
+
+    def lead_marked(self, mark: str = "**") -> str:
+        """The lead sentence with its short answer between ``mark``s (as Markdown bold by default)."""
+        if self.lead is None:
+            return ""
+        p, (a, b) = self.passages[self.lead[0]], self.lead[1]
+        if self.short is None:
+            return p.text[a - p.start : b - p.start]
+        s, e = self.short
+        return (p.text[a - p.start : s - p.start] + mark + p.text[s - p.start : e - p.start] + mark
+                + p.text[e - p.start : b - p.start])
 
     def to_dict(self) -> dict:
         return {
@@ -139,11 +152,12 @@ class Answer:
             "level": self.level,
             "mode": self.mode,
             "build": self.build,
+            "searched": self.searched or self.question,
             "confidence_kind": self.kind,
             "chance": None if self.chance is None else round(self.chance, 4),
             "lead": None if self.lead is None else {"passage": self.lead[0] + 1, "start": self.lead[1][0], "end": self.lead[1][1]},
             "short": None if self.short is None else {"start": self.short[0], "end": self.short[1],
-                                                      "text": self._short_text()},
+                                                      "text": self.short_text()},
             "passages": [
                 {
                     "rank": i + 1,

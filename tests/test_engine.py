@@ -130,3 +130,14 @@ def test_every_combination_of_options_still_refuses_out_of_scope_questions(seed_
     assert all(a.level == "low" for a in answers if a.abstained)
     answered = engine.ask("How many leaders did Timmins interview for the King's Fund report?")
     assert not answered.abstained, (answered.kind, answered.confidence)
+
+
+@pytest.mark.model
+def test_a_misspelt_question_finds_what_the_spelt_one_finds(engine):
+    """Once: no lead and no refusal, five cards of references. Now the words are put right before searching."""
+    right = engine.ask("How many leaders did Timmins interview for the King's Fund report?")
+    typo = engine.ask("How many leeders did Timins intervew for the Kings Fund reprot?")
+    assert typo.question.startswith("How many leeders") and "leaders" in typo.searched and "Timmins" in typo.searched
+    assert (typo.passages[0].source, typo.passages[0].start) == (right.passages[0].source, right.passages[0].start)
+    assert typo.lead is not None and not typo.abstained
+    assert typo.to_dict()["short"]["text"] == "16"

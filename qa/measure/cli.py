@@ -29,6 +29,8 @@ def add_eval_arguments(p) -> None:
     p.add_argument("--calibrate", action="store_true", help="choose the abstention threshold on the dev split and print it")
     p.add_argument("--fit-lead", action="store_true",
                    help="fit the lead model and its calibrated chance on the dev split and print them (qa/measure/lead.py)")
+    p.add_argument("--typos", action="store_true",
+                   help="ask every question also misspelt by a fixed, seeded rule (qa/measure/typos.py) and compare")
     p.add_argument("--compare", nargs=2, metavar=("A", "B"),
                    help="compare two --run files question by question (a sign test per outcome); asks nothing")
     p.add_argument("--failures", type=int, default=20, help="failures printed per mode (default 20; the report lists all)")
@@ -72,6 +74,8 @@ def eval_main(args, engine=None) -> int:
         return 0
     summary = report.summarize(engine, questions, results, args)
     print(report.console(summary, results, questions, args.failures))
+    if args.typos:
+        print("\n" + "\n".join(typo_lines(engine, questions, results, args)))
     if args.run:
         report.write_run(args.run, results)
     if args.trec:
@@ -79,6 +83,24 @@ def eval_main(args, engine=None) -> int:
     if args.report:
         report.write_report(args.report, summary, results, questions)
     return 0
+
+
+def typo_lines(engine, questions, results, args) -> list[str]:
+    """The same questions misspelt (qa/measure/typos.py), against the clean run: R@1, R@5 and lead per split."""
+    from .evals import retrieval_metrics, split_groups
+    from .typos import misspelt
+
+    typo = run(engine, misspelt(questions), list(results), k=args.k, progress=not args.no_progress, ceiling=0)
+    out = ["Misspelt questions (one or two content words each, seeded) against the same questions spelt right:",
+           "| split | mode | n | R@1 | R@1 typos | R@5 | R@5 typos | lead | lead typos | refused | refused typos |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for split, group in split_groups(questions, args.split).items():
+        for mode in results:
+            a = retrieval_metrics(group, results[mode], args.k)
+            b = retrieval_metrics(group, typo[mode], args.k)
+            out.append(f"| {split} | {mode} | {a['questions']} | {a['recall@1']:.3f} | {b['recall@1']:.3f} | {a['recall@5']:.3f} | "
+                       f"{b['recall@5']:.3f} | {a['answer_hit']:.3f} | {b['answer_hit']:.3f} | {a['abstained']} | {b['abstained']} |")
+    return out
 
 
 def fit_lead(engine, questions, args) -> int:

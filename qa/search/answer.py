@@ -197,6 +197,8 @@ def make_answer(
         top = (fused[0].passage, fused[0].span)
     else:
         top = _lead(passages, lead_passages)
+    if top is None and not abstained:  # nothing quotable leads: a refusal, never a reply with neither
+        abstained, message = True, NO_ANSWER
     short = None
     if top is not None and not abstained:
         a, b = top[1]

@@ -12,6 +12,7 @@ from ..config import IndexSettings, RetrievalSettings, check_mode
 from ..models.embed import Embedder
 from ..errors import UnknownDocumentError
 from .fusion import ranked, rrf
+from .spelling import Speller, model_words, vocabulary
 from ..records import Hit
 from ..index.store import LoadedIndex
 
@@ -31,6 +32,16 @@ class Retriever:
         self.embedder = embedder
         self.settings = settings
         self.index_settings = index_settings
+        self._speller: Speller | None = None
+
+    @property
+    def speller(self) -> Speller:
+        """The index's vocabulary as a speller (built at the first question; two threads may both build it, the
+        same one)."""
+        if self._speller is None:
+            texts = [c.text for c in self.index.chunks] + [d.title for d in self.index.docs.values()]
+            self._speller = Speller(vocabulary(texts), model_words())
+        return self._speller
 
     def allowed_rows(self, sources: list[str] | None) -> np.ndarray | None:
         if not sources:

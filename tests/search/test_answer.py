@@ -137,3 +137,12 @@ def test_the_engine_never_quotes_a_bare_citation_a_reference_entry_or_a_sentence
     assert "Leaders also need a shared purpose across organisations." in quoted
     assert not any("Ham 2018" in q or "Available at" in q for q in quoted)  # fragment and reference entry
     assert not any(q.startswith("As noted") for q in quoted)  # contains a sentence already quoted
+
+
+def test_a_reply_with_nothing_quotable_to_lead_is_a_refusal_never_neither():
+    text = "Timmins N (2015). The practice of system leadership. London: The King's Fund. Available at: www.kingsfund.org.uk"
+    doc = Document(source="d.txt", text=text, title="D", sha256="x")
+    chunk = Chunk("c1", "d.txt", 0, len(text), text, (), ((0, 52), (53, len(text))), text)
+    hit = Hit(chunk=chunk, score=1.0, row=0, sentence_scores=(0.9, 0.9), rerank=5.0)
+    answer = make_answer("How many leaders?", [hit], {"d.txt": doc}, "hybrid")
+    assert answer.lead is None and answer.abstained and answer.message == NO_ANSWER and answer.passages
