@@ -375,21 +375,33 @@ def answer_html(answer: Answer, turn: int = 1, settings: dict | None = None, dat
         label = "Nearest passages (not an answer)" if answer.passages else ""
     else:
         leads = lead_sentences(answer)
+        short = answer.short_text() if getattr(answer, "short", None) else ""
+        if short and leads:
+            i = leads[0][0]
+            parts.append(f'<p class="qa-short"><span class="qa-short-label">Answer: </span><strong class="qa-short-text">'
+                         f'{esc(" ".join(display_text(short).split()))}</strong> '
+                         f'{marker_html(turn, number[i], answer.passages[i], short)}</p>')
         for j, (i, (a, b)) in enumerate(leads):
             p = answer.passages[i]
             s, e = sentence_around(p, a, b)
             n = number[i]
-            body = _marked(p.text[s - p.start : e - p.start], s, [(a, b)], tag="strong", cls="qa-hl",
-                           hidden=[(x + p.start, y + p.start) for x, y in debris(p.text)])
+            hidden = [(x + p.start, y + p.start) for x, y in debris(p.text)]
+            if j == 0 and short and answer.lead and (i, (a, b)) == (answer.lead[0], tuple(answer.lead[1])):
+                body = _with_short(p, s, e, (a, b), answer.short, hidden)
+            else:
+                body = _marked(p.text[s - p.start : e - p.start], s, [(a, b)], tag="strong", cls="qa-hl", hidden=hidden)
             cls = "qa-lead" if j == 0 else "qa-also"
             parts.append(f'<p class="{cls}">{"" if j == 0 else "<span class=qa-also-label>Also: </span>"}'
                          f'<span class="qa-quote-text">“{body.strip()}”</span> '
                          f'{marker_html(turn, n, p, p.text[a - p.start : b - p.start])}</p>')
         label = f"Sources ({len(answer.passages)})"
+    meaning = level_meaning(answer)
+    searched = getattr(answer, "searched", "")
     parts.append(
         f'<p class="qa-level-line"><span class="qa-level qa-level-{level}" tabindex="0" '
-        f'title="Best sentence similarity {answer.confidence:.2f}">{LEVEL_WORDS[level]}</span>'
-        f'<span class="qa-sr"> (best sentence similarity {answer.confidence:.2f})</span></p>'
+        f'title="{esc(meaning)}">{LEVEL_WORDS[level]}</span>'
+        f'<span class="qa-sr"> ({esc(meaning)})</span>'
+        + (f'<span class="qa-searched"> · searched as “{esc(searched)}”</span>' if searched else "") + '</p>'
     )
     if label:
         parts.append(f'<div class="qa-sources"><p class="qa-cards-label">{label}</p>')
@@ -404,6 +416,28 @@ def answer_html(answer: Answer, turn: int = 1, settings: dict | None = None, dat
     return "".join(parts)
 
 
+def _with_short(p: Passage, s: int, e: int, lead: Span, short: Span, hidden: list[Span]) -> str:
+    """The lead sentence ``[s, e)`` of ``p`` with the lead in <strong> and the short answer marked inside it."""
+    a, b = lead
+    x, y = max(short[0], a), min(short[1], b)
+    cut = lambda u, v: p.text[u - p.start : v - p.start]  # noqa: E731
+    inner = _marked(cut(a, b), a, [(x, y)], tag="mark", cls="qa-short-mark", hidden=hidden)
+    return (_marked(cut(s, a), s, [], hidden=hidden) + f'<strong class="qa-hl" data-start="{a}" data-end="{b}">{inner}</strong>'
+            + _marked(cut(b, e), b, [], hidden=hidden))
+
+
+def level_meaning(answer: Answer) -> str:
+    """What the level means, in words: how often such answers were right on the evaluation set (the calibrated
+    chance), never a raw model score."""
+    if answer.abstained:
+        return "The documents do not seem to answer this question; the nearest passages are shown to check."
+    chance = getattr(answer, "chance", None)
+    if chance is not None:
+        n = max(1, min(9, round(chance * 10)))
+        return f"Answers like this one were right about {n} times in 10 on the evaluation set."
+    return "How closely the passages match the question; not calibrated as a chance under these search settings."
+
+
 def answer_markdown(answer: Answer, settings: dict | None = None, dates: dict | None = None) -> str:
     """The answer as Markdown: question, quoted sentence(s) with markers, confidence, then the references."""
     dates = dates or {}
@@ -413,8 +447,19 @@ def answer_markdown(answer: Answer, settings: dict | None = None, dates: dict | 
     if answer.abstained:
         lines += [f"**No answer found.** {answer.message}", ""]
     else:
-        quotes = [f"> “{' '.join(display_text(answer.passages[i].text[a - answer.passages[i].start : b - answer.passages[i].start]).split())}” [{number[i]}]"
-                  for i, (a, b) in lead_sentences(answer)]
+        leads = lead_sentences(answer)
+        short = answer.short_text() if getattr(answer, "short", None) else ""
+        quotes = []
+        for j, (i, (a, b)) in enumerate(leads):
+            p = answer.passages[i]
+            shown = display_text(p.text[a - p.start : b - p.start])
+            if j == 0 and short and answer.lead and (i, (a, b)) == (answer.lead[0], tuple(answer.lead[1])):
+                x, y = answer.short
+                shown = (display_text(p.text[a - p.start : x - p.start]) + "**" + display_text(short) + "**"
+                         + display_text(p.text[y - p.start : b - p.start]))
+            quotes.append(f"> “{' '.join(shown.split())}” [{number[i]}]")
+        if short and leads:
+            lines += [f"**A:** {' '.join(display_text(short).split())} [{number[leads[0][0]]}]", ""]
         lines += ["\n>\n".join(quotes), ""]
     made = settings_words(settings)
     lines += [f"*{LEVEL_WORDS[level_of(answer)]}*" + (f" · {made}" if made else ""), ""]

@@ -205,7 +205,9 @@ def test_cards_speak_in_words_and_keep_numbers_on_demand():
     for raw in ("d.md", "[0:", "sentence match", "no section", "score 0.", "0.7"):
         assert raw not in shown, raw
     assert "Part one · November 2019" in shown and "High confidence" in shown
-    assert 'title="Best sentence similarity 0.70"' in out  # the number, on demand
+    level = re.search(r'<span class="qa-level[^"]*"[^>]*title="([^"]*)"', out).group(1)
+    assert "similarity" not in level and "0.70" not in level, "the level's meaning, not a raw model score"
+    assert level.startswith("How closely the passages match the question")  # not a calibrated chance: said so
     assert out.count("<details class=\"qa-card\"") == 4 and "<summary" in out
 
 
@@ -291,3 +293,21 @@ def test_header_says_what_the_documents_are():
     text = visible_text(out)
     assert "2 documents on river floods (2018–2020)" in text and "Indexed 1 Jan 2026, 10:00 UTC." in text
     assert "Report <A> — Ann, 2018" in text and "Paper B — Pub, c. 2020" in text
+
+
+def test_the_short_answer_stands_first_and_bold_inside_its_sentence_and_in_the_markdown():
+    text = "Leaders met in 2019. Through interviews with 16 leaders, the report looks at systems."
+    d = Document(source="d.md", text=text, title="Report", sha256="x")
+    a = text.index("Through")
+    p = Passage("d.md", "Report", ("Part one",), 0, len(text), text, 1.0, ((a, len(text)),), (0.9,), (True,))
+    s = text.index("16")
+    answer = Answer(question="How many leaders?", passages=(p,), abstained=False, confidence=5.0, level="medium",
+                    lead=(0, (a, len(text))), short=(s, s + 2), chance=0.64)
+    out = render.answer_html(answer)
+    assert re.search(r'<p class="qa-short">.*?<strong class="qa-short-text">16</strong>', out)
+    lead = re.search(r'<p class="qa-lead">(.*?)</p>', out).group(1)
+    assert re.search(r'<strong class="qa-hl"[^>]*>Through interviews with <mark class="qa-short-mark"[^>]*>16</mark> leaders', lead)
+    assert 'title="Answers like this one were right about 6 times in 10 on the evaluation set."' in out
+    md = render.answer_markdown(answer)
+    assert "**A:** 16 [1]" in md and "> “Through interviews with **16** leaders, the report looks at systems.” [1]" in md
+    del d
