@@ -263,10 +263,14 @@ class Engine:
     def ask(self, question: str, k: int = 5, mode: str = "hybrid", sources: list[str] | None = None) -> Answer:
         """The extractive answer: top ``k`` passages, verbatim, with citations and highlighted sentences.
 
-        >>> engine = Engine()                                            # doctest: +SKIP
-        >>> answer = engine.ask("How many leaders did Timmins interview?")  # doctest: +SKIP
-        >>> answer.to_dict()["short"]["text"]                            # doctest: +SKIP
-        '16'
+        With ``engine = Engine()`` over the seed documents (tests/test_doctests.py runs this on the seed index):
+
+        >>> answer = engine.ask("How many leaders did Timmins interview?")
+        >>> answer.short_text(), answer.passages[0].source
+        ('16', '000_ca9353bd9b097081.txt')
+        >>> doc = engine.document(answer.passages[0].source)
+        >>> doc.text[answer.passages[0].start : answer.passages[0].end] == answer.passages[0].text
+        True
         """
         t0 = time.perf_counter()
         q, hits, retriever, timings = self.ranked(question, k, mode, sources)

@@ -157,7 +157,14 @@ class Retriever:
         self, question: str, k: int = 5, mode: str = "hybrid", sources: list[str] | None = None,
         qvec: np.ndarray | None = None, depth: int | None = None,
     ) -> list[Hit]:
-        """The top ``k`` chunks, each with its sentences scored against the question (for the answer stage)."""
+        """The top ``k`` chunks, each with its sentences scored against the question (for the answer stage).
+
+        With ``engine = Engine()`` over the seed documents (tests/test_doctests.py runs this on the seed index):
+
+        >>> hits = engine.retriever.search("Who leads Surrey Heartlands?", k=3)
+        >>> len(hits), all(h.chunk.text == engine.document(h.chunk.source).text[h.chunk.start : h.chunk.end] for h in hits)
+        (3, True)
+        """
         check_mode(mode)
         depth = max(depth or self.settings.candidates, k)  # a k past the candidate depth deepens every list
         if qvec is None and mode != "bm25":
