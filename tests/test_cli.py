@@ -124,3 +124,15 @@ def test_feedback_export_prints_candidate_questions(tmp_path, capsys):
     assert len(lines) == 1 and lines[0]["question"] == "Who leads Surrey?" and lines[0]["review"] is True
     assert cli_main(["feedback", "export", "--feedback", str(path), "--out", str(tmp_path / "c.jsonl")]) == 0
     assert json.loads((tmp_path / "c.jsonl").read_text())["source"] == "a.txt"
+
+
+def test_candidates_zero_is_refused_not_taken_for_the_default():
+    import argparse
+
+    from qa.options import settings_from_args
+
+    with pytest.raises(ValueError, match="candidates must be at least 1"):
+        settings_from_args(argparse.Namespace(candidates=0))
+    assert settings_from_args(argparse.Namespace(candidates=30)).retrieval.candidates == 30
+    assert settings_from_args(argparse.Namespace(sentence_passages=1, no_spelling=True)).rerank.sentence_passages == 1
+    assert settings_from_args(argparse.Namespace(no_spelling=True)).retrieval.spelling is False

@@ -141,8 +141,11 @@ class LiveIndex:
         old = self.engine
         cls = type(old)
         params = inspect.signature(cls.__init__).parameters
-        kwargs = {name: getattr(old, name) for name in ("corpus", "index_dir", "embedder", "settings", "threshold", "storage")
+        kwargs = {name: getattr(old, name) for name in ("corpus", "index_dir", "embedder", "settings", "storage", "workers")
                   if name in params and hasattr(old, name)}
+        # the rebuild reports as the first build did: progress and warnings in the page's log
+        kwargs.update({name: getattr(old, f"_{name}") for name in ("progress", "warn")
+                       if name in params and getattr(old, f"_{name}", None) is not None})
         return cls(build="auto", **kwargs)
 
     def _reload(self, sig: tuple) -> None:

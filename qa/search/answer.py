@@ -123,8 +123,10 @@ def confidence_level(confidence: float, abstained: bool, settings: AnswerSetting
     With a calibrated ``chance`` that the lead answers (the fused lead), "high" from ``settings.high_chance`` and
     "low" below ``settings.medium_chance``; else by the thresholds of the confidence's ``kind``.
 
-    >>> confidence_level(0.0, False, AnswerSettings(), "logit", chance=0.95)
+    >>> confidence_level(0.0, False, AnswerSettings(high_chance=0.9), "logit", chance=0.95)
     'high'
+    >>> confidence_level(0.0, False, AnswerSettings(), "logit", chance=0.5)
+    'medium'
     >>> confidence_level(0.0, True, AnswerSettings(), "logit", chance=0.95)
     'low'
     """

@@ -83,3 +83,13 @@ def test_the_sign_test_and_the_paired_comparison(tmp_path):
 ])
 def test_question_types(question, kind):
     assert breakdown.question_type(question) == kind
+
+
+def test_high_needs_enough_right_leads_to_show_it_not_a_lucky_few():
+    assert fitting.wilson_lower(3, 3) < 0.6 and fitting.wilson_lower(30, 30) > 0.9
+    chances = np.linspace(0.99, 0.5, 40)
+    right = np.array([True] * 3 + [False] * 37)
+    assert fitting.threshold_for(chances, right, 0.85) == pytest.approx(chances[2])  # the point estimate: 3 of 3
+    assert fitting.threshold_for(chances, right, 0.85, bound=True) == 1.0  # 3 of 3 shows nothing: never "high"
+    right = np.array([True] * 25 + [False] * 15)
+    assert fitting.threshold_for(chances, right, 0.85, bound=True) < 1.0

@@ -141,3 +141,29 @@ def test_the_gate_answers_a_few_at_once_queues_some_and_refuses_the_rest():
         t.join()
     assert results.count("busy, try again") == 2 and sorted(r for r in results if isinstance(r, int)) == [0, 1, 2]
     assert peak[0] == 2 and gate.inside == 0
+
+
+def test_a_rebuild_the_page_starts_reports_progress_and_warnings_as_the_first_build_did():
+    """The reopened engine once lost ``progress``, ``warn`` and ``workers``: a rebuild was silent in the log."""
+    seen = {}
+
+    class Recorder:
+        def __init__(self, corpus=None, index_dir=None, embedder=None, settings=None, build="auto", progress=None,
+                     warn=None, storage=None, workers=None):
+            seen.update(corpus=corpus, progress=progress, warn=warn, workers=workers, build=build)
+            self.corpus, self.index_dir, self.embedder, self.settings = corpus, index_dir, embedder, settings
+            self.storage, self.workers, self._progress, self._warn = storage, workers, progress, warn
+            self.index = type("I", (), {"path": "/x/builds/b1"})()
+
+    def progress(*a):
+        return None
+
+    def warn(*a):
+        return None
+
+    old = Recorder(corpus="c", index_dir="i", progress=progress, warn=warn, workers="ray")
+    seen.clear()
+    live = LiveIndex.__new__(LiveIndex)
+    live.engine = old
+    LiveIndex._open(live)
+    assert seen == {"corpus": "c", "progress": progress, "warn": warn, "workers": "ray", "build": "auto"}
