@@ -46,14 +46,33 @@ MAX_QUESTION_CHARS = 2000
 BUILD_POLICIES = ("auto", "never", "force")
 
 
-def clean_question(question: object) -> str:
-    """The searchable form of a question, or BadQuestionError saying what to type."""
+def normalise_question(question: object) -> str:
+    """The question's text as searched, before it is cut: one rule for the engine and the page, so 5,000 control
+    characters before a question are dropped, not counted against its length."""
     if not isinstance(question, str):
         raise BadQuestionError(f"A question must be text, not {type(question).__name__}.")
     q = question.encode("utf-8", "replace").decode("utf-8")  # lone surrogates become '?'
     q = unicodedata.normalize("NFKC", q)  # fullwidth and compatibility forms read as their plain letters
     q = "".join(" " if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co") else c for c in q)
-    q = re.sub(r"\s+", " ", q).strip()[:MAX_QUESTION_CHARS]
+    return re.sub(r"\s+", " ", q).strip()
+
+
+def check_sources(sources: object, known) -> list[str] | None:
+    """``sources`` as a list of indexed document names (None: all), or BadQuestionError / UnknownDocumentError
+    saying what to pass. A single name is refused rather than read letter by letter."""
+    if sources is None or (isinstance(sources, (list, tuple)) and not sources):
+        return None
+    if not isinstance(sources, (list, tuple)) or not all(isinstance(s, str) for s in sources):
+        raise BadQuestionError('sources must be a list of document names such as ["002_x.txt"], or None for all.')
+    unknown = [s for s in sources if s not in known]
+    if unknown:
+        raise UnknownDocumentError(f"No indexed document named {unknown[0][:200]!r}; leave sources empty to search all.")
+    return list(dict.fromkeys(sources))
+
+
+def clean_question(question: object) -> str:
+    """The searchable form of a question, or BadQuestionError saying what to type."""
+    q = normalise_question(question)[:MAX_QUESTION_CHARS]
     if not q:
         raise BadQuestionError("The question is empty. Type a question about the documents.")
     if not any(c.isalnum() for c in q):
@@ -294,6 +313,7 @@ class Engine:
         k = check_k(k, self.settings.retrieval.max_k)
         st = self.settings.rerank
         retriever = self.retriever  # one build for the whole answer, even if another is swapped in meanwhile
+        sources = check_sources(sources, retriever.index.by_source)
         if self.settings.retrieval.spelling:
             q = retriever.speller.correct(q)[0]
         qvec = retriever.embed_query(q, mode) if mode != "bm25" else None

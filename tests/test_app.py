@@ -303,3 +303,12 @@ def test_every_example_the_first_screen_offers_is_answered_not_refused(engine):
     for q in app.SEED_EXAMPLES:
         answer = engine.ask(q)
         assert not answer.abstained and answer.level in ("high", "medium"), (q, answer.confidence)
+
+
+def test_control_characters_before_a_question_do_not_push_it_past_the_limit():
+    """The page once cut a question to 2,000 characters before cleaning it: 5,000 NULs then a question was refused
+    as empty while the engine answered the same input."""
+    q, note = app.check_question("\x00" * 5000 + "Who leads Surrey Heartlands?")
+    assert (q, note) == ("Who leads Surrey Heartlands?", "")
+    with pytest.raises(app.InputError, match="text"):
+        app.check_question(None)

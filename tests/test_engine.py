@@ -141,3 +141,14 @@ def test_a_misspelt_question_finds_what_the_spelt_one_finds(engine):
     assert (typo.passages[0].source, typo.passages[0].start) == (right.passages[0].source, right.passages[0].start)
     assert typo.lead is not None and not typo.abstained
     assert typo.to_dict()["short"]["text"] == "16"
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("sources", ["000_ca9353bd9b097081.txt", [1], [None], "x"])
+def test_the_api_checks_sources_as_the_page_does(engine, sources):
+    """A single name was read letter by letter ("Not in the index: 0, 0, 0, _, ..."); [1] raised a bare TypeError."""
+    with pytest.raises(BadQuestionError, match="list of document names"):
+        engine.ask("Who leads Surrey Heartlands?", sources=sources)
+    with pytest.raises(UnknownDocumentError, match="No indexed document named 'nope.txt'"):
+        engine.ask("Who leads Surrey Heartlands?", sources=["nope.txt"])
+    assert engine.ask("Who leads Surrey Heartlands?", sources=[PRESS, PRESS]).passages[0].source == PRESS

@@ -301,3 +301,22 @@ def test_page_like_writes_to_the_configured_feedback_file_only(engine, tmp_path,
     assert [x["verdict"] for x in lines] == ["helpful", "not helpful"]
     assert "reason" not in lines[1]  # only the page's own reasons are kept
     assert not (tmp_path / "env-default.jsonl").exists()
+
+
+def test_the_page_refuses_uploads_since_it_takes_no_files(served, tmp_path):
+    """Once, a 20 MB upload from anyone who could reach the page was stored in the temp folder."""
+    port = served[1]
+    boundary = "qa-test-boundary"
+    payload = b"x" * 10_000
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"big.txt\"\r\n"
+            f"Content-Type: text/plain\r\n\r\n").encode() + payload + f"\r\n--{boundary}--\r\n".encode()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("POST", "/gradio_api/upload", body=body,
+                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        r = conn.getresponse()
+        text = r.read(100_000).decode("utf-8", "replace")
+    finally:
+        conn.close()
+    assert r.status >= 400, (r.status, text[:300])
+    assert "big.txt" not in text

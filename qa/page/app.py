@@ -18,12 +18,13 @@ import logging
 import os
 import sys
 import time
-import unicodedata
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no network calls from the page
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from .. import config  # noqa: E402  (after the environment is set)
+from ..engine import MAX_QUESTION_CHARS, normalise_question  # noqa: E402
+from ..engine import check_sources as check_source_names  # noqa: E402
 from ..errors import QAError  # noqa: E402
 from ..options import add_store_options, storage_from_args  # noqa: E402
 from . import feedback, render  # noqa: E402
@@ -38,7 +39,8 @@ CONCURRENCY = 4
 QUEUE_SIZE = 64
 """Requests waiting beyond this many are refused with BUSY."""
 BUSY = "The page is busy answering other readers: try again in a moment."
-MAX_QUESTION_CHARS = 2000
+MAX_UPLOAD_BYTES = 0
+"""Uploads the page accepts: none (it has no file input; unset, Gradio stored any size anyone sent)."""
 SEED_TOPIC = "leadership of NHS integrated care systems"
 SEED_EXAMPLES = (
     "How many system leaders did Timmins interview?",
@@ -68,22 +70,20 @@ def check_k(k) -> int:
 
 
 def check_sources(sources, engine) -> list[str]:
-    if sources in (None, "", []):
-        return []
-    if not isinstance(sources, (list, tuple)) or not all(isinstance(s, str) for s in sources):
-        raise InputError('sources must be a list of document names such as ["002_x.txt"], or empty for all.')
-    known = {d.source for d in engine.documents}
-    unknown = [s for s in sources if s not in known]
-    if unknown:
-        raise InputError(f"No indexed document named {unknown[0][:200]!r}; leave sources empty to search all.")
-    return list(dict.fromkeys(sources))
+    """The engine's rule (qa.engine.check_sources), refused as a user error."""
+    try:
+        return check_source_names(sources, {d.source for d in engine.documents}) or []
+    except QAError as e:
+        raise InputError(str(e)) from None
 
 
 def check_question(question) -> tuple[str, str]:
-    """(question NFKC-normalised and cut to MAX_QUESTION_CHARS, a note saying it was cut or "")."""
-    if not isinstance(question, str):
-        raise InputError(f"The question must be text, not {type(question).__name__}.")
-    q = unicodedata.normalize("NFKC", question.encode("utf-8", "replace").decode("utf-8")).strip()
+    """(the question as the engine reads it, cut to MAX_QUESTION_CHARS, and a note saying it was cut or "").
+    Cleaned before it is measured, so control characters never push a question past the limit."""
+    try:
+        q = normalise_question(question)
+    except QAError as e:
+        raise InputError(str(e)) from None
     if len(q) > MAX_QUESTION_CHARS:
         return q[:MAX_QUESTION_CHARS], (f"Your question was cut to its first {MAX_QUESTION_CHARS:,} characters "
                                         f"(it had {len(q):,}).")
@@ -296,6 +296,7 @@ def launch(demo, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, block: bool
     _busy_message()
     return demo.launch(
         server_name=host, server_port=port, share=False, prevent_thread_lock=not block, show_error=True,
+        max_file_size=MAX_UPLOAD_BYTES,  # the page takes no files: an upload of any size is refused
         head=render.page_head(),
         theme=gr.themes.Soft(primary_hue="indigo", font=SYSTEM_FONTS, font_mono=MONO_FONTS), quiet=not block,
     )
