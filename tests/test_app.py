@@ -312,3 +312,25 @@ def test_control_characters_before_a_question_do_not_push_it_past_the_limit():
     assert (q, note) == ("Who leads Surrey Heartlands?", "")
     with pytest.raises(app.InputError, match="text"):
         app.check_question(None)
+
+
+@pytest.mark.model
+def test_ask_with_only_the_question_takes_the_defaults(seed_app, caplog):
+    """/ask with the question alone (raw HTTP, as curl would) once logged a traceback and answered
+    '<gradio.components.api_component.Api object at 0x...>'."""
+    import json
+    import urllib.request
+
+    url, _ = seed_app
+    req = urllib.request.Request(url + "gradio_api/call/ask", data=json.dumps({"data": ["How many leaders did Timmins interview?"]}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with caplog.at_level("WARNING"):
+        event = json.loads(urllib.request.urlopen(req, timeout=60).read())["event_id"]
+        stream = urllib.request.urlopen(url + f"gradio_api/call/ask/{event}", timeout=120).read().decode()
+    assert "event: complete" in stream, stream[:500]
+    data = json.loads(stream.split("event: complete", 1)[1].split("data:", 1)[1].strip().splitlines()[0])
+    got = data[0]
+    assert isinstance(got, dict), got
+    assert not got["abstained"] and got["mode"] == "hybrid" and len(got["passages"]) == 5
+    assert got["short"]["text"] == "16"
+    assert not [r for r in caplog.records if r.exc_info]

@@ -270,7 +270,26 @@ def build_demo(engine, feedback_path=None, examples: list[str] | None = None, li
         gr.api(ask_api, api_name="ask", concurrency_limit=None)
     demo.queue(max_size=2 * (concurrency + queue_size), default_concurrency_limit=concurrency)
     demo.live_index, demo.gate = live, gate
+    _optional_api_arguments(demo, "ask", ASK_DEFAULTS)
     return demo
+
+
+ASK_DEFAULTS = (5, "hybrid", None)
+"""What /ask takes for k, mode and sources when a caller leaves them out (its signature's defaults)."""
+
+
+def _optional_api_arguments(demo, api_name: str, defaults: tuple) -> None:
+    """Let a caller of ``api_name`` leave out its trailing arguments: Gradio wants every input and, given only the
+    question, logged a traceback and answered "<...Api object at 0x...>"; the missing ones take ``defaults``."""
+    validate = demo.validate_inputs
+
+    def fill_then_validate(block_fn, inputs):
+        wanted = len(block_fn.inputs)
+        if getattr(block_fn, "api_name", None) == api_name and 0 < len(inputs) < wanted:
+            inputs.extend(defaults[len(inputs) - (wanted - len(defaults)) :])
+        return validate(block_fn, inputs)
+
+    demo.validate_inputs = fill_then_validate
 
 
 def _busy_message() -> None:
