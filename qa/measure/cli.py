@@ -35,6 +35,9 @@ def add_eval_arguments(p) -> None:
                    help="compare two --run files question by question (a sign test per outcome); asks nothing")
     p.add_argument("--failures", type=int, default=20, help="failures printed per mode (default 20; the report lists all)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--squad", metavar="FILE", help="measure on a SQuAD-format question set instead (e.g. COVID-QA), "
+                   "beside a BM25 sentence baseline; corpus and index are cached by the file's hash (qa/measure/squad.py)")
+    p.add_argument("--squad-limit", type=int, metavar="N", help="with --squad: only the first N questions")
     add_answer_options(p)
 
 
@@ -43,6 +46,10 @@ def eval_main(args, engine=None) -> int:
     max_k = max(MAX_K, args.candidates or 0)
     if not 1 <= args.k <= max_k:
         raise EvalSetError(f"--k must be between 1 and {max_k} (raise --candidates for more), got {args.k}.")
+    if args.squad:
+        from . import squad
+
+        return squad.main(args, engine)
     questions = load_questions(args.questions)
     if args.compare:
         a, b = args.compare
