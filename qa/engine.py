@@ -57,16 +57,14 @@ def normalise_question(question: object) -> str:
     return re.sub(r"\s+", " ", q).strip()
 
 
-def check_sources(sources: object, known) -> list[str] | None:
-    """``sources`` as a list of indexed document names (None: all), or BadQuestionError / UnknownDocumentError
-    saying what to pass. A single name is refused rather than read letter by letter."""
+def check_sources(sources: object) -> list[str] | None:
+    """``sources`` as a list of document names without repeats (None: all), or BadQuestionError saying what to
+    pass: a single name is refused rather than read letter by letter. Names not in the index are the retriever's
+    to refuse (it lists the indexed ones)."""
     if sources is None or (isinstance(sources, (list, tuple)) and not sources):
         return None
     if not isinstance(sources, (list, tuple)) or not all(isinstance(s, str) for s in sources):
         raise BadQuestionError('sources must be a list of document names such as ["002_x.txt"], or None for all.')
-    unknown = [s for s in sources if s not in known]
-    if unknown:
-        raise UnknownDocumentError(f"No indexed document named {unknown[0][:200]!r}; leave sources empty to search all.")
     return list(dict.fromkeys(sources))
 
 
@@ -313,7 +311,7 @@ class Engine:
         k = check_k(k, self.settings.retrieval.max_k)
         st = self.settings.rerank
         retriever = self.retriever  # one build for the whole answer, even if another is swapped in meanwhile
-        sources = check_sources(sources, retriever.index.by_source)
+        sources = check_sources(sources)
         if self.settings.retrieval.spelling:
             q = retriever.speller.correct(q)[0]
         qvec = retriever.embed_query(q, mode) if mode != "bm25" else None

@@ -70,20 +70,24 @@ def check_k(k) -> int:
 
 
 def check_sources(sources, engine) -> list[str]:
-    """The engine's rule (qa.engine.check_sources), refused as a user error."""
+    """The engine's rule (qa.engine.check_sources) and only indexed names, refused as a user error."""
     try:
-        return check_source_names(sources, {d.source for d in engine.documents}) or []
+        names = check_source_names(sources) or []
     except QAError as e:
         raise InputError(str(e)) from None
+    known = {d.source for d in engine.documents}
+    unknown = [s for s in names if s not in known]
+    if unknown:
+        raise InputError(f"No indexed document named {unknown[0][:200]!r}; leave sources empty to search all.")
+    return names
 
 
 def check_question(question) -> tuple[str, str]:
     """(the question as the engine reads it, cut to MAX_QUESTION_CHARS, and a note saying it was cut or "").
     Cleaned before it is measured, so control characters never push a question past the limit."""
-    try:
-        q = normalise_question(question)
-    except QAError as e:
-        raise InputError(str(e)) from None
+    if not isinstance(question, str):
+        raise InputError(f"The question must be text, not {type(question).__name__}.")
+    q = normalise_question(question)
     if len(q) > MAX_QUESTION_CHARS:
         return q[:MAX_QUESTION_CHARS], (f"Your question was cut to its first {MAX_QUESTION_CHARS:,} characters "
                                         f"(it had {len(q):,}).")
