@@ -197,6 +197,8 @@ def test_the_answer_leads_lands_in_view_and_cites_in_words(page, seed_app, engin
     top = bot.evaluate("e => e.getBoundingClientRect().top")
     bar = rect(page, "#qa-askbar")
     assert bar["bottom"] - 2 <= top < SIZES[page.size][1] * 0.5, (top, bar)  # the top of the new answer, in view
+    asked = newest(page).locator(".qa-q").evaluate("e => e.getBoundingClientRect().toJSON()")
+    assert asked["top"] >= bar["bottom"] - 2 and asked["bottom"] <= top, (asked, bar, top)  # the question, not under the bar
     assert bot.get_attribute("aria-label") == "Answer 2"  # an accessible name in words, not markup
 
     # it leads with the answer sentence, emphasised, then its markers; markers 1..n with no gaps

@@ -169,7 +169,7 @@
   }
 
   function onChange() {
-    // a new answer (or error) arrived: bring the top of its reply into view and say so
+    // a new answer (or error) arrived: bring its turn (question, then reply) into view and say so
     const turns = $$('#qa-chat .qa-turn');
     const last = turns[turns.length - 1];
     if (!turns.length) { state.lastAnswer = 0; state.lastTurns = 0; }
@@ -181,8 +181,7 @@
         bringToTop(last);
       } else if (!pending && n > state.lastAnswer) {
         state.lastAnswer = n; state.lastTurns = Math.max(state.lastTurns, n);
-        const bot = last.querySelector('.qa-bot');
-        bringToTop(bot || last);
+        bringToTop(last);  // the reader's own question stays in view, just above its answer
         const level = last.querySelector('.qa-level');
         const err = last.querySelector('.qa-error');
         announce(err ? err.textContent : `Answer ${n} ready${level ? ': ' + level.textContent : ''}.`);
