@@ -63,7 +63,8 @@ class LoadedIndex:
         return words
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: str | Path) -> str:
+    """The sha256 of a file's bytes, read in 1 MB blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -89,7 +90,7 @@ def file_table(folder: Path) -> dict[str, dict]:
     out = {}
     for path in sorted(folder.rglob("*")):
         if path.is_file() and path.name != "manifest.json":
-            out[path.relative_to(folder).as_posix()] = {"bytes": path.stat().st_size, "sha256": _sha256_file(path)}
+            out[path.relative_to(folder).as_posix()] = {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
     return out
 
 

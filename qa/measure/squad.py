@@ -27,7 +27,6 @@ both: the first sentence shown overlaps an answer span.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import re
 import shlex
@@ -42,6 +41,7 @@ import numpy as np
 
 from ..config import IndexSettings
 from ..errors import EvalSetError
+from ..index.store import sha256_file
 from ..records import Document
 from .evalset import Question, Target, span_overlap
 
@@ -266,14 +266,6 @@ def parse(data: dict) -> SquadSet:
 # -- the cache folder ---------------------------------------------------------------------------------
 
 
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def cache_folder(sha256: str) -> Path:
     """``<cache root>/squad/<first 12 hex of the file's sha256>``: the cache root of the ONNX exports."""
     from ..models.embed_onnx import cache_root
@@ -453,7 +445,7 @@ def main(args, engine=None) -> int:
 
     t_start = time.perf_counter()
     data = read_squad(args.squad)
-    sha = file_sha256(args.squad)
+    sha = sha256_file(args.squad)
     squad = parse(data)
     questions = list(squad.questions)
     limit = getattr(args, "squad_limit", None)

@@ -386,7 +386,7 @@ def answer_html(answer: Answer, turn: int = 1, settings: dict | None = None, dat
             s, e = sentence_around(p, a, b)
             n = number[i]
             hidden = [(x + p.start, y + p.start) for x, y in debris(p.text)]
-            if j == 0 and short and answer.lead and (i, (a, b)) == (answer.lead[0], tuple(answer.lead[1])):
+            if j == 0 and short and _is_lead(answer, i, (a, b)):
                 body = _with_short(p, s, e, (a, b), answer.short, hidden)
             else:
                 body = _marked(p.text[s - p.start : e - p.start], s, [(a, b)], tag="strong", cls="qa-hl", hidden=hidden)
@@ -414,6 +414,11 @@ def answer_html(answer: Answer, turn: int = 1, settings: dict | None = None, dat
                      f'{f"index of {esc(indexed)}" if indexed else ""}</p>')
     parts.append("</div>")
     return "".join(parts)
+
+
+def _is_lead(answer: Answer, i: int, span: Span) -> bool:
+    """Is sentence ``span`` of passage ``i`` the answer's lead (the sentence its short answer sits in)?"""
+    return answer.lead is not None and (i, tuple(span)) == (answer.lead[0], tuple(answer.lead[1]))
 
 
 def _with_short(p: Passage, s: int, e: int, lead: Span, short: Span, hidden: list[Span]) -> str:
@@ -453,7 +458,7 @@ def answer_markdown(answer: Answer, settings: dict | None = None, dates: dict | 
         for j, (i, (a, b)) in enumerate(leads):
             p = answer.passages[i]
             shown = display_text(p.text[a - p.start : b - p.start])
-            if j == 0 and short and answer.lead and (i, (a, b)) == (answer.lead[0], tuple(answer.lead[1])):
+            if j == 0 and short and _is_lead(answer, i, (a, b)):
                 x, y = answer.short
                 shown = (display_text(p.text[a - p.start : x - p.start]) + "**" + display_text(short) + "**"
                          + display_text(p.text[y - p.start : b - p.start]))

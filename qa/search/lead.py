@@ -79,11 +79,13 @@ def features(question: str, hits: Sequence[Hit], cands: Sequence[Candidate]) -> 
     kind = kind_of(question)
     who = names(question)
     first = hits[0].rerank
+    sentences = {i: [hits[i].chunk.text[a - hits[i].chunk.start : b - hits[i].chunk.start] for a, b in hits[i].chunk.sentences]
+                 for i in {c.passage for c in cands}}
     rows = []
     for c in cands:
         h = hits[c.passage]
         ch = h.chunk
-        texts = [ch.text[a - ch.start : b - ch.start] for a, b in ch.sentences]
+        texts = sentences[c.passage]
         before = texts[c.sentence - 1].strip() if c.sentence else ""
         here = mentions(who, c.text)
         near = max([here] + [mentions(who, texts[k]) for k in range(max(0, c.sentence - 3), c.sentence)])

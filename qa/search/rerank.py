@@ -60,17 +60,15 @@ class Reranker:
         """The first ``sentence_passages`` hits get sentence scores from the chosen scorer (cosine: left as retrieved)."""
         st = self.settings
         head = hits[: st.sentence_passages]
-        if st.sentences == "cosine" or not head:
+        # "fused" without a cross-encoder at all is ColBERT alone, as "late"
+        scorer = "late" if st.sentences == "fused" and st.model == "none" else st.sentences
+        if scorer == "cosine" or not head:
             return hits
-        if st.sentences == "fused":
+        if scorer == "fused":
             if index_late is None:
                 return hits
-            if st.model == "none":  # no cross-encoder at all: ColBERT alone scores the sentences
-                new = [late.score_spans(late.encode_query(question), index_late, h.row, h.chunk.sentences) for h in head]
-                head = [dataclasses.replace(h, sentence_scores=_floats(s)) for h, s in zip(head, new)]
-                return head + hits[st.sentence_passages :]
             return self.signals(question, head, index_late) + hits[st.sentence_passages :]
-        if st.sentences == "late":
+        if scorer == "late":
             if index_late is None:
                 return hits
             qvecs = late.encode_query(question)
@@ -83,7 +81,7 @@ class Reranker:
             for ts in texts:
                 new.append(scores[at : at + len(ts)])
                 at += len(ts)
-        head = [dataclasses.replace(h, sentence_scores=tuple(float(x) for x in s)) for h, s in zip(head, new)]
+        head = [dataclasses.replace(h, sentence_scores=_floats(s)) for h, s in zip(head, new)]
         return head + hits[st.sentence_passages :]
 
     def signals(self, question: str, head: list[Hit], index_late) -> list[Hit]:

@@ -10,6 +10,7 @@ import pytest
 from qa.errors import EvalSetError
 from qa.ingest.load import load_folder, read_document
 from qa.measure import cli as measure_cli
+from qa.index.store import sha256_file
 from qa.measure import squad
 
 FIRST = "\ufeffThe Thames flows through London.\r\nIt reaches the North Sea at Southend. Bats carry 2 viruses here."
@@ -98,7 +99,7 @@ def test_writing_again_leaves_the_files_alone(squad_file, tmp_path):
 
 def test_the_cache_folder_is_keyed_by_the_files_hash(squad_file, tmp_path, monkeypatch):
     monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path / "cache"))
-    sha = squad.file_sha256(squad_file)
+    sha = sha256_file(squad_file)
     assert squad.cache_folder(sha) == tmp_path / "cache" / "squad" / sha[:12]
 
 
@@ -143,7 +144,7 @@ def test_the_command_end_to_end_without_a_model(squad_file, tmp_path, monkeypatc
     from tests.fakes import FakeEmbedder, model_free_settings
 
     monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path / "cache"))
-    home = squad.cache_folder(squad.file_sha256(squad_file))
+    home = squad.cache_folder(sha256_file(squad_file))
     corpus = squad.write_corpus(squad.parse(squad.read_squad(squad_file)).articles, home / "corpus")
     engine = Engine(corpus=corpus, index_dir=home / "index", embedder=FakeEmbedder(), settings=model_free_settings(),
                     switch_corpus=True, preload=False)
