@@ -25,6 +25,28 @@ class Heading:
 
 
 @dataclass(frozen=True)
+class Page:
+    """One page of a paged document (a PDF): where its text lies in ``Document.text`` and how it is numbered."""
+
+    start: int
+    end: int  # text[start:end] is what was read from this page (pages are joined by PAGE_BREAK)
+    number: int  # physical, 1-based
+    label: str  # the number printed on it (the PDF's page label), else str(number)
+    width: float = 0.0  # in PDF points, as rendered (rotation applied)
+    height: float = 0.0
+    ocr: bool = False  # its text was read by OCR from the page's image
+
+
+def page_range(pages: tuple[Page, ...], start: int, end: int) -> str:
+    """"p. 12" or "pp. 12-13" for the pages the span ``[start, end)`` is printed on; "" when not paged."""
+    hit = [p for p in pages if p.start < max(end, start + 1) and start < p.end]
+    if not hit:
+        return ""
+    first, last = hit[0].label, hit[-1].label
+    return f"p. {first}" if first == last else f"pp. {first}-{last}"
+
+
+@dataclass(frozen=True)
 class Document:
     source: str  # file name relative to the corpus folder, e.g. "002_x.txt"
     text: str  # the text as loaded; all offsets point into it
@@ -39,6 +61,14 @@ class Document:
     # references, about the author, copyright/ISBN pages, bylines, footers: kept in text
     # and chunks, but not an answer's best quote
     back_matter: tuple[Span, ...] = ()
+    pages: tuple[Page, ...] = ()  # paged documents (PDF) only
+    # per character of ``text``: its box on its page as (x0, y0, x1, y1), fractions of the page's width and
+    # height from its top left; NaN where a character has no box (line and page breaks). Paged documents only;
+    # kept beside the index, never in its records (qa/index/store.py write_boxes).
+    boxes: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+    def page_range(self, start: int, end: int) -> str:
+        return page_range(self.pages, start, end)
 
 
 @dataclass(frozen=True)
@@ -101,11 +131,13 @@ class Passage:
     highlights: tuple[Span, ...]  # absolute offsets of the answering sentence(s)
     highlight_scores: tuple[float, ...] = ()
     quotable: tuple[bool, ...] = ()  # per highlight: may it be quoted as the answer (not back matter, a citation...)
+    pages: str = ""  # where a paged document prints it: "p. 12" or "pp. 12-13"; "" for text files
 
     @property
     def citation(self) -> str:
         where = f", section {' > '.join(self.section)}" if self.section else ""
-        return f"{self.title}{where} [{self.start}:{self.end}]"
+        page = f", {self.pages}" if self.pages else ""
+        return f"{self.title}{where}{page} [{self.start}:{self.end}]"
 
 
 @dataclass(frozen=True)
@@ -166,6 +198,7 @@ class Answer:
                     "section": list(p.section),
                     "start": p.start,
                     "end": p.end,
+                    "pages": p.pages or None,
                     "score": round(p.score, 6),
                     "text": p.text,
                     "highlights": [

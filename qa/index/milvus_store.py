@@ -303,11 +303,11 @@ def load(settings: StoreSettings) -> store.LoadedIndex:
         for key in keys:  # the build's rows: its versions' rows one after another
             got = records[key]
             rec = json.loads(got[DOCUMENT])
-            d = store._doc_from_row(rec["doc"])
+            d = store.doc_from_row(rec["doc"])
             docs[d.source] = d
             n_tokens = 0
             for p, row in enumerate(rec["chunks"]):
-                ch, within = store._chunk_from_row(row, docs)
+                ch, within = store.chunk_from_row(row, docs)
                 chunks.append(ch)
                 sentence_rows.append([n_sentences + r for r in within])
                 chunk_keys.append(f"{key}:{p}")

@@ -23,14 +23,14 @@ import shutil
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import IndexBusyError, IndexCorruptError, IndexMissingError
-from ..records import Chunk, Document, Heading, TokenIndex
+from ..records import Chunk, Document, Heading, Page, TokenIndex
 
 FORMAT_VERSION = 2
 """2: documents carry back_matter spans, and structure found by this version (reference sections, captions)."""
@@ -215,7 +215,7 @@ def verify_files(build: Path, manifest: dict) -> None:
 # -- the records: one schema, written and read side by side ----------------------------------------------
 
 
-def _chunk_row(c: Chunk, sentence_rows: list[int]) -> dict:
+def chunk_row(c: Chunk, sentence_rows: list[int]) -> dict:
     """A chunk as stored: its text is not stored, it is ``doc.text[start:end]`` on reading."""
     return {
         "id": c.id,
@@ -229,7 +229,7 @@ def _chunk_row(c: Chunk, sentence_rows: list[int]) -> dict:
     }
 
 
-def _chunk_from_row(row: dict, docs: dict[str, Document]) -> tuple[Chunk, list[int]]:
+def chunk_from_row(row: dict, docs: dict[str, Document]) -> tuple[Chunk, list[int]]:
     doc = docs[row["source"]]
     chunk = Chunk(
         id=row["id"],
@@ -244,9 +244,21 @@ def _chunk_from_row(row: dict, docs: dict[str, Document]) -> tuple[Chunk, list[i
     return chunk, row["sentence_rows"]
 
 
-def _doc_from_row(row: dict) -> Document:
+def doc_row(d: Document) -> dict:
+    """A document as stored: every field but its character boxes (kept in ``boxes/``, write_boxes)."""
+    return {f.name: _plain(getattr(d, f.name)) for f in fields(d) if f.name != "boxes"}
+
+
+def _plain(value):
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return asdict(value) if is_dataclass(value) else value
+
+
+def doc_from_row(row: dict) -> Document:
     row = dict(row)
     row["headings"] = tuple(Heading(**h) for h in row.get("headings", ()))
+    row["pages"] = tuple(Page(**p) for p in row.get("pages", ()))
     for name in ("skipped", "back_matter"):
         if name in row:
             row[name] = tuple(tuple(s) for s in row[name])
@@ -257,8 +269,9 @@ def write_records(
     build: Path, docs: list[Document], chunks: list[Chunk], chunk_sentence_rows: list[list[int]], sentences: np.ndarray
 ) -> None:
     """Documents, chunks with their sentence rows, and sentence vectors: the part of a build that is not an index."""
-    write_jsonl(build / "docs.jsonl", (asdict(d) for d in docs))
-    write_jsonl(build / "chunks.jsonl", (_chunk_row(c, rows) for c, rows in zip(chunks, chunk_sentence_rows)))
+    write_jsonl(build / "docs.jsonl", (doc_row(d) for d in docs))
+    write_boxes(build, docs)
+    write_jsonl(build / "chunks.jsonl", (chunk_row(c, rows) for c, rows in zip(chunks, chunk_sentence_rows)))
     with open(build / "sentences.npy", "wb") as f:
         np.save(f, np.ascontiguousarray(sentences, dtype=np.float32))
         f.flush()
@@ -270,15 +283,41 @@ def read_records(build: Path) -> tuple[dict[str, Document], list[Chunk], list[li
     docs = {}
     with open(build / "docs.jsonl", encoding="utf-8") as f:
         for line in f:
-            d = _doc_from_row(json.loads(line))
+            d = doc_from_row(json.loads(line))
             docs[d.source] = d
     chunks, rows = [], []
     with open(build / "chunks.jsonl", encoding="utf-8") as f:
         for line in f:
-            c, r = _chunk_from_row(json.loads(line), docs)
+            c, r = chunk_from_row(json.loads(line), docs)
             chunks.append(c)
             rows.append(r)
     return docs, chunks, rows
+
+
+BOXES_DIR = "boxes"
+
+
+def boxes_path(build: Path, source: str) -> Path:
+    """Where a paged document's character boxes lie in a build (named by a hash: sources may be any file name)."""
+    return build / BOXES_DIR / (hashlib.sha256(source.encode("utf-8", "surrogateescape")).hexdigest()[:24] + ".npy")
+
+
+def write_boxes(build: Path, docs: list[Document]) -> None:
+    """Each paged document's character boxes (Document.boxes), float16: a page's width or height in 2,048 steps."""
+    for d in docs:
+        if d.boxes is None:
+            continue
+        path = boxes_path(build, d.source)
+        path.parent.mkdir(exist_ok=True)
+        _save_npy(path, np.asarray(d.boxes, dtype=np.float16))
+
+
+def read_boxes(build: Path, source: str) -> np.ndarray | None:
+    """A paged document's character boxes as written by write_boxes (float32), or None when it has none."""
+    path = boxes_path(build, source)
+    if not path.exists():
+        return None
+    return np.load(path, allow_pickle=False).astype(np.float32)
 
 
 LATE_FILES = ("late_vectors.npy", "late_offsets.npy", "late_spans.npy")

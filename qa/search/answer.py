@@ -96,6 +96,7 @@ def make_passage(doc: Document, hit: Hit, settings: AnswerSettings = AnswerSetti
         highlights=tuple(c.sentences[i] for i in chosen),
         highlight_scores=tuple(float(scores[i]) if i < len(scores) else 0.0 for i in chosen),
         quotable=tuple(bool(ok[i]) for i in chosen),
+        pages=doc.page_range(c.start, c.end),
     )
 
 
