@@ -234,6 +234,7 @@ def build(
         "model": {"name": embedder.name, "dim": embedder.dim, "max_seq_length": max_seq},
         "dense_index": {"type": dense_index_type(index), "vectors": index.ntotal},
         "documents": {d.source: d.sha256 for d in docs},
+        "pages": {d.source: {"pages": len(d.pages), "ocr": sum(p.ocr for p in d.pages)} for d in docs if d.pages},
         "fingerprint": fingerprint,
         "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
         "counts": {"documents": len(docs), "chunks": len(chunks), "sentences": len(sentence_texts), "embedded": embedded,

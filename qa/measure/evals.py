@@ -70,7 +70,8 @@ def ask_one(engine, q: Question, mode: str, k: int, ceiling: int = max(CEILINGS)
         raise EvalSetError(f"Question {q.id}: {e}") from None
     ms = answer.timings.get("total_ms", (time.perf_counter() - t0) * 1e3)
     results = tuple(
-        {"source": p.source, "start": p.start, "end": p.end, "score": round(float(p.score), 6)} for p in answer.passages
+        {"source": p.source, "start": p.start, "end": p.end, "score": round(float(p.score), 6)}
+        | ({"pages": p.pages} if p.pages else {}) for p in answer.passages
     )
     sources = {t.source for t in q.targets}
     hits = tuple(hit_target(p.source, p.start, p.end, q.targets) for p in answer.passages)
@@ -84,6 +85,7 @@ def ask_one(engine, q: Question, mode: str, k: int, ceiling: int = max(CEILINGS)
     if answer.passages:
         p = answer.passages[0]
         top = {"source": p.source, "section": " > ".join(p.section), "start": p.start, "end": p.end, "text": p.text}
+        top |= {"pages": p.pages} if p.pages else {}
     cand = None
     if q.targets and ceiling:
         pool = engine.search(q.question, k=ceiling, mode=mode)

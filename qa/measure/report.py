@@ -92,7 +92,7 @@ def _failure_lines(f: dict) -> list[str]:
         lines.append(f"  - expected {e['source']} [{e['start']}:{e['end']}]: “{e['evidence']}”")
     t = f["top"]
     if t:
-        lines.append(f"  - ranked first: {t['source']} [{t['start']}:{t['end']}] {t.get('section', '')}: “{t['text'][:240]}”")
+        lines.append(f"  - ranked first: {t['source']}{', ' + t['pages'] if t.get('pages') else ''} [{t['start']}:{t['end']}] {t.get('section', '')}: “{t['text'][:240]}”")
     if f["answer_sentence"]:
         lines.append(f"  - answer sentence: “{f['answer_sentence'][:240]}”")
     return lines

@@ -19,15 +19,12 @@ import os
 import sys
 import time
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no network calls from the page
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-from .. import config  # noqa: E402  (after the environment is set)
-from ..engine import MAX_QUESTION_CHARS, normalise_question  # noqa: E402
-from ..engine import check_sources as check_source_names  # noqa: E402
-from ..errors import QAError  # noqa: E402
-from ..options import add_store_options, storage_from_args  # noqa: E402
-from . import feedback, render  # noqa: E402
+from .. import config  # first: it sets the environment (no downloads, no analytics) before Gradio is imported
+from ..engine import MAX_QUESTION_CHARS, normalise_question
+from ..engine import check_sources as check_source_names
+from ..errors import QAError
+from ..options import add_store_options, storage_from_args
+from . import feedback, pages, render
 from .live import BusyError, Gate, LiveIndex, answer_build  # noqa: E402
 
 log = logging.getLogger("qa.page")
@@ -94,11 +91,22 @@ def check_question(question) -> tuple[str, str]:
     return q, ""
 
 
-def source_panel(engine, ref: str) -> str:
-    """The source panel for a citation link; only documents in the index can be opened."""
+def cite_panel(engine, images: pages.PageImages, source: str, start: int, end: int, highlights, turn: int | None = None,
+               n: int | None = None, total: int | None = None, view: str = "page", page: int | None = None) -> str:
+    """The source panel for a cited span: only a document in ``engine``'s index, only a span inside it. A PDF
+    opens on its page (or ``page``) unless ``view`` is "text" or the page cannot be shown (then its text, with
+    one line saying why)."""
+    hls, note = [tuple(h) for h in highlights], ""
     try:
-        source, start, end, highlights = render.parse_ref(render.ref_from_href(ref))
-        return render.panel_html(engine.document(source), start, end, highlights)
+        doc = engine.document(source)
+        render.check_span(doc, start, end, hls)
+        if doc.pages and view == "page":
+            try:
+                shown = pages.page_view(doc, engine.index.path, engine.corpus, images, start, end, hls, page)
+                return render.page_panel_html(shown, start, end, turn, n, total)
+            except pages.PageUnavailable as e:
+                note = str(e)
+        return render.panel_html(doc, start, end, hls, turn, n, total, note=note)
     except (QAError, ValueError) as e:
         return render.panel_error_html(str(e))
 
@@ -130,6 +138,7 @@ def build_demo(engine, feedback_path=None, examples: list[str] | None = None, li
     topic = SEED_TOPIC if is_seed(engine) else ""
     target = feedback.feedback_path(feedback_path)
     doc_choices = [(d.title or d.source, d.source) for d in engine.documents]
+    images = pages.PageImages(engine.index_dir / "pages")
     empty = render.empty_html(examples)
 
     def header():
@@ -194,7 +203,8 @@ def build_demo(engine, feedback_path=None, examples: list[str] | None = None, li
         turns.append(make_turn(last["turn"], last["question"], last["note"], k, mode, sources))
         return turns, show(turns), render.panel_empty(last["turn"]), header()
 
-    def open_cite(turns, n_turn, n):
+    def open_cite(turns, n_turn, n, view="page", page=None):
+        """The source panel for marker ``n`` of answer ``n_turn``, from the build that answered."""
         turn = next((t for t in turns or [] if t["turn"] == n_turn and t.get("kind") == "answer"), None)
         if turn is None or not 1 <= n <= len(turn["cites"]):
             return render.panel_error_html("That source is no longer in the conversation. Ask again to see it.")
@@ -203,11 +213,7 @@ def build_demo(engine, feedback_path=None, examples: list[str] | None = None, li
             return render.panel_error_html("The documents were indexed again since this answer; ask again to "
                                            "cite the current text.")
         source, start, end, hls = turn["cites"][n - 1]
-        try:
-            return render.panel_html(eng.document(source), start, end, [tuple(h) for h in hls], n_turn, n,
-                                     len(turn["cites"]))
-        except (QAError, ValueError) as e:
-            return render.panel_error_html(str(e))
+        return cite_panel(eng, images, source, start, end, hls, n_turn, n, len(turn["cites"]), view, page)
 
     def on_action(payload, turns, sources, k, mode):
         """Clicks in the conversation and the panel, sent by the page's script as JSON."""
@@ -217,8 +223,10 @@ def build_demo(engine, feedback_path=None, examples: list[str] | None = None, li
             kind, n_turn = act.get("action"), int(act.get("turn") or 0)
         except (ValueError, TypeError, AttributeError):
             return turns, same, same, same
-        if kind == "open":
-            return turns, same, open_cite(turns, n_turn, int(act.get("n") or 0)), same
+        if kind in ("open", "page"):
+            page = _count(act.get("page")) if act.get("page") not in (None, "") else None
+            view = "text" if act.get("view") == "text" else "page"
+            return turns, same, open_cite(turns, n_turn, _count(act.get("n")), view, page), same
         if kind == "close":
             return turns, same, render.panel_empty(), same
         if kind == "clear":
@@ -228,7 +236,7 @@ def build_demo(engine, feedback_path=None, examples: list[str] | None = None, li
             return turns, same, same, same
         if kind in ("helpful", "not-helpful") and not turn.get("verdict"):
             verdict = "helpful" if kind == "helpful" else "not helpful"
-            reason = act.get("reason") if act.get("reason") in {v for v, _ in render.FEEDBACK_REASONS} else None
+            reason = act.get("reason") if isinstance(act.get("reason"), str) and act["reason"] in feedback.REASONS else None
             feedback.record(target, turn["answer"], verdict, k=turn["settings"]["k"],
                             sources=turn["settings"]["sources"], reason=reason,
                             comment=str(act.get("comment") or "")[:1000], build=turn["build"], lead=turn["lead"])
@@ -273,9 +281,15 @@ def build_demo(engine, feedback_path=None, examples: list[str] | None = None, li
         bridge_btn.click(on_action, [bridge, turns, pick, k, mode], [turns, chat, panel, pick], **engine_q)
         gr.api(ask_api, api_name="ask", concurrency_limit=None)
     demo.queue(max_size=2 * (concurrency + queue_size), default_concurrency_limit=concurrency)
+    _busy_message(demo)
     demo.live_index, demo.gate = live, gate
     _optional_api_arguments(demo, "ask", ASK_DEFAULTS)
     return demo
+
+
+def _count(value) -> int:
+    """A whole number >= 0 sent by the page's script; anything else is 0 (which opens nothing)."""
+    return int(value) if isinstance(value, int) and value >= 0 or isinstance(value, str) and value.isdigit() and len(value) < 9 else 0
 
 
 ASK_DEFAULTS = (5, "hybrid", None)
@@ -296,27 +310,25 @@ def _optional_api_arguments(demo, api_name: str, defaults: tuple) -> None:
     demo.validate_inputs = fill_then_validate
 
 
-def _busy_message() -> None:
-    """Gradio's queue-full refusal in words a reader can act on."""
-    from gradio import queueing
-
-    if getattr(queueing.Queue.push, "_qa_busy", False):
+def _busy_message(demo) -> None:
+    """This page's queue-full refusal in words a reader can act on (its own queue only: Gradio is not patched)."""
+    queue = demo._queue
+    if getattr(queue.push, "_qa_busy", False):
         return
-    original = queueing.Queue.push
+    original = queue.push
 
-    async def push(self, *args, **kwargs):
-        ok, message, status = await original(self, *args, **kwargs)
+    async def push(*args, **kwargs):
+        ok, message, status = await original(*args, **kwargs)
         return (ok, BUSY, status) if status == "queue_full" else (ok, message, status)
 
     push._qa_busy = True
-    queueing.Queue.push = push
+    queue.push = push
 
 
 def launch(demo, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, block: bool = True):
     """Serve ``demo`` on ``host:port`` (never shared publicly)."""
     import gradio as gr
 
-    _busy_message()
     return demo.launch(
         server_name=host, server_port=port, share=False, prevent_thread_lock=not block, show_error=True,
         max_file_size=MAX_UPLOAD_BYTES,  # the page takes no files: an upload of any size is refused

@@ -6,10 +6,9 @@ document containing ``<script>`` shows it as text. Nothing here needs Gradio:
 the page (``app.py``) only passes these strings to its components.
 
 A citation marker and a card's "Show in document" button carry the answer's
-turn number and the marker number; the page resolves them against the answer
-it stored (and the index build that produced it). They also carry a
-*reference* (:func:`cite_ref`: source, passage span, highlighted spans) that
-:func:`parse_ref` checks, for callers that hold only the link.
+turn number and the marker number, and nothing else; the page resolves them
+against the answer it stored (and the index build that produced it), so a
+request can only open what an answer cited.
 
 Markdown debris in source files (``[Ham 2018](#)``, ``*emphasis*``, doubled
 quotation marks, runs of blank lines) is hidden when shown (:func:`debris`):
@@ -24,11 +23,11 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import quote, unquote
 
 from ..search.answer import ranked_highlights
 from ..search.quotable import MD_LINK
 from ..records import Answer, Document, Passage, Span
+from .feedback import REASONS
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -37,11 +36,6 @@ MODE_CHOICES = (("Hybrid", "hybrid"), ("Semantic", "dense"), ("Keyword", "bm25")
 
 MODE_ALIASES = {label.lower(): mode for label, mode in MODE_CHOICES} | {mode: mode for _, mode in MODE_CHOICES}
 MODE_LABELS = {mode: label for label, mode in MODE_CHOICES}
-
-MAX_REF_CHARS = 1000
-"""A reference longer than this did not come from a card: refuse it before parsing."""
-
-HREF_PREFIX = "#qa-cite/"
 
 FOCUS_ID = "qa-focus"
 """Element id of the passage in the source panel; the page scrolls it into view."""
@@ -56,7 +50,7 @@ LEVEL_WORDS = {"high": "High confidence", "medium": "Medium confidence", "low": 
 
 
 class BadReferenceError(ValueError):
-    """A citation reference that this module did not write (or that points outside its document)."""
+    """A citation that points outside its document, or a highlight outside its passage."""
 
 
 def esc(text: object) -> str:
@@ -107,31 +101,6 @@ def nice_date(value: str | None) -> str:
 # -- references ------------------------------------------------------------------------------------
 
 
-def cite_ref(p: Passage) -> str:
-    """``source|start|end|a-b,c-d``: what a click on a citation sends back to the page."""
-    spans = ",".join(f"{a}-{b}" for a, b in p.highlights)
-    return f"{p.source}|{p.start}|{p.end}|{spans}"
-
-
-def parse_ref(ref: object) -> tuple[str, int, int, tuple[Span, ...]]:
-    """``(source, start, end, highlights)`` from :func:`cite_ref`'s string, or BadReferenceError."""
-    bad = "That citation link is not valid. Click a citation marker or a card's button."
-    if not isinstance(ref, str) or not ref or len(ref) > MAX_REF_CHARS:
-        raise BadReferenceError(bad)
-    parts = ref.rsplit("|", 3)
-    if len(parts) != 4:
-        raise BadReferenceError(bad)
-    source, start, end, spans = parts
-    try:
-        a, b = int(start), int(end)
-        hls = tuple(tuple(int(x) for x in s.split("-", 1)) for s in spans.split(",") if s)
-    except ValueError:
-        raise BadReferenceError(bad) from None
-    if any(len(h) != 2 for h in hls):
-        raise BadReferenceError(bad)
-    return source, a, b, hls
-
-
 def check_span(doc: Document, start: int, end: int, highlights: Sequence[Span]) -> None:
     """BadReferenceError unless the passage and its highlights lie inside the document's text."""
     if not 0 <= start < end <= len(doc.text):
@@ -141,13 +110,9 @@ def check_span(doc: Document, start: int, end: int, highlights: Sequence[Span]) 
             raise BadReferenceError(f"The highlighted sentence [{a}:{b}] is outside its passage [{start}:{end}].")
 
 
-def cite_href(p: Passage) -> str:
-    """The link a citation carries: ``#qa-cite/`` and the URL-encoded reference."""
-    return HREF_PREFIX + quote(cite_ref(p), safe="")
-
-
-def ref_from_href(href: str) -> str:
-    return unquote(href[len(HREF_PREFIX):]) if isinstance(href, str) and href.startswith(HREF_PREFIX) else href
+def cite_href(turn: int, n: int) -> str:
+    """The link a citation marker carries (the page's script opens the source from its turn and number)."""
+    return f"#qa-source-{turn}-{n}"
 
 
 # -- display cleaning: Markdown debris hidden, offsets untouched -----------------------------------
@@ -258,14 +223,25 @@ def lead_sentences(answer: Answer, n: int = LEAD_SENTENCES) -> list[tuple[int, S
 def citation_order(answer: Answer) -> list[int]:
     """Passage indices in marker order: the passages the lead sentences cite first, then the rest by rank.
 
-    Marker ``[n]`` is ``answer.passages[order[n - 1]]``: numbers run 1..n with no gaps.
+    Marker ``[n]`` is ``answer.passages[order[n - 1]]``: numbers run 1..n with no gaps. A refusal lists only
+    passages with a sentence that could be quoted: references, "about the author" and imprint pages are not
+    offered as the nearest thing to an answer (unless nothing else came back).
     """
     order: list[int] = []
     if not answer.abstained:
         for i, _ in lead_sentences(answer):
             if i not in order:
                 order.append(i)
-    return order + [i for i in range(len(answer.passages)) if i not in order]
+    rest = [i for i in range(len(answer.passages)) if i not in order]
+    if answer.abstained:
+        prose = [i for i in rest if _has_prose(answer.passages[i])]
+        rest = prose or rest
+    return order + rest
+
+
+def _has_prose(p: Passage) -> bool:
+    """Does the passage have a highlighted sentence that may be quoted (not back matter, a citation, a fragment)?"""
+    return not p.quotable or any(p.quotable)
 
 
 def sentence_around(p: Passage, a: int, b: int) -> Span:
@@ -294,13 +270,13 @@ def _tip_id(turn: int, n: int) -> str:
 
 def marker_html(turn: int, n: int, p: Passage, sentence: str = "") -> str:
     """A citation marker ``[n]``: a button that opens the source; hovering or focusing it previews the sentence."""
-    where = f", {section_words(p.section)}" if p.section else ""
+    where = "".join(f", {x}" for x in (section_words(p.section), p.pages) if x)
     preview = " ".join(display_text(sentence).split()) if sentence else ""
     tip = (f'<span class="qa-tip" role="tooltip" id="{_tip_id(turn, n)}">'
            f'<span class="qa-tip-title">[{n}] {esc(display_text(p.title))}</span>'
            f'{f"<span class=qa-tip-text>“{esc(preview)}”</span>" if preview else ""}</span>')
     return (
-        f'<span class="qa-cite-wrap"><a class="qa-cite" role="button" href="{esc(cite_href(p))}" '
+        f'<span class="qa-cite-wrap"><a class="qa-cite" role="button" href="{cite_href(turn, n)}" '
         f'data-turn="{turn}" data-n="{n}" aria-describedby="{_tip_id(turn, n)}" '
         f'aria-label="Source {n}: {esc(display_text(p.title) + where)}">[{n}]</a>{tip}</span>'
     )
@@ -314,19 +290,27 @@ def _best_sentence(p: Passage) -> str:
     return p.text[a - p.start : b - p.start]
 
 
+CARD_GIST_CHARS = 160
+"""A card's summary quotes at most this much of its best sentence (the rest is one click away)."""
+
+
 def card_html(turn: int, n: int, p: Passage, date: str = "", open_: bool = False) -> str:
-    """A source card: title, section and date in words; the passage with its sentence marked; collapsible."""
+    """A source card: title; section, pages and date; the start of its best sentence, so that cards from one
+    document differ; the passage with its sentence marked, collapsible."""
     section = section_words(p.section)
-    meta = " · ".join(esc(x) for x in (section, date) if x)
-    scores = [f"retrieval score {p.score:.4f}"] + [f"sentence similarity {s:.2f}" for s in p.highlight_scores[:1]]
+    meta = " · ".join(esc(x) for x in (section, p.pages, date) if x)
+    gist = " ".join(display_text(_best_sentence(p)).split())
+    if len(gist) > CARD_GIST_CHARS:
+        gist = gist[: CARD_GIST_CHARS].rsplit(" ", 1)[0] + " …"
     return (
         f'<details class="qa-card" data-source="{esc(p.source)}"{" open" if open_ else ""}>'
-        f'<summary title="{esc("; ".join(scores))}"><span class="qa-num" aria-hidden="true">[{n}]</span> '
+        f'<summary><span class="qa-num" aria-hidden="true">[{n}]</span> '
         f'<span class="qa-card-title">{esc(display_text(p.title))}</span>'
         f'{f"<span class=qa-card-meta>{meta}</span>" if meta else ""}'
+        f'{f"<span class=qa-card-gist>“{esc(gist)}”</span>" if gist else ""}'
         f'<span class="qa-sr"> (source {n})</span></summary>'
         f'<div class="qa-card-text">{_marked(p.text, p.start, p.highlights)}</div>'
-        f'<a class="qa-show" role="button" href="{esc(cite_href(p))}" data-turn="{turn}" data-n="{n}">'
+        f'<a class="qa-show" role="button" href="{cite_href(turn, n)}" data-turn="{turn}" data-n="{n}">'
         f'Show in document<span class="qa-sr"> (source {n})</span> →</a>'
         "</details>"
     )
@@ -395,6 +379,11 @@ def answer_html(answer: Answer, turn: int = 1, settings: dict | None = None, dat
                          f'<span class="qa-quote-text">“{body.strip()}”</span> '
                          f'{marker_html(turn, n, p, p.text[a - p.start : b - p.start])}</p>')
         label = f"Sources ({len(answer.passages)})"
+        filt = list((settings or {}).get("sources") or [])
+        if filt and total_docs and len(filt) < total_docs:
+            parts.append(f'<p class="qa-filter-note">Only {len(filt)} of {total_docs} documents were searched; the '
+                         f'others may answer better. <button type="button" class="qa-btn qa-search-all qa-inline" '
+                         f'data-action="search-all" data-turn="{turn}">Search all documents</button></p>')
     meaning = level_meaning(answer)
     searched = getattr(answer, "searched", "")
     parts.append(
@@ -472,7 +461,7 @@ def answer_markdown(answer: Answer, settings: dict | None = None, dates: dict | 
         lines.append("Nearest passages:" if answer.abstained else "References:")
         for n, i in enumerate(order, 1):
             p = answer.passages[i]
-            where = ", ".join(x for x in (section_words(p.section), dates.get(p.source, "")) if x)
+            where = ", ".join(x for x in (section_words(p.section), p.pages, dates.get(p.source, "")) if x)
             quote_ = " ".join(display_text(_best_sentence(p)).split())
             lines.append(f"{n}. {display_text(p.title)}{f' ({where})' if where else ''}"
                          + (f": “{quote_}”" if quote_ else ""))
@@ -500,8 +489,6 @@ _THUMB = ('<svg aria-hidden="true" focusable="false" width="18" height="18" view
 THUMB_UP = _THUMB.format(flip="")
 THUMB_DOWN = _THUMB.format(flip=' style="transform: rotate(180deg)"')
 
-FEEDBACK_REASONS = (("wrong source", "Wrong source"), ("not answered", "Did not answer the question"),
-                    ("partly answered", "Only partly answered"))
 
 
 def feedback_html(turn: int, verdict: str | None = None) -> str:
@@ -510,7 +497,7 @@ def feedback_html(turn: int, verdict: str | None = None) -> str:
         return f'<div class="qa-feedback"><p class="qa-saved" role="status">Thank you: saved as {esc(verdict)}.</p></div>'
     radios = "".join(
         f'<label><input type="radio" name="qa-why-{turn}" value="{esc(v)}"> {esc(label)}</label>'
-        for v, label in FEEDBACK_REASONS
+        for v, label in REASONS.items()
     )
     return (
         f'<div class="qa-feedback" data-turn="{turn}">'
@@ -617,16 +604,81 @@ def doc_meta(doc: Document) -> list[str]:
     return meta
 
 
+def _view_button(turn: int | None, n: int | None, view: str, page: int | None = None) -> str:
+    """The switch between a paged document's page view and its extracted text."""
+    if not (turn and n):
+        return ""
+    words = "Page view" if view == "page" else "Text view"
+    where = f' data-page="{page}"' if page is not None else ""
+    return (f'<button type="button" class="qa-btn qa-step qa-view" data-action="page" data-turn="{turn}" data-n="{n}" '
+            f'data-view="{view}"{where} title="Show the {"page as printed" if view == "page" else "text read from it"}">'
+            f'{words}</button>')
+
+
+def _box(rect, cls: str, focus: bool = False) -> str:
+    x0, y0, x1, y1 = (max(0.0, min(1.0, v)) for v in rect)
+    pad = 0.002
+    return (f'<span class="{cls}"{f" id={FOCUS_ID}" if focus else ""} aria-hidden="true" style="left:{100 * (x0 - pad):.3f}%;'
+            f'top:{100 * (y0 - pad):.3f}%;width:{100 * (x1 - x0 + 2 * pad):.3f}%;height:{100 * (y1 - y0 + 2 * pad):.3f}%">'
+            '</span>')
+
+
+def page_words(doc: Document, index: int) -> str:
+    """"Page 12 (14 of 80)" when the printed number differs from the count, else "Page 12 of 80"."""
+    p = doc.pages[index]
+    if p.label == str(p.number):
+        return f"Page {p.label} of {len(doc.pages)}"
+    return f"Page {p.label} ({p.number} of {len(doc.pages)})"
+
+
+def page_panel_html(view, start: int, end: int, turn: int | None = None, n: int | None = None,
+                    total: int | None = None, note: str = "") -> str:
+    """A paged document's page as printed (``view``: qa/page/pages.py PageView) with the passage boxed and its
+    answering sentence(s) marked; previous / next page, and a switch to the text view."""
+    import base64
+
+    doc, i = view.doc, view.index
+    first = (view.highlights or view.passage)[:1]
+    boxes = ("".join(_box(r, "qa-pbox") for r in view.passage)
+             + "".join(_box(r, "qa-hbox") for r in view.highlights)
+             + "".join(_box(r, "qa-focusbox", focus=True) for r in first))
+    here = [b for b in view.spans if b != i]
+    if i in view.spans:
+        said = "The passage is boxed on this page" + (
+            f" and continues on page {doc.pages[here[0]].label}" if here and here[0] > i else
+            f" and begins on page {doc.pages[here[0]].label}" if here else "") + "."
+    else:
+        said = f"The passage is on page {doc.pages[view.spans[0]].label}."
+    a, b = max(start, doc.pages[i].start), min(end, doc.pages[i].end)
+    step = ""
+    if turn and n:
+        for to, words, sign in ((i - 1, "‹ Page", "Previous page"), (i + 1, "Page ›", "Next page")):
+            if 0 <= to < len(doc.pages):
+                step += (f'<button type="button" class="qa-btn qa-step" data-action="page" data-turn="{turn}" '
+                         f'data-n="{n}" data-view="page" data-page="{to}" aria-label="{sign}, page '
+                         f'{esc(doc.pages[to].label)}">{words}</button>')
+    image = base64.b64encode(view.png).decode("ascii")
+    alt = f"{page_words(doc, i)} of {display_text(doc.title)}, as printed"
+    sr = f'<p class="qa-sr">The passage: {esc(doc.text[a:b])}</p>' if a < b else ""
+    return _panel_frame(
+        doc, start, turn, n, total,
+        extra=_view_button(turn, n, "text"),
+        where=page_words(doc, i) + (" · read by OCR" if doc.pages[i].ocr else ""),
+        body=(f'<div class="qa-doc-text qa-doc-pages" id="qa-doc-text" tabindex="0" aria-label="{esc(alt)}">'
+              f'<p class="qa-page-note">{esc(note or said)}</p><div class="qa-page-steps">{step}</div>'
+              f'<div class="qa-page"><img src="data:image/png;base64,{image}" alt="{esc(alt)}" width="100%">'
+              f'{boxes}</div>{sr}</div>'),
+    )
+
+
 def panel_html(doc: Document, start: int, end: int, highlights: Sequence[Span] = (), turn: int | None = None,
-               n: int | None = None, total: int | None = None) -> str:
+               n: int | None = None, total: int | None = None, note: str = "") -> str:
     """The whole document, escaped, with the passage marked and its answering sentence(s) marked strongly.
 
     The passage carries ``id="qa-focus"`` so the page can scroll it into view. With ``turn`` and ``n`` the
     panel says which answer and marker it shows and offers the previous / next source of that answer.
     """
     check_span(doc, start, end, highlights)
-    meta = doc_meta(doc)
-    section = section_at(doc, start)
     text = doc.text
     hidden = debris(text)
     body = (
@@ -636,6 +688,20 @@ def panel_html(doc: Document, start: int, end: int, highlights: Sequence[Span] =
         + "</mark>"
         + esc(_drop(text[end:], end, hidden))
     )
+    note = f'<p class="qa-page-note">{esc(note)}</p>' if note else ""
+    return _panel_frame(
+        doc, start, turn, n, total, extra=_view_button(turn, n, "page") if doc.pages else "",
+        where=doc.page_range(start, end),
+        body=f'{note}<div class="qa-doc-text" id="qa-doc-text" tabindex="0" aria-label="Document text">{body}</div>',
+    )
+
+
+def _panel_frame(doc: Document, start: int, turn: int | None, n: int | None, total: int | None, extra: str,
+                 where: str, body: str) -> str:
+    """The source panel around ``body``: which answer and marker, previous / next source, the document's head."""
+    meta = doc_meta(doc)
+    section = section_words(section_at(doc, start))
+    where = " · ".join(x for x in (section, where) if x)
     label = f"Answer {turn}, source [{n}]" if turn and n else "Source"
     nav = ""
     if turn and n:
@@ -647,11 +713,11 @@ def panel_html(doc: Document, start: int, end: int, highlights: Sequence[Span] =
     return (
         f'<div class="qa-panel" data-source="{esc(doc.source)}" data-turn="{turn or ""}" data-n="{n or ""}">'
         f'<div class="qa-panel-bar"><h2 class="qa-panel-label" id="qa-panel-label" tabindex="-1">{esc(label)}</h2>'
-        f'<span class="qa-panel-nav">{nav}'
+        f'<span class="qa-panel-nav">{nav}{extra}'
         f'<button type="button" class="qa-btn qa-step" data-action="highlight" title="Go back to the highlighted passage">Highlight</button>'
         f'<button type="button" class="qa-btn qa-close" data-action="close" aria-label="Close the source">Close ✕</button></span></div>'
         f'<div class="qa-doc-head"><div class="qa-doc-title">{esc(display_text(doc.title))}</div>'
         f'<div class="qa-doc-meta">{" · ".join(esc(m) for m in meta) or "Author and date not catalogued"}</div>'
-        f'{f"<div class=qa-doc-where>{esc(section_words(section))}</div>" if section else ""}</div>'
-        f'<div class="qa-doc-text" id="qa-doc-text" tabindex="0" aria-label="Document text">{body}</div></div>'
+        f'{f"<div class=qa-doc-where>{esc(where)}</div>" if where else ""}</div>'
+        f'{body}</div>'
     )

@@ -114,6 +114,12 @@
     const act = b.dataset.action, turn = b.dataset.turn;
     if (act === 'open') { openSource(turn, b.dataset.n, null); }
     else if (act === 'highlight') { focusPassage(); }
+    else if (act === 'page') {
+      state.wantPanel = true;
+      const msg = {action: 'page', turn: Number(turn), n: Number(b.dataset.n), view: b.dataset.view || 'page'};
+      if (b.dataset.page !== undefined) msg.page = Number(b.dataset.page);
+      send(msg);
+    }
     else if (act === 'close') {
       setOpen(false); state.wantPanel = false; send({action: 'close'});
       if (state.opener && document.contains(state.opener)) state.opener.focus(); else question()?.focus();
