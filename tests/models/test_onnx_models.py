@@ -87,8 +87,7 @@ def test_threads_from_environment(monkeypatch):
 
 
 @pytest.mark.model
-@pytest.mark.parametrize("name, output", [("reranker_en", "logits"), ("colbert", "last_hidden_state"),
-                                          ("bge_small_en", "last_hidden_state")])
+@pytest.mark.parametrize("name, output", [("reranker_en", "logits"), ("colbert", "last_hidden_state")])
 def test_each_model_loads_offline(name, output):
     sess = om.session(name)
     assert sess is om.session(name)  # one session per model per process
@@ -196,18 +195,3 @@ def test_maxsim_equals_brute_force():
         np.testing.assert_allclose(om.maxsim(q, matrix, offsets, rows=rows), want[rows], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(om.maxsim(q, matrix.astype(np.float16), offsets), want, atol=0.05)
     assert om.maxsim(q, matrix[:0], np.array([0, 0])).tolist() == [0.0]
-
-
-# ---- bi-encoder --------------------------------------------------------------------------------------
-
-
-@pytest.mark.model
-def test_bge_cosine_ranks_the_answer_first():
-    enc = om.BiEncoder()
-    q = enc.encode([QUESTION], query=True)
-    docs = enc.encode(PASSAGES)
-    assert q.shape == (1, 384) and docs.shape == (len(PASSAGES), 384) and docs.dtype == np.float32
-    np.testing.assert_allclose(np.linalg.norm(docs, axis=1), 1.0, atol=1e-5)
-    sims = docs @ q[0]
-    assert int(np.argmax(sims)) == 1 and sims[1] > sims[0]
-    assert enc.encode([]).shape == (0, 384)
