@@ -1,10 +1,10 @@
 """Word (.docx) to plain text with heading offsets, using only the standard library.
 
-Why zipfile + ElementTree and not python-docx: python-docx (MIT) brings lxml and
-still leaves the work to us, since its paragraphs do not show text inside tracked
-insertions or content controls and it does not read footnotes. What is needed is
-one walk over ``word/document.xml`` in body order, a look-up of style ids in
-``word/styles.xml``, and caps on what is unzipped, in about 300 lines.
+Why zipfile + ElementTree and not python-docx: python-docx (MIT) would add a
+dependency (and lxml) yet leave the work to us: its paragraph text leaves out runs
+inside tracked insertions and content controls, and it has no footnotes. What is
+needed is one walk over ``word/document.xml`` in body order, a look-up of style
+ids in ``word/styles.xml``, and a cap on what is unzipped: a few hundred lines.
 
 The text, block by block in body order, blocks separated by a blank line:
 
