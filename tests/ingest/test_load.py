@@ -36,16 +36,18 @@ def test_unreadable_files_are_skipped_with_a_reason_and_the_rest_load(tmp_path):
     (tmp_path / "empty.md").write_text("  \n\n", encoding="utf-8")
     (tmp_path / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
     (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4\nthis is not really a pdf")
-    (tmp_path / "notes.docx").write_bytes(b"ignored: unsupported suffix")
+    (tmp_path / "notes.docx").write_bytes(b"not a zip, so not a Word file")
+    (tmp_path / "notes.odt").write_bytes(b"ignored: unsupported suffix")
     warnings = []
     docs, skipped = load_folder(tmp_path, warn=warnings.append)
     assert [d.source for d in docs] == ["good.txt"]
     reasons = {s.path: s.reason for s in skipped}
-    assert set(reasons) == {"latin1.txt", "empty.md", "binary.txt", "broken.pdf"}
+    assert set(reasons) == {"latin1.txt", "empty.md", "binary.txt", "broken.pdf", "notes.docx"}
     assert "UTF-8" in reasons["latin1.txt"]
     assert "empty" in reasons["empty.md"]
     assert "binary" in reasons["binary.txt"]
     assert "PDF" in reasons["broken.pdf"]
+    assert "not a zip archive" in reasons["notes.docx"]
     assert [str(w) for w in warnings] == [str(s) for s in skipped]
     assert all(str(s).startswith(f"skipped {s.path}: ") for s in skipped)
 
@@ -261,7 +263,7 @@ def test_real_third_party_documents_load_with_titles_sections_and_back_matter(re
     assert [(s.path, "needs a password" in s.reason) for s in skipped] == [("aes-password.pdf", True)]
     assert set(docs) == {
         "python-idle-docs.html", "bash-manpage-excerpt.txt", "soupsieve-readme.md",
-        "soupsieve-readme-utf16.md", "outlined.pdf", "aes-empty-password.pdf",
+        "soupsieve-readme-utf16.md", "outlined.pdf", "aes-empty-password.pdf", "docx4j-sample-docx.docx",
     }
 
     idle = docs["python-idle-docs.html"]
@@ -292,6 +294,10 @@ def test_real_third_party_documents_load_with_titles_sections_and_back_matter(re
         assert pdf.title == "Flood defences: a guide"
         assert section_at(pdf.headings, pdf.text.index("It is painted")) == ("Barriers", "Maintenance")
         assert [pdf.text[a:b].split("\n")[0] for a, b in pdf.back_matter] == ["Further reading"]
+
+    word = docs["docx4j-sample-docx.docx"]
+    assert word.title == "Docx sample document"
+    assert section_at(word.headings, word.text.index("Cell text | | Shaded grey")) == ("Tables",)
 
     for d in docs.values():  # offsets are the contract
         for h in d.headings:
