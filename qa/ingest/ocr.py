@@ -45,7 +45,7 @@ def ocr_image(image, timeout: float = TIMEOUT_S) -> PageText:
     env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
     try:
         proc = subprocess.run(
-            [exe, "-", "-", "--psm", "3", "tsv"], input=png.getvalue(), capture_output=True, timeout=timeout, env=env
+            [exe, "-", "-", "--psm", "3", "tsv"], input=png.getvalue(), capture_output=True, timeout=timeout, env=env, check=False
         )
     except subprocess.TimeoutExpired:
         raise OcrError(f"tesseract took over {timeout:g} s on the page and was stopped; the page is left empty") from None

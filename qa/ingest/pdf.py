@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -281,7 +282,7 @@ def page_boxes(
             continue
         rects: list[list[float]] = []
         for x0, y0, x1, y1 in boxes[a:b].tolist():
-            if x0 != x0 or x1 - x0 < 0:  # NaN: no box
+            if math.isnan(x0):  # no box
                 continue
             if rects:
                 r = rects[-1]

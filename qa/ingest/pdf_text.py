@@ -160,7 +160,7 @@ def _by_columns(lines: list[tuple[str, np.ndarray]], width: float, height: float
     out: list[tuple[str, np.ndarray]] = []
     i = 0
     while i < len(lines):
-        if splits[i] is None:
+        if splits[i] is None or not splits[i][3]:
             out.append(lines[i])
             i += 1
             continue
@@ -171,7 +171,7 @@ def _by_columns(lines: list[tuple[str, np.ndarray]], width: float, height: float
             sp = splits[k]
             if sp is not None and sp[1] < hi and sp[2] > lo:
                 lo, hi = max(lo, sp[1]), min(hi, sp[2])
-                sided += 1
+                sided += sp[3]
             elif sp is None and _one_side(lines[k][1], lo, hi) is not None:
                 pass
             else:
@@ -217,8 +217,9 @@ def _one_side(b: np.ndarray, lo: float, hi: float) -> str | None:
     return None
 
 
-def _gutter_split(s: str, b: np.ndarray, width: float, height: float) -> tuple[int, float, float] | None:
-    """(cut, gap start, gap end) when the line is two wide fragments with one wide gap between them."""
+def _gutter_split(s: str, b: np.ndarray, width: float, height: float) -> tuple[int, float, float, bool] | None:
+    """(cut, gap start, gap end, both fragments wide) when the line is two fragments with one wide gap
+    between them (a gutter: a line of each column), else None."""
     ok = ~np.isnan(b[:, 0]) & (np.frombuffer(s.encode("utf-32-le"), np.uint32) != 0x20)  # glyphs, not spaces
     if ok.sum() < 2:
         return None
@@ -232,6 +233,4 @@ def _gutter_split(s: str, b: np.ndarray, width: float, height: float) -> tuple[i
     a, z = pos[g], pos[g + 1]  # last box of the left fragment, first of the right
     left_w = b[a, 2] - b[pos[0], 0]
     right_w = b[pos[-1], 2] - b[z, 0]
-    if left_w < MIN_COLUMN_WIDTH or right_w < MIN_COLUMN_WIDTH:
-        return None
-    return int(a + 1), float(b[a, 2]), float(b[z, 0])
+    return int(a + 1), float(b[a, 2]), float(b[z, 0]), bool(min(left_w, right_w) >= MIN_COLUMN_WIDTH)
