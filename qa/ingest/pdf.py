@@ -118,13 +118,14 @@ def _read(pdf, path: Path, progress: Callable[[int, int], None] | None) -> PdfTe
         try:
             page = pdf[i]
             sizes.append(page.get_size())
-            kinds = _object_kinds(page)
-            fonts += "text" in kinds
             textpage = page.get_textpage()
             chars = textpage.count_chars()
             texts.append(read_page_text(page, textpage))
-            if chars == 0 and "image" in kinds:
-                scanned.append(i)
+            if not texts[-1].text:  # what is on it says why: fonts without text, or a scan to OCR
+                kinds = _object_kinds(page)
+                fonts += "text" in kinds
+                if chars == 0 and "image" in kinds:
+                    scanned.append(i)
         except Exception as e:  # PDFium raises on damaged pages; one page never stops the rest
             log.warning("%s: page %d unreadable (%s); left empty", path, i + 1, _one_line(e))
             errors.append(f"page {i + 1}: {_one_line(e)}")

@@ -48,50 +48,51 @@ def read_page_text(page, textpage) -> PageText:
     n = textpage.count_chars()
     if n <= 0:
         return PageText.empty()
-    raw = np.empty((n, 4), np.float64)
-    rect = c.FS_RECTF()
-    codes = []
-    for j in range(n):
-        codes.append(c.FPDFText_GetUnicode(textpage, j))
-        if c.FPDFText_GetLooseCharBox(textpage, j, rect):
-            raw[j] = (rect.left, rect.bottom, rect.right, rect.top)
-        else:
-            raw[j] = NO_BOX
+    tp = textpage.raw
+    unicode_of, loose_box, generated = c.FPDFText_GetUnicode, c.FPDFText_GetLooseCharBox, c.FPDFText_IsGenerated
+    codes = [unicode_of(tp, j) for j in range(n)]
+    rects = (c.FS_RECTF * n)()  # left, top, right, bottom per character, filled in place
+    missing = [j for j in range(n) if not loose_box(tp, j, rects[j])]
+    raw = np.frombuffer(rects, np.float32).reshape(n, 4)[:, [0, 3, 2, 1]].astype(np.float64)  # l, b, r, t
+    raw[missing] = np.nan
     frac = _to_page_fractions(page, raw)
     chars: list[str] = []
     rows: list[int] = []  # per output character: its row in ``frac``, or -1 for no box
-
-    def put(s: str, row: int) -> None:
-        for ch in s:
-            chars.append(ch)
-            rows.append(row)
-
-    j = 0
-    while j < n:
-        u = codes[j]
+    skip = False
+    for j, u in enumerate(codes):
+        if skip:
+            skip = False
+            continue
+        if 0x20 < u < 0x7F and u != 0x2D:  # the bulk: printable ASCII other than a hyphen
+            chars.append(chr(u))
+            rows.append(j)
+            continue
         nxt = codes[j + 1] if j + 1 < n else None
         if u in (0x0D, 0x0A):  # PDFium's "\r\n" between lines (or a lone one): one "\n" without a box
-            put("\n", -1)
-            j += 2 if (u == 0x0D and nxt == 0x0A) else 1
-            continue
-        if u in HYPHEN_MARKS and c.FPDFText_IsHyphen(textpage, j):
-            put("-", j)  # a word split across lines keeps its printed hyphen, as pypdf gave it
-            if nxt not in (0x0D, 0x0A, None):
-                put("\n", -1)  # PDFium does not break the line after such a hyphen; the page did
-        elif u == 0xAD:
-            pass  # a soft hyphen inside a line is invisible
+            chars.append("\n")
+            rows.append(-1)
+            skip = u == 0x0D and nxt == 0x0A
+        elif u in HYPHEN_MARKS and c.FPDFText_IsHyphen(tp, j):
+            chars.append("-")  # a word split across lines keeps its printed hyphen, as pypdf gave it
+            rows.append(j)
+            if nxt not in (0x0D, 0x0A, None):  # PDFium does not break the line after such a hyphen; the page did
+                chars.append("\n")
+                rows.append(-1)
+        elif u == 0x20 or u == 0x09:
+            chars.append(" ")  # a space PDFium put between words has no glyph, so no box
+            rows.append(-1 if u == 0x20 and generated(tp, j) else j)
         elif u in LIGATURES:
-            put(LIGATURES[u], j)
+            chars.extend(LIGATURES[u])
+            rows.extend([j] * len(LIGATURES[u]))
         elif 0xD800 <= u < 0xDC00 and nxt is not None and 0xDC00 <= nxt < 0xE000:
-            put(chr(0x10000 + ((u - 0xD800) << 10) + (nxt - 0xDC00)), j)
-            j += 1
-        elif u == 0x09 or (u == 0x20 and c.FPDFText_IsGenerated(textpage, j)):
-            put(" ", -1 if u == 0x20 else j)  # a space PDFium put between words has no glyph
-        elif u < 0x20 or 0x7F <= u < 0xA0 or 0xD800 <= u < 0xE000 or u in (0xFFFE, 0xFFFF):
-            pass  # NULs, control characters, lone surrogates
+            chars.append(chr(0x10000 + ((u - 0xD800) << 10) + (nxt - 0xDC00)))
+            rows.append(j)
+            skip = True
+        elif u < 0x20 or 0x7F <= u < 0xA0 or u == 0xAD or 0xD800 <= u < 0xE000 or u in (0xFFFE, 0xFFFF):
+            pass  # NULs, control characters, a soft hyphen inside a line (invisible), lone surrogates
         else:
-            put(chr(u), j)
-        j += 1
+            chars.append(chr(u))
+            rows.append(j)
     boxes = np.full((len(chars), 4), np.nan, np.float32)
     idx = np.asarray(rows, np.int64)
     has = idx >= 0
@@ -224,7 +225,7 @@ def _gutter_split(s: str, b: np.ndarray, width: float, height: float) -> tuple[i
     if ok.sum() < 2:
         return None
     pos = np.flatnonzero(ok)
-    line_h = float(np.median(b[ok, 3] - b[ok, 1])) * height
+    line_h = float((b[ok, 3] - b[ok, 1]).max()) * height
     gaps = (b[pos[1:], 0] - b[pos[:-1], 2]) * width
     wide = np.flatnonzero(gaps >= max(GUTTER_LINE_HEIGHTS * line_h, 1.0))
     if len(wide) != 1:
