@@ -1,27 +1,47 @@
-"""Small PDFs for tests: `make_pdf` writes one by hand (text lines per page); `pdf_with_outline`
-and `encrypt_pdf` post-process it with pypdf (bookmarks, metadata title, encryption)."""
+"""Small PDFs for tests: `make_pdf` writes one by hand (text lines per page, or lines placed at given
+positions; page labels; rotation); `pdf_with_outline` and `encrypt_pdf` post-process it with pypdf
+(bookmarks, metadata title, encryption); `scanned_pdf` turns it into images only, `join_pdfs` joins PDFs."""
 
 from __future__ import annotations
 
+Placed = tuple  # (x, y, text) or (x, y, text, size): a line drawn with its baseline's start at (x, y) in points
 
-def make_pdf(pages: list[list[str]]) -> bytes:
-    """A valid PDF whose page i shows the lines pages[i] in Helvetica."""
+
+def make_pdf(
+    pages: list[list[str | Placed]],
+    font: str = "Helvetica",
+    size: float = 12,
+    labels: list[tuple[int, str]] | None = None,
+    rotate: int = 0,
+) -> bytes:
+    """A valid PDF whose page i shows pages[i] in ``font`` (a standard-14 font) on US Letter (612 x 792 pt).
+
+    A page's strings are lines from (72, 720) down, 14 pt apart; ``(x, y, text[, size])`` tuples are drawn
+    at that baseline position instead. ``labels`` sets /PageLabels: ``(first page index, style)`` with the
+    PDF's styles ("D" 1 2 3, "r" i ii iii, "R", "a", "A"). ``rotate`` is every page's /Rotate.
+    """
     objects: list[bytes] = []
     n = len(pages)
     # 1: catalog, 2: pages, 3: font, then per page: page object, content stream
     kids = " ".join(f"{4 + 2 * i} 0 R" for i in range(n))
-    objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
+    nums = " ".join(f"{first} << /S /{style} >>" for first, style in labels or ())
+    page_labels = f" /PageLabels << /Nums [{nums}] >>" if labels else ""
+    objects.append(f"<< /Type /Catalog /Pages 2 0 R{page_labels} >>".encode())
     objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {n} >>".encode())
-    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    objects.append(f"<< /Type /Font /Subtype /Type1 /BaseFont /{font} >>".encode())
     for i, lines in enumerate(pages):
-        ops = ["BT /F1 12 Tf 72 720 Td 14 TL"]
-        for line in lines:
-            esc = line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-            ops.append(f"({esc}) Tj T*")
+        flowing = [line for line in lines if isinstance(line, str)]
+        ops = [f"BT /F1 {size:g} Tf 72 720 Td 14 TL"]
+        for line in flowing:
+            ops.append(f"({_escape(line)}) Tj T*")
         ops.append("ET")
+        for item in lines:
+            if not isinstance(item, str):
+                x, y, text, *rest = item
+                ops.append(f"BT /F1 {rest[0] if rest else size:g} Tf {x:g} {y:g} Td ({_escape(text)}) Tj ET")
         stream = "\n".join(ops).encode("latin-1")
         objects.append(
-            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents {5 + 2 * i} 0 R >>".encode()
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Rotate {rotate} /Resources << /Font << /F1 3 0 R >> >> /Contents {5 + 2 * i} 0 R >>".encode()
         )
         objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
     out = bytearray(b"%PDF-1.4\n")
@@ -35,6 +55,37 @@ def make_pdf(pages: list[list[str]]) -> bytes:
         out += b"%010d 00000 n \n" % off
     out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
     return bytes(out)
+
+
+def _escape(line: str) -> str:
+    return line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+
+def scanned_pdf(data: bytes, dpi: int = 300) -> bytes:
+    """``data``'s pages as images only (rendered by PDFium at ``dpi``), pages the same size: a scan without OCR."""
+    import io
+
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(data)
+    images = [page.render(scale=dpi / 72, grayscale=True).to_pil() for page in pdf]
+    out = io.BytesIO()
+    images[0].save(out, format="PDF", save_all=True, append_images=images[1:], resolution=dpi)
+    return out.getvalue()
+
+
+def join_pdfs(*parts: bytes) -> bytes:
+    """One PDF with the pages of ``parts`` in order."""
+    import io
+
+    import pypdfium2 as pdfium
+
+    joined = pdfium.PdfDocument.new()
+    for data in parts:
+        joined.import_pages(pdfium.PdfDocument(data))
+    out = io.BytesIO()
+    joined.save(out)
+    return out.getvalue()
 
 
 def pdf_with_outline(pages: list[list[str]], outline: list, title: str | None = None) -> bytes:

@@ -200,11 +200,12 @@ def read_document(path: Path, source: str, meta: dict | None = None) -> Document
     given: list[Heading] = []
     footers: list = []
     meta_title = ""
+    pages, boxes = (), None
     if suffix == ".pdf":
         from .pdf import read_pdf
 
         pdf = read_pdf(path)
-        text, meta_title, given = pdf.text, pdf.title, pdf.headings
+        text, meta_title, given, pages, boxes = pdf.text, pdf.title, pdf.headings, pdf.pages, pdf.boxes
     elif suffix in (".html", ".htm"):
         from .html import html_to_text
 
@@ -240,6 +241,8 @@ def read_document(path: Path, source: str, meta: dict | None = None) -> Document
         headings=tuple(headings),
         skipped=tuple(skipped),
         back_matter=tuple(find_back_matter(text, headings, footers)),
+        pages=pages,
+        boxes=boxes,
     )
 
 
