@@ -159,8 +159,7 @@ def build(
     say = progress or (lambda stage, done, total: None)
     corpus = Path(corpus)
     fingerprint = corpus_fingerprint(corpus)
-    say("loading documents", 0, 1)
-    docs, skipped = load_folder(corpus, warn=warn)
+    docs, skipped = load_folder(corpus, warn=warn, progress=say)
     say("chunking", 0, len(docs))
     max_seq = embedder.max_seq_length
     reusable = previous_chunks(index_dir, embedder, settings, previous)

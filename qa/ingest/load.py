@@ -41,6 +41,7 @@ from .structure import detect_structure, drop_captions_and_names, structure_titl
 log = logging.getLogger(__name__)
 
 CATALOG_NAME = "catalog.toml"
+OCR_STAGE = "reading scanned pages (OCR)"
 MAX_FILE_BYTES = 200 * 1024 * 1024
 
 
@@ -190,8 +191,10 @@ def _read_bytes(path: Path) -> bytes:
         raise Unreadable(f"cannot be read ({e.strerror or e}); check that it is a readable file") from None
 
 
-def read_document(path: Path, source: str, meta: dict | None = None) -> Document:
-    """Read one file into a Document, or raise Unreadable."""
+def read_document(path: Path, source: str, meta: dict | None = None,
+                  ocr_progress: Callable[[int, int], None] | None = None) -> Document:
+    """Read one file into a Document, or raise Unreadable. ``ocr_progress(done, total)``: after each scanned
+    page of a PDF read by OCR."""
     from .backmatter import find_back_matter
     from .pdf import sensible_title
 
@@ -204,7 +207,7 @@ def read_document(path: Path, source: str, meta: dict | None = None) -> Document
     if suffix == ".pdf":
         from .pdf import read_pdf
 
-        pdf = read_pdf(path)
+        pdf = read_pdf(path, progress=ocr_progress)
         text, meta_title, given, pages, boxes = pdf.text, pdf.title, pdf.headings, pdf.pages, pdf.boxes
     elif suffix in (".html", ".htm"):
         from .html import html_to_text
@@ -254,22 +257,30 @@ def _failure_reason(e: Exception) -> str:
 
 
 def load_folder(
-    folder: str | os.PathLike, warn: Callable[[Skipped], None] | None = None
+    folder: str | os.PathLike, warn: Callable[[Skipped], None] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> tuple[list[Document], list[Skipped]]:
-    """Load every supported file below ``folder``. Returns (documents, skipped)."""
+    """Load every supported file below ``folder``. Returns (documents, skipped).
+
+    ``progress(stage, done, total)``: "loading documents" per file, and "reading scanned pages (OCR)" per page
+    of a PDF that has no text layer (several seconds a page)."""
     folder = Path(folder)
     catalog = load_catalog(folder)
     files, skipped = list_files(folder)
     docs = []
-    for path in files:
+    say = progress or (lambda stage, done, total: None)
+    ocr = (lambda done, total: say(OCR_STAGE, done, total)) if progress else None
+    for i, path in enumerate(files):
+        say("loading documents", i, len(files))
         source = path.relative_to(folder).as_posix()
         try:
-            docs.append(read_document(path, source, catalog.get(source)))
+            docs.append(read_document(path, source, catalog.get(source), ocr))
         except Unreadable as e:
             skipped.append(Skipped(source, str(e)))
         except Exception as e:  # one bad file never stops a build
             log.debug("failed to load %s", path, exc_info=True)
             skipped.append(Skipped(source, _failure_reason(e)))
+    say("loading documents", len(files), len(files))
     for s in skipped:
         (warn or (lambda s: log.warning("%s", s)))(s)
     if not docs:

@@ -82,7 +82,7 @@ class PageImages:
         return self._checked[key]
 
     def png(self, path: Path, sha256: str, page: int) -> bytes:
-        from ..ingest.pdf import render_page
+        from ..ingest.pdf_render import render_page
 
         cached = self.folder / sha256[:32] / f"{page}-{self.width_px}.png"
         try:
@@ -118,7 +118,8 @@ def source_file(corpus: Path, doc: Document) -> Path:
 
 def page_view(doc: Document, build: Path, corpus: Path, images: PageImages, start: int, end: int,
               highlights: Sequence[Span] = (), page: int | None = None) -> PageView:
-    """The page view of the passage ``[start, end)``: its first page unless ``page`` (0-based) is given."""
+    """The page view of the passage ``[start, end)``: the page its first answering sentence is printed on (else
+    the passage's first page) unless ``page`` (0-based) is given."""
     if not doc.pages:
         raise PageUnavailable("This document has no pages: it is shown as text.")
     boxes = read_boxes(Path(build), doc.source)
@@ -126,7 +127,8 @@ def page_view(doc: Document, build: Path, corpus: Path, images: PageImages, star
         raise PageUnavailable("This index was built without the positions of the text on the page; "
                               "run `python -m qa index --force` to see pages.")
     spans = pages_of(doc, start, end)
-    index = spans[0] if page is None else page
+    marked = [i for a, b in highlights[:1] for i in pages_of(doc, a, b)]
+    index = (marked or spans)[0] if page is None else page
     if not 0 <= index < len(doc.pages):
         raise PageUnavailable(f"There is no page {index + 1}: the document has {len(doc.pages)}.")
     path = source_file(corpus, doc)

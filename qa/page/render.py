@@ -46,6 +46,18 @@ LEAD_SENTENCES = 2
 LONG_QUESTION_CHARS = 280
 """A question longer than this is shown clamped, with a "Show more" button."""
 
+ACTIONS = {
+    # sent by the page's script to the server (qa/page/app.py on_action), with the turn and marker they concern
+    "open": "server", "page": "server", "close": "server", "clear": "server", "helpful": "server",
+    "not-helpful": "server", "search-all": "server",
+    # done in the browser alone (qa/page/static/page.js)
+    "highlight": "browser", "copy": "browser", "copy-all": "browser", "why": "browser", "more": "browser",
+    "newest": "browser",
+}
+"""Every ``data-action`` this module writes, and where it is handled: the one list the markup, the page's script
+and the server's handler are checked against (tests/page/test_actions.py)."""
+SERVER_ACTIONS = frozenset(a for a, where in ACTIONS.items() if where == "server")
+
 LEVEL_WORDS = {"high": "High confidence", "medium": "Medium confidence", "low": "Low confidence"}
 
 
@@ -560,7 +572,8 @@ def header_html(docs: Sequence[Document], topic: str = "", indexed: str = "") ->
                      f"{f' — {meta}' if meta else ''}</li>")
     when = f'<span class="qa-indexed">Indexed {esc(indexed)}.</span>' if indexed else ""
     return (
-        '<header class="qa-header"><h1>Ask the documents</h1>'
+        '<header class="qa-header"><a class="qa-skip" href="#qa-chat" data-action="newest">Skip to the newest answer</a>'
+        '<h1>Ask the documents</h1>'
         f'<p class="qa-about">Answers quoted word for word from {len(docs)} document{"s" if len(docs) != 1 else ""}'
         f'{about}{esc(span)}, each with a source you can check. {when}</p>'
         f'<details class="qa-doclist"><summary>The {len(docs)} documents</summary><ul>{"".join(items)}</ul></details>'
@@ -618,7 +631,8 @@ def _view_button(turn: int | None, n: int | None, view: str, page: int | None = 
 def _box(rect, cls: str, focus: bool = False) -> str:
     x0, y0, x1, y1 = (max(0.0, min(1.0, v)) for v in rect)
     pad = 0.002
-    return (f'<span class="{cls}"{f" id={FOCUS_ID}" if focus else ""} aria-hidden="true" style="left:{100 * (x0 - pad):.3f}%;'
+    at = f' id="{FOCUS_ID}"' if focus else ""
+    return (f'<span class="{cls}"{at} aria-hidden="true" style="left:{100 * (x0 - pad):.3f}%;'
             f'top:{100 * (y0 - pad):.3f}%;width:{100 * (x1 - x0 + 2 * pad):.3f}%;height:{100 * (y1 - y0 + 2 * pad):.3f}%">'
             '</span>')
 
