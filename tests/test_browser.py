@@ -239,6 +239,16 @@ def test_the_answer_leads_lands_in_view_and_cites_in_words(page, seed_app, engin
     for sel in (".qa-bot a.qa-cite", ".qa-bot .qa-thumb"):
         for box in newest(page).locator(sel).evaluate_all("es => es.map(e => e.getBoundingClientRect().toJSON())"):
             assert box["width"] >= 24 and box["height"] >= 24, (sel, box)
+    # each card quotes the start of its own best sentence, so cards of one document differ
+    gists = [squash(x) for x in newest(page).locator(".qa-card-gist").all_inner_texts()]
+    assert len(gists) == 5 and len(set(gists)) == 5 and all(g.startswith("“") for g in gists), gists
+    # the keyboard: the skip link (first in the page) lands on the newest answer
+    page.locator("a.qa-skip").focus()
+    assert page.locator("a.qa-skip").is_visible()
+    page.keyboard.press("Enter")
+    assert newest(page).locator(".qa-answer").evaluate("e => e === document.activeElement")
+    # the API is one click from the footer
+    assert page.locator("footer .show-api").is_visible()
     shot(page, "answer")
     axe(page)
     assert page.errors == []

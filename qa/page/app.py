@@ -220,8 +220,10 @@ def build_demo(engine, feedback_path=None, examples: list[str] | None = None, li
         turns, same = list(turns or []), gr.update()
         try:
             act = json.loads(payload) if isinstance(payload, str) and len(payload) < 20_000 else {}
-            kind, n_turn = act.get("action"), int(act.get("turn") or 0)
+            kind, n_turn = act.get("action"), _count(act.get("turn"))
         except (ValueError, TypeError, AttributeError):
+            return turns, same, same, same
+        if kind not in render.SERVER_ACTIONS:
             return turns, same, same, same
         if kind in ("open", "page"):
             page = _count(act.get("page")) if act.get("page") not in (None, "") else None
@@ -332,6 +334,7 @@ def launch(demo, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, block: bool
     return demo.launch(
         server_name=host, server_port=port, share=False, prevent_thread_lock=not block, show_error=True,
         max_file_size=MAX_UPLOAD_BYTES,  # the page takes no files: an upload of any size is refused
+        footer_links=["api"],  # "Use via API": /ask documented for scripts; nothing else in the footer
         head=render.page_head(),
         theme=gr.themes.Soft(primary_hue="indigo", font=SYSTEM_FONTS, font_mono=MONO_FONTS), quiet=not block,
     )

@@ -114,6 +114,16 @@
     const act = b.dataset.action, turn = b.dataset.turn;
     if (act === 'open') { openSource(turn, b.dataset.n, null); }
     else if (act === 'highlight') { focusPassage(); }
+    else if (act === 'newest') {
+      e.preventDefault();
+      const turns = $$('#qa-chat .qa-turn');
+      const last = turns[turns.length - 1];
+      const target = last && (last.querySelector('.qa-answer, .qa-error, .qa-pending') || last);
+      if (!target) { question()?.focus(); announce('No answer yet: ask a question.'); return; }
+      target.setAttribute('tabindex', '-1');
+      bringToTop(last);
+      target.focus({preventScroll: true});
+    }
     else if (act === 'page') {
       state.wantPanel = true;
       const msg = {action: 'page', turn: Number(turn), n: Number(b.dataset.n), view: b.dataset.view || 'page'};
