@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run index test test-fast bench eval browser clean
+.PHONY: install run index test test-fast bench eval browser ocr clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -24,11 +24,15 @@ index: $(STAMP)
 browser:
 	@bash scripts/ensure-chromium
 
+# Scanned PDF pages are read by Tesseract (Debian's packages); without it they are skipped with a warning.
+ocr:
+	@bash scripts/ensure-tesseract
+
 # axe-core, injected into the page by the browser tests' accessibility checks (from the npm registry).
 node_modules/axe-core/axe.min.js: package.json
 	npm install --no-audit --no-fund --silent
 
-test: $(STAMP) browser node_modules/axe-core/axe.min.js
+test: $(STAMP) browser ocr node_modules/axe-core/axe.min.js
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 # No model, no browser: the pure stages, in under a minute.
@@ -42,4 +46,4 @@ bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m qa bench
 
 clean:
-	rm -rf index/CURRENT index/builds index/cache artifacts node_modules
+	rm -rf index/CURRENT index/builds index/cache index/pages artifacts node_modules
