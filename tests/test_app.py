@@ -274,15 +274,15 @@ def test_each_answer_records_what_produced_it_and_the_panel_follows_the_newest(e
     _, turns, _, q = add("What is the capital of Peru?", [])
     turns, chat, panel, _ = respond(q, turns, only, 3, "keyword")
     t = turns[-1]
-    assert t["settings"] == {"k": 3, "mode": "bm25", "sources": only} and t["build"]
+    assert t.settings == {"k": 3, "mode": "bm25", "sources": only} and t.build
     assert "Only 1 of 5 documents (Systems leadership) · Keyword · 3 passages" in chat
-    assert t["answer"]["abstained"] and "Search all documents" in chat
+    assert t.answer["abstained"] and "Search all documents" in chat
     # open source [1] of answer 1: the panel says so
     turns, _, panel, _ = act(json.dumps({"action": "open", "turn": 1, "n": 1}), turns, only, 3, "keyword")
     assert "Answer 1, source [1]" in panel and 'id="qa-doc-text"' in panel
     # "Search all documents" asks again without the filter, as answer 2, and clears the filter
     turns, chat, panel, pick = act(json.dumps({"action": "search-all", "turn": 1}), turns, only, 3, "keyword")
-    assert pick == [] and turns[-1]["settings"]["sources"] == [] and turns[-1]["question"] == "What is the capital of Peru?"
+    assert pick == [] and turns[-1].settings["sources"] == [] and turns[-1].question == "What is the capital of Peru?"
     assert "Answer 2" in panel and "qa-doc-text" not in panel  # the panel moved on to the newest answer
     # thumbs down with a reason is saved with the verdict
     turns, chat, _, _ = act(json.dumps({"action": "not-helpful", "turn": 2, "reason": "not answered", "comment": "hm"}),

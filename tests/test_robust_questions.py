@@ -209,10 +209,10 @@ def test_page_chat_gives_a_message_or_an_answer_never_an_exception(served, quest
         assert turns == []  # nothing asked, nothing answered
         return
     reply = turns[-1]
-    assert reply["kind"] in ("answer", "error") and reply["html"]
-    assert "<script>alert" not in reply["html"] and "Traceback" not in reply["html"]
+    assert reply.kind in ("answer", "error") and reply.html
+    assert "<script>alert" not in reply.html and "Traceback" not in reply.html
     if question in ("?",):
-        assert reply["kind"] == "error" and "Type a question" in reply["html"]
+        assert reply.kind == "error" and "Type a question" in reply.html
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ from ..engine import check_sources as check_source_names
 from ..errors import QAError
 from ..options import add_store_options, storage_from_args
 from . import feedback, pages, render
+from .turns import Turn, find
 from .live import BusyError, Gate, LiveIndex, answer_build  # noqa: E402
 
 log = logging.getLogger("qa.page")
@@ -164,25 +165,25 @@ def build_demo(engine, feedback_path=None, examples: list[str] | None = None, li
         return answer.to_dict()
 
     def make_turn(n, question, note, k, mode, sources):
-        turn = {"turn": n, "question": question, "note": note, "kind": "error"}
         try:
             answer, settings, build, eng, cut = run(question, k, mode, sources)
         except (QAError, ValueError, BusyError) as e:
             log.warning("question refused: %s", str(e).splitlines()[0] if str(e) else e.__class__.__name__)
-            return turn | {"html": render.error_html(str(e)), "text": f"Q: {question}\n\nCannot answer. {e}\n"}
+            return Turn(n, question, note, "error", html=render.error_html(str(e)),
+                        text=f"Q: {question}\n\nCannot answer. {e}\n")
         docs = {d.source: d for d in eng.documents}
         dates = {s: d.date for s, d in docs.items()}
         titles = {s: d.title for s, d in docs.items()}
         order = render.citation_order(answer)
         md = render.answer_markdown(answer, settings, dates)
-        return turn | {
-            "kind": "answer", "note": note or cut, "build": build, "settings": settings, "answer": answer.to_dict(),
-            "cites": [[answer.passages[i].source, answer.passages[i].start, answer.passages[i].end,
-                       [list(h) for h in answer.passages[i].highlights]] for i in order],
-            "lead": [[answer.passages[i].source, a, b] for i, (a, b) in render.lead_sentences(answer)],
-            "html": render.answer_html(answer, n, settings, dates, len(docs), titles, render.nice_date(live.indexed())),
-            "markdown": md, "text": md,
-        }
+        return Turn(
+            n, question, note or cut, "answer", build=build, settings=settings, answer=answer.to_dict(),
+            cites=[(answer.passages[i].source, answer.passages[i].start, answer.passages[i].end,
+                    [list(h) for h in answer.passages[i].highlights]) for i in order],
+            lead=[(answer.passages[i].source, a, b) for i, (a, b) in render.lead_sentences(answer)],
+            html=render.answer_html(answer, n, settings, dates, len(docs), titles, render.nice_date(live.indexed())),
+            text=md,
+        )
 
     def show(turns):
         return render.conversation_html(turns, empty)
@@ -192,28 +193,28 @@ def build_demo(engine, feedback_path=None, examples: list[str] | None = None, li
         if not isinstance(question, str) or not question.strip():
             return gr.update(), turns, show(turns), ""
         q, note = check_question(question)
-        turns.append({"turn": len(turns) + 1, "question": q, "note": note, "kind": "pending"})
+        turns.append(Turn(len(turns) + 1, q, note))
         return "", turns, show(turns), q
 
     def respond(question, turns, sources, k, mode):
         turns = list(turns or [])
-        if not turns or turns[-1].get("kind") != "pending":
+        if not turns or turns[-1].kind != "pending":
             return turns, show(turns), gr.update(), header()
         last = turns.pop()
-        turns.append(make_turn(last["turn"], last["question"], last["note"], k, mode, sources))
-        return turns, show(turns), render.panel_empty(last["turn"]), header()
+        turns.append(make_turn(last.number, last.question, last.note, k, mode, sources))
+        return turns, show(turns), render.panel_empty(last.number), header()
 
     def open_cite(turns, n_turn, n, view="page", page=None):
         """The source panel for marker ``n`` of answer ``n_turn``, from the build that answered."""
-        turn = next((t for t in turns or [] if t["turn"] == n_turn and t.get("kind") == "answer"), None)
-        if turn is None or not 1 <= n <= len(turn["cites"]):
+        turn = find(turns, n_turn)
+        if turn is None or not 1 <= n <= len(turn.cites):
             return render.panel_error_html("That source is no longer in the conversation. Ask again to see it.")
-        eng = live.engine_for(turn["build"])
+        eng = live.engine_for(turn.build)
         if eng is None:
             return render.panel_error_html("The documents were indexed again since this answer; ask again to "
                                            "cite the current text.")
-        source, start, end, hls = turn["cites"][n - 1]
-        return cite_panel(eng, images, source, start, end, hls, n_turn, n, len(turn["cites"]), view, page)
+        source, start, end, hls = turn.cites[n - 1]
+        return cite_panel(eng, images, source, start, end, hls, n_turn, n, len(turn.cites), view, page)
 
     def on_action(payload, turns, sources, k, mode):
         """Clicks in the conversation and the panel, sent by the page's script as JSON."""
@@ -233,20 +234,19 @@ def build_demo(engine, feedback_path=None, examples: list[str] | None = None, li
             return turns, same, render.panel_empty(), same
         if kind == "clear":
             return [], show([]), render.PANEL_EMPTY, same
-        turn = next((t for t in turns if t["turn"] == n_turn and t.get("kind") == "answer"), None)
+        turn = find(turns, n_turn)
         if turn is None:
             return turns, same, same, same
-        if kind in ("helpful", "not-helpful") and not turn.get("verdict"):
+        if kind in ("helpful", "not-helpful") and not turn.verdict:
             verdict = "helpful" if kind == "helpful" else "not helpful"
             reason = act.get("reason") if isinstance(act.get("reason"), str) and act["reason"] in feedback.REASONS else None
-            feedback.record(target, turn["answer"], verdict, k=turn["settings"]["k"],
-                            sources=turn["settings"]["sources"], reason=reason,
-                            comment=str(act.get("comment") or "")[:1000], build=turn["build"], lead=turn["lead"])
-            turn["verdict"] = verdict
+            feedback.record(target, turn.answer, verdict, k=turn.settings["k"], sources=turn.settings["sources"],
+                            reason=reason, comment=str(act.get("comment") or "")[:1000], build=turn.build,
+                            lead=[list(x) for x in turn.lead])
+            turn.verdict = verdict
             return turns, show(turns), same, same
         if kind == "search-all":
-            turns.append(make_turn(len(turns) + 1, turn["question"], "", turn["settings"]["k"],
-                                   turn["settings"]["mode"], []))
+            turns.append(make_turn(len(turns) + 1, turn.question, "", turn.settings["k"], turn.settings["mode"], []))
             return turns, show(turns), render.panel_empty(len(turns)), []
         return turns, same, same, same
 

@@ -523,25 +523,26 @@ def feedback_html(turn: int, verdict: str | None = None) -> str:
     )
 
 
-def turn_html(turn: dict) -> str:
-    """One exchange: the question, then the reply (or a pending note), its copy button and thumbs."""
-    t = turn["turn"]
-    reply = turn.get("html") or '<div class="qa-answer qa-pending"><p>Searching the documents…</p></div>'
+def turn_html(turn) -> str:
+    """One exchange (qa/page/turns.py Turn): the question, then the reply (or a pending note), its copy button
+    and thumbs."""
+    t = turn.number
+    reply = turn.html or '<div class="qa-answer qa-pending"><p>Searching the documents…</p></div>'
     tools = ""
-    if turn.get("kind") == "answer":
+    if turn.answered:
         tools = (
             f'<div class="qa-tools"><button type="button" class="qa-btn qa-copy" data-action="copy" '
-            f'data-md="{esc(turn.get("markdown", ""))}">Copy answer</button>{feedback_html(t, turn.get("verdict"))}</div>'
+            f'data-md="{esc(turn.text)}">Copy answer</button>{feedback_html(t, turn.verdict)}</div>'
         )
-    label = f"Answer {t}" if turn.get("kind") == "answer" else ("Error" if turn.get("kind") == "error" else "Waiting")
+    label = f"Answer {t}" if turn.answered else ("Error" if turn.kind == "error" else "Waiting")
     return (
-        f'<div class="qa-turn" id="qa-turn-{t}" data-turn="{t}" data-text="{esc(turn.get("text", ""))}">'
-        f'<section class="qa-user" aria-label="Question {t}">{question_html(turn["question"], turn.get("note", ""))}</section>'
+        f'<div class="qa-turn" id="qa-turn-{t}" data-turn="{t}" data-text="{esc(turn.text)}">'
+        f'<section class="qa-user" aria-label="Question {t}">{question_html(turn.question, turn.note)}</section>'
         f'<section class="qa-bot" aria-label="{label}">{reply}{tools}</section></div>'
     )
 
 
-def conversation_html(turns: Sequence[dict], empty: str = "") -> str:
+def conversation_html(turns: Sequence, empty: str = "") -> str:
     """The whole conversation, oldest first, with Copy conversation / Clear above it."""
     if not turns:
         return f'<div class="qa-log qa-log-empty">{empty}</div>'

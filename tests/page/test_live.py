@@ -92,13 +92,13 @@ def test_the_page_answers_and_cites_from_one_build_across_a_reload(corpus, tmp_p
     add, respond, act = (next(f.fn for f in fns if f.fn.__name__ == n) for n in ("add_question", "respond", "on_action"))
     _, turns, _, q = add(QUESTION, [])
     turns, chat, _, head = respond(q, turns, [], 2, "hybrid")
-    old = turns[0]["build"]
+    old = turns[0].build
     _edit(corpus / "river.txt", RIVER_NEW)
     live.check_now()
     live.wait(120)
     _, turns, _, q = add(QUESTION, turns)
     turns, chat, _, head = respond(q, turns, [], 2, "hybrid")
-    assert turns[1]["build"] != old and "Indexed" in head
+    assert turns[1].build != old and "Indexed" in head
     for n_turn, text in ((1, RIVER), (2, RIVER_NEW)):
         t = turns[n_turn - 1]
         n = 1 + next(i for i, c in enumerate(t["cites"]) if c[0] == "river.txt")

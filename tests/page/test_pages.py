@@ -135,7 +135,7 @@ def test_a_pdf_citation_opens_on_its_page_and_switches_to_text(tmp_path):
     add, respond, act = (_page_fn(demo, n) for n in ("add_question", "respond", "on_action"))
     _, turns, _, q = add("What authority do chairs hold?", [])
     turns, chat, _, _ = respond(q, turns, [], 2, "keyword")
-    assert turns[-1]["answer"]["passages"][0]["pages"] in ("p. 2", "pp. 1-2")
+    assert turns[-1].answer["passages"][0]["pages"] in ("p. 2", "pp. 1-2")
     _, _, panel, _ = act(json.dumps({"action": "open", "turn": 1, "n": 1}), turns, [], 2, "keyword")
     assert "data:image/png;base64," in panel and 'class="qa-hbox"' in panel, panel[:400]
     assert (tmp_path / "index" / "pages").is_dir()  # rendered once, kept

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from qa.page import render
+from qa.page.turns import Turn
 from qa.records import Answer, Document, Heading, Passage
 
 TEXT = (
@@ -256,9 +257,9 @@ def test_long_questions_are_clamped_and_cut_questions_say_so():
 
 
 def test_errors_get_no_thumbs_and_answers_do():
-    err = render.turn_html({"turn": 1, "question": "q", "kind": "error", "html": render.error_html("bad")})
+    err = render.turn_html(Turn(1, "q", kind="error", html=render.error_html("bad")))
     assert "qa-thumb" not in err and "Copy answer" not in err
-    ok = render.turn_html({"turn": 2, "question": "q", "kind": "answer", "html": "<div></div>", "markdown": "**Q:** q"})
+    ok = render.turn_html(Turn(2, "q", kind="answer", html="<div></div>", text="**Q:** q"))
     assert ok.count("qa-thumb") == 2 and 'data-md="**Q:** q"' in ok and "What was wrong?" in ok
     assert 'aria-label="Answer 2"' in ok and 'aria-label="Question 2"' in ok
 
