@@ -1,0 +1,106 @@
+"""A folder cannot hurt the machine or stop the build: odd names, links out of the folder, a mistyped index
+folder, stale build folders and a full disk each get one line saying what to do, and the rest is indexed."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qa import Engine
+from qa.build import builder
+from qa.cli import main as cli_main
+from qa.errors import IndexMissingError
+from qa.index import store
+from qa.ingest.load import load_folder
+from qa.page import app, render
+from tests.fakes import FakeEmbedder, model_free_settings
+
+GOOD = "Cats\n\nCats are small domesticated carnivores. They sleep for most of the day, often sixteen hours.\n"
+CAFE = "Coffee\n\nThe cafe roasts its own beans every Tuesday morning before opening.\n"
+
+
+def _engine(corpus: Path, index_dir: Path, **kw) -> Engine:
+    return Engine(corpus=corpus, index_dir=index_dir, embedder=FakeEmbedder(), settings=model_free_settings(),
+                  preload=False, **kw)
+
+
+# -- 1. a file name that is not UTF-8 -------------------------------------------------------------------
+
+
+@pytest.fixture
+def latin1_named(tmp_path):
+    d = tmp_path / "docs"
+    d.mkdir()
+    (d / "good.txt").write_text(GOOD, encoding="utf-8")
+    fd = os.open(os.fsencode(d) + b"/caf\xe9.txt", os.O_WRONLY | os.O_CREAT, 0o644)  # a Latin-1 name
+    os.write(fd, CAFE.encode())
+    os.close(fd)
+    return d
+
+
+def test_a_file_whose_name_is_not_utf8_is_indexed_under_a_name_that_shows_its_bytes(latin1_named, tmp_path):
+    ix = tmp_path / "ix"
+    engine = _engine(latin1_named, ix)
+    name = "caf\\xe9.txt"  # the byte that is not UTF-8 written as Python writes it
+    assert {d.source for d in engine.documents} == {"good.txt", name}
+    # every index file is valid UTF-8 JSON naming it the same way
+    build = engine.index.path
+    manifest = json.loads((build / "manifest.json").read_bytes().decode("utf-8"))
+    assert name in manifest["documents"] and name in manifest["fingerprint"]
+    docs = [json.loads(line) for line in (build / "docs.jsonl").read_bytes().decode("utf-8").splitlines()]
+    chunks = [json.loads(line) for line in (build / "chunks.jsonl").read_bytes().decode("utf-8").splitlines()]
+    assert name in {d["source"] for d in docs} and name in {c["source"] for c in chunks}
+    # fresh: reopening does not rebuild, the name round-trips through the fingerprint
+    assert builder.stale_reasons(manifest, latin1_named, engine.embedder, engine.settings) == []
+    # the page opens its citation
+    answer = engine.ask("When does the cafe roast its beans?", k=1)
+    p = answer.passages[0]
+    assert p.source == name
+    html = app.source_panel(engine, render.cite_ref(p))
+    assert "roasts its own beans" in html and "caf\\xe9.txt" in html
+    assert render.parse_ref(render.ref_from_href(render.cite_href(p)))[0] == name
+    html.encode("utf-8")  # what Gradio sends must encode
+    render.header_html(engine.documents).encode("utf-8")
+
+
+# -- 2. a link to a file outside the folder --------------------------------------------------------------
+
+
+def test_a_link_to_a_file_outside_the_folder_is_skipped_and_links_inside_are_read(tmp_path):
+    d = tmp_path / "docs"
+    d.mkdir()
+    (d / "good.txt").write_text(GOOD, encoding="utf-8")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("The password is swordfish.\n", encoding="utf-8")
+    os.symlink(secret, d / "outside.txt")
+    os.symlink("/etc/passwd", d / "passwd.txt")
+    (d / "sub").mkdir()
+    os.symlink("../good.txt", d / "sub" / "inside.txt")  # stays in the folder: read
+
+    docs, skipped = load_folder(d)
+    assert sorted(doc.source for doc in docs) == ["good.txt", "sub/inside.txt"]
+    reasons = {s.path: s.reason for s in skipped}
+    assert set(reasons) == {"outside.txt", "passwd.txt"}
+    for reason in reasons.values():
+        assert "link to a file outside the folder" in reason and "copy the file in" in reason
+    assert str(secret) in reasons["outside.txt"]
+    assert all("swordfish" not in doc.text for doc in docs)
+
+
+def test_the_source_panel_reads_the_index_not_the_disk(tmp_path):
+    """The panel shows the text as indexed: a document edited or replaced by a link afterwards is not read."""
+    d = tmp_path / "docs"
+    d.mkdir()
+    (d / "good.txt").write_text(GOOD, encoding="utf-8")
+    engine = _engine(d, tmp_path / "ix")
+    p = engine.ask("How long do cats sleep?", k=1).passages[0]
+    (d / "good.txt").unlink()
+    os.symlink("/etc/passwd", d / "good.txt")
+    html = app.source_panel(engine, render.cite_ref(p))
+    assert "domesticated carnivores" in html and "root:" not in html
