@@ -104,3 +104,53 @@ def test_the_source_panel_reads_the_index_not_the_disk(tmp_path):
     os.symlink("/etc/passwd", d / "good.txt")
     html = app.source_panel(engine, render.cite_ref(p))
     assert "domesticated carnivores" in html and "root:" not in html
+
+
+# -- 3. asking never builds into a folder that is not an index ------------------------------------------
+
+
+def test_asking_with_a_mistyped_index_folder_says_what_to_run_and_creates_nothing(tmp_path, capsys):
+    typo = tmp_path / "my-indx"
+    assert cli_main(["ask", "Who leads?", "--index-dir", str(typo)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: No index in {typo}: run `python -m qa index FOLDER --index-dir {typo}`"), err
+    assert len(err.splitlines()) == 1
+    assert not typo.exists()
+
+
+def test_asking_never_writes_into_a_folder_that_is_not_an_index(tmp_path, capsys):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "notes.txt").write_text("mine\n", encoding="utf-8")
+    for args in (["ask", "Who leads?", "--index-dir", str(home)],
+                 ["ask", "Who leads?", "--index-dir", str(home), "--corpus", str(tmp_path)]):
+        assert cli_main(args) == 2
+        err = capsys.readouterr().err
+        assert f"{home} is not an index folder and is not empty" in err and len(err.splitlines()) == 1
+    assert sorted(p.name for p in home.iterdir()) == ["notes.txt"]
+
+
+def test_engine_builds_into_a_new_folder_only_when_told_which_documents(tmp_path):
+    d = tmp_path / "docs"
+    d.mkdir()
+    (d / "good.txt").write_text(GOOD, encoding="utf-8")
+    with pytest.raises(IndexMissingError, match="No index in .*python -m qa index FOLDER --index-dir"):
+        Engine(index_dir=tmp_path / "typo", embedder=FakeEmbedder(), settings=model_free_settings(), preload=False)
+    assert not (tmp_path / "typo").exists()
+    assert _engine(d, tmp_path / "new").documents  # a corpus named: build it
+    (tmp_path / "empty").mkdir()
+    assert _engine(d, tmp_path / "empty").documents  # an empty folder is as good as a new one
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "keep.txt").write_text("x", encoding="utf-8")
+    with pytest.raises(IndexMissingError, match="not an index"):
+        _engine(d, tmp_path / "full")
+    assert [p.name for p in (tmp_path / "full").iterdir()] == ["keep.txt"]
+
+
+def test_an_existing_index_is_answered_from_with_only_its_folder(tmp_path):
+    d = tmp_path / "docs"
+    d.mkdir()
+    (d / "good.txt").write_text(GOOD, encoding="utf-8")
+    _engine(d, tmp_path / "ix")
+    again = Engine(index_dir=tmp_path / "ix", embedder=FakeEmbedder(), settings=model_free_settings(), preload=False)
+    assert [doc.source for doc in again.documents] == ["good.txt"]

@@ -114,6 +114,16 @@ def build_lock(index_dir: Path, timeout: float = LOCK_TIMEOUT_S):
         lock.release()
 
 
+INDEX_MARKS = ("CURRENT", ".lock", "builds")
+"""What only an index folder holds: a folder with none of them is not one, and no build writes into it
+unless it is new or empty (qa/engine.py)."""
+
+
+def is_index_dir(path: Path) -> bool:
+    """Whether ``path`` is a folder an index was (or is being) built in."""
+    return any((path / name).exists() for name in INDEX_MARKS)
+
+
 def new_build_dir(index_dir: Path) -> tuple[Path, str]:
     build_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:8]
     tmp = index_dir / "builds" / f"{build_id}.tmp-{os.getpid()}"
