@@ -154,3 +154,90 @@ def test_an_existing_index_is_answered_from_with_only_its_folder(tmp_path):
     _engine(d, tmp_path / "ix")
     again = Engine(index_dir=tmp_path / "ix", embedder=FakeEmbedder(), settings=model_free_settings(), preload=False)
     assert [doc.source for doc in again.documents] == ["good.txt"]
+
+
+# -- 7. stale build folders ----------------------------------------------------------------------------
+
+
+def _dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_a_build_removes_build_folders_of_dead_processes_and_keeps_a_live_ones(tmp_path, monkeypatch):
+    d = tmp_path / "docs"
+    d.mkdir()
+    (d / "good.txt").write_text(GOOD, encoding="utf-8")
+    ix = tmp_path / "ix"
+    builds = ix / "builds"
+    builds.mkdir(parents=True)
+    (ix / "CURRENT").write_text("missing\n")  # an index folder whose last builds were killed
+    dead = builds / f"20250101-000000-deadbeef.tmp-{_dead_pid()}"
+    live = builds / f"20250101-000001-cafef00d.tmp-{os.getppid()}"  # a process that is running: another builder
+    for p in (dead, live):
+        p.mkdir()
+        (p / "docs.jsonl").write_text("{}\n")
+    seen = {}
+    real = store.new_build_dir
+
+    def spy(index_dir):
+        seen["dead"], seen["live"] = dead.exists(), live.exists()
+        return real(index_dir)
+
+    monkeypatch.setattr(store, "new_build_dir", spy)
+    builder.build(d, ix, FakeEmbedder(), model_free_settings())
+    assert seen == {"dead": False, "live": True}, "removed at the start of the build, before its own folder"
+    assert not dead.exists() and live.exists()
+
+
+@pytest.mark.parametrize("stage", ["records", "indexes", "publish"])
+def test_a_failing_build_removes_its_own_build_folder(tmp_path, monkeypatch, stage):
+    d = tmp_path / "docs"
+    d.mkdir()
+    (d / "good.txt").write_text(GOOD, encoding="utf-8")
+    ix = tmp_path / "ix"
+    builder.build(d, ix, FakeEmbedder(), model_free_settings())
+    live = store.current_build(ix)
+    (d / "more.txt").write_text(CAFE, encoding="utf-8")
+
+    def boom(*a, **k):
+        raise RuntimeError("boom")
+
+    target = {"records": "write_records", "indexes": "write_indexes", "publish": "publish"}[stage]
+    monkeypatch.setattr(store, target, boom)
+    with pytest.raises(RuntimeError):
+        builder.build(d, ix, FakeEmbedder(), model_free_settings())
+    assert [p.name for p in (ix / "builds").iterdir()] == [live.name]
+    assert store.current_build(ix) == live
+
+
+# -- 8. a full disk ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("error", [
+    OSError(errno.ENOSPC, "No space left on device"),
+    OSError("267264 requested and 88000 written"),  # numpy's tofile / np.save on a short write
+    RuntimeError("Error: 'ret == (size)' failed: write error in index.faiss: 9728 != 76800 (No space left on device)"),
+], ids=["enospc", "numpy-short-write", "faiss"])
+def test_a_full_disk_says_so_and_leaves_the_live_index(tmp_path, monkeypatch, error, capsys):
+    d = tmp_path / "docs"
+    d.mkdir()
+    (d / "good.txt").write_text(GOOD, encoding="utf-8")
+    ix = tmp_path / "ix"
+    builder.build(d, ix, FakeEmbedder(), model_free_settings())
+    live = store.current_build(ix)
+    (d / "more.txt").write_text(CAFE, encoding="utf-8")
+
+    def full(*a, **k):
+        raise error
+
+    monkeypatch.setattr(store, "write_indexes", full)
+    from qa.errors import DiskFullError
+
+    with pytest.raises(DiskFullError) as e:
+        builder.build(d, ix, FakeEmbedder(), model_free_settings())
+    msg = str(e.value)
+    assert msg.startswith(f"The disk holding {ix} is full (") and "MB free): free space and run `python -m qa index` again" in msg
+    assert store.current_build(ix) == live and [p.name for p in (ix / "builds").iterdir()] == [live.name]
+    assert store.load(ix).manifest["counts"]["documents"] == 1
