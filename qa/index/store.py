@@ -122,8 +122,14 @@ unless it is new or empty (qa/engine.py)."""
 
 
 def is_index_dir(path: Path) -> bool:
-    """Whether ``path`` is a folder an index was (or is being) built in."""
-    return any((path / name).exists() for name in INDEX_MARKS)
+    """Whether ``path`` is a folder an index was (or is being) built in, or holds an index's embedding cache
+    (``cache/<16 hex digits>.npz``, embed.EmbeddingCache) ready for its first build."""
+    if any((path / name).exists() for name in INDEX_MARKS):
+        return True
+    try:
+        return any(re.fullmatch(r"[0-9a-f]{16}\.npz", p.name) for p in (path / "cache").iterdir())
+    except OSError:
+        return False
 
 
 def new_build_dir(index_dir: Path) -> tuple[Path, str]:
