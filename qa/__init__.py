@@ -13,6 +13,7 @@ from .errors import (
     BadQuestionError,
     CorpusError,
     CorpusMismatchError,
+    DiskFullError,
     IndexBusyError,
     IndexCorruptError,
     IndexMissingError,
@@ -24,7 +25,7 @@ from .errors import (
 from .records import Answer, Chunk, Document, Hit, Passage
 
 __all__ = [
-    "Answer", "AnswerSettings", "BadQuestionError", "Chunk", "CorpusMismatchError", "ChunkSettings", "CorpusError", "Document", "Engine",
+    "Answer", "AnswerSettings", "BadQuestionError", "Chunk", "CorpusMismatchError", "ChunkSettings", "CorpusError", "DiskFullError", "Document", "Engine",
     "Hit", "IndexBusyError", "IndexCorruptError", "IndexMissingError", "IndexSettings", "IndexStaleError",
     "ModelNotFoundError", "Passage", "QAError", "RerankSettings", "RetrievalSettings", "Settings", "StoreSettings",
     "UnknownDocumentError",

@@ -164,6 +164,7 @@ class Engine:
             if build == "never":
                 raise
             if isinstance(e, IndexMissingError):
+                self._check_may_build()
                 where = self.index_dir if self.storage.kind == "local" else f"Milvus at {self.storage.milvus_uri}"
                 log.warning("No index in %s yet: building it now.", where)
             else:
@@ -198,8 +199,31 @@ class Engine:
             f"`python -m qa index {self.corpus} --index-dir {self.index_dir}` (or give it an --index-dir of its own)."
         )
 
+    def _check_may_build(self, force: bool = False) -> None:
+        """IndexMissingError unless a build may write into ``index_dir``: an index folder; the project's own
+        ``index/``; or a new or empty folder when the documents were named (``corpus``, ``qa index``, or
+        ``build="force"``). Asking with a mistyped --index-dir never leaves a seed index, or any file, behind."""
+        d = self.index_dir
+        if store.is_index_dir(d):
+            return
+        default = d.resolve() == config.index_dir(config.PROJECT_ROOT / "index").resolve()
+        if default:
+            return
+        milvus_file = Path(self.storage.milvus_uri).resolve() if self.storage.milvus_uri else None
+        if d.is_dir() and any(p.resolve() != milvus_file for p in d.iterdir()):
+            raise IndexMissingError(
+                f"{d} is not an index folder and is not empty, so no index is built there. Give --index-dir a new or "
+                "empty folder, or the one `python -m qa index` built."
+            )
+        if not (self._corpus_given or self._switch_corpus or force):
+            raise IndexMissingError(
+                f"No index in {d}: run `python -m qa index FOLDER --index-dir {d}` to build one from the documents in "
+                "FOLDER (or check the --index-dir)."
+            )
+
     def rebuild(self, force: bool = False) -> None:
         """Build under the lock; unless ``force``, use a fresh index another process built meanwhile."""
+        self._check_may_build(force)
         with store.build_lock(self.index_dir):
             live = None  # the stale live build, loaded here once and handed to the build for reuse
             if not force and self.storage.kind == "milvus":

@@ -31,6 +31,10 @@ class IndexBusyError(QAError):
     """Another process holds the index folder's build lock for longer than we may wait."""
 
 
+class DiskFullError(QAError):
+    """The disk holding the index folder filled up while building; the live index is untouched."""
+
+
 class CorpusError(QAError):
     """The document folder is missing or holds nothing that can be indexed."""
 

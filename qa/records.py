@@ -84,7 +84,7 @@ class Chunk:
 
     @staticmethod
     def make_id(source: str, start: int, end: int, text: str) -> str:
-        h = hashlib.sha256(f"{source}\0{start}\0{end}\0{text}".encode()).hexdigest()
+        h = hashlib.sha256(f"{source}\0{start}\0{end}\0{text}".encode("utf-8", "surrogatepass")).hexdigest()
         return h[:16]
 
 

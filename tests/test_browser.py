@@ -247,8 +247,9 @@ def test_the_answer_leads_lands_in_view_and_cites_in_words(page, seed_app, engin
     assert page.locator("a.qa-skip").is_visible()
     page.keyboard.press("Enter")
     assert newest(page).locator(".qa-answer").evaluate("e => e === document.activeElement")
-    # the API is one click from the footer
-    assert page.locator("footer .show-api").is_visible()
+    # the API is one click from the footer (Gradio keeps its footer off a phone's screen)
+    api = page.locator("footer .show-api")
+    assert api.count() == 1 and (page.size != "desktop" or api.is_visible())
     shot(page, "answer")
     axe(page)
     assert page.errors == []

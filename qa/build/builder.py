@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import platform
+import shutil
 import time
 from collections.abc import Callable
 from importlib import metadata
@@ -153,7 +154,17 @@ def build(
 
     ``previous``: the live build, if the caller has already loaded it (its chunks are reused).
     ``workers``: a Ray cluster's workers to embed and encode on (qa/build/ray_workers.py); None: this process.
+    Folders of builds that were killed or failed are removed first; a build that fails removes its own, and a
+    full disk is said as such (DiskFullError), the live build untouched.
     """
+    index_dir = Path(index_dir)
+    with store.disk_full_said(index_dir):
+        store.remove_abandoned(index_dir)
+        return _build(corpus, index_dir, embedder, settings, progress, warn, previous, workers)
+
+
+def _build(corpus: Path, index_dir: Path, embedder: Embedder, settings: Settings | ChunkSettings, progress: Progress | None,
+           warn: Callable | None, previous: store.LoadedIndex | None, workers: RayWorkers | None) -> Path:
     settings = Settings.of(settings)
     t0 = time.perf_counter()
     say = progress or (lambda stage, done, total: None)
@@ -217,31 +228,35 @@ def build(
     import bm25s
 
     tmp, build_id = store.new_build_dir(index_dir)
-    say("writing index", 0, 1)
-    store.write_records(tmp, docs, chunks, chunk_rows, sent_vecs)
-    index = dense_index(chunk_vecs, settings.index)
-    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every build at DEBUG otherwise
-    bm25 = bm25s.BM25()
-    bm25.index(lexical.tokenize([c.embed_text for c in chunks], settings.index), show_progress=False)
-    store.write_indexes(tmp, index, bm25, tokens)
-    manifest = {
-        "format": store.FORMAT_VERSION,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "corpus": str(corpus.resolve()),
-        "settings": settings_of(embedder, settings),
-        "all_settings": settings.to_dict(),
-        "model": {"name": embedder.name, "dim": embedder.dim, "max_seq_length": max_seq},
-        "dense_index": {"type": dense_index_type(index), "vectors": index.ntotal},
-        "documents": {d.source: d.sha256 for d in docs},
-        "pages": {d.source: {"pages": len(d.pages), "ocr": sum(p.ocr for p in d.pages)} for d in docs if d.pages},
-        "fingerprint": fingerprint,
-        "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
-        "counts": {"documents": len(docs), "chunks": len(chunks), "sentences": len(sentence_texts), "embedded": embedded,
-                   "late_encoded": late_encoded, "late_tokens": 0 if tokens is None else len(tokens.vectors)},
-        "seconds": {"embedding": round(t_embed - t0, 3), "total": round(time.perf_counter() - t0, 3)},
-        "versions": versions(),
-    }
-    final = store.publish(index_dir, tmp, build_id, manifest)
+    try:
+        say("writing index", 0, 1)
+        store.write_records(tmp, docs, chunks, chunk_rows, sent_vecs)
+        index = dense_index(chunk_vecs, settings.index)
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every build at DEBUG otherwise
+        bm25 = bm25s.BM25()
+        bm25.index(lexical.tokenize([c.embed_text for c in chunks], settings.index), show_progress=False)
+        store.write_indexes(tmp, index, bm25, tokens)
+        manifest = {
+            "format": store.FORMAT_VERSION,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "corpus": str(corpus.resolve()),
+            "settings": settings_of(embedder, settings),
+            "all_settings": settings.to_dict(),
+            "model": {"name": embedder.name, "dim": embedder.dim, "max_seq_length": max_seq},
+            "dense_index": {"type": dense_index_type(index), "vectors": index.ntotal},
+            "documents": {d.source: d.sha256 for d in docs},
+            "pages": {d.source: {"pages": len(d.pages), "ocr": sum(p.ocr for p in d.pages)} for d in docs if d.pages},
+            "fingerprint": fingerprint,
+            "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
+            "counts": {"documents": len(docs), "chunks": len(chunks), "sentences": len(sentence_texts), "embedded": embedded,
+                       "late_encoded": late_encoded, "late_tokens": 0 if tokens is None else len(tokens.vectors)},
+            "seconds": {"embedding": round(t_embed - t0, 3), "total": round(time.perf_counter() - t0, 3)},
+            "versions": versions(),
+        }
+        final = store.publish(index_dir, tmp, build_id, manifest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a failed build leaves nothing behind (gone already once published)
+        raise
     cache.save(keep={text_key(t) for t in texts})
     if token_cache is not None:
         token_cache.compact(keep={token_cache.key(c.text) for c in chunks})

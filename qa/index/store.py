@@ -16,9 +16,11 @@ and hashes in the manifest, so a truncated or foreign file is never used.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 import uuid
@@ -29,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import IndexBusyError, IndexCorruptError, IndexMissingError
+from ..errors import DiskFullError, IndexBusyError, IndexCorruptError, IndexMissingError
 from ..records import Chunk, Document, Heading, Page, TokenIndex
 
 FORMAT_VERSION = 2
@@ -114,6 +116,22 @@ def build_lock(index_dir: Path, timeout: float = LOCK_TIMEOUT_S):
         lock.release()
 
 
+INDEX_MARKS = ("CURRENT", ".lock", "builds")
+"""What only an index folder holds: a folder with none of them is not one, and no build writes into it
+unless it is new or empty (qa/engine.py)."""
+
+
+def is_index_dir(path: Path) -> bool:
+    """Whether ``path`` is a folder an index was (or is being) built in, or holds an index's embedding cache
+    (``cache/<16 hex digits>.npz``, embed.EmbeddingCache) ready for its first build."""
+    if any((path / name).exists() for name in INDEX_MARKS):
+        return True
+    try:
+        return any(re.fullmatch(r"[0-9a-f]{16}\.npz", p.name) for p in (path / "cache").iterdir())
+    except OSError:
+        return False
+
+
 def new_build_dir(index_dir: Path) -> tuple[Path, str]:
     build_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:8]
     tmp = index_dir / "builds" / f"{build_id}.tmp-{os.getpid()}"
@@ -154,17 +172,79 @@ def publish(index_dir: Path, tmp: Path, build_id: str, manifest: dict) -> Path:
     return final
 
 
+def _alive(pid: int) -> bool:
+    """Whether a process ``pid`` is running (one of another user's counts as running)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except (OSError, OverflowError):
+        return False
+    return True
+
+
+def abandoned_builds(index_dir: Path) -> list[Path]:
+    """Unfinished build folders (``<id>.tmp-<pid>``) whose process has ended, or is this one (which, holding the
+    lock, is not writing one yet): left by a build that was killed or failed. Another live process's is not listed."""
+    builds = index_dir / "builds"
+    if not builds.is_dir():
+        return []
+    out = []
+    for p in builds.iterdir():
+        pid = p.name.rpartition(".tmp-")[2]
+        if ".tmp-" in p.name and (not pid.isdigit() or int(pid) == os.getpid() or not _alive(int(pid))):
+            out.append(p)
+    return out
+
+
+def remove_abandoned(index_dir: Path) -> None:
+    """Remove abandoned_builds (call under the lock, before a build: a killed build's folder can be gigabytes)."""
+    for p in abandoned_builds(index_dir):
+        shutil.rmtree(p, ignore_errors=True)
+
+
 def prune(index_dir: Path, keep: str) -> None:
-    """Remove unfinished builds, stray temporary files and all but the newest KEEP_BUILDS finished builds (call under the lock)."""
+    """Remove abandoned builds, stray temporary files and all but the newest KEEP_BUILDS finished builds (call under the lock)."""
     builds = index_dir / "builds"
     if not builds.is_dir():
         return
     finished = sorted(p for p in builds.iterdir() if p.is_dir() and ".tmp-" not in p.name)
     old = [p for p in finished if p.name != keep][: max(0, len(finished) - KEEP_BUILDS)]
-    for p in [p for p in builds.iterdir() if ".tmp-" in p.name] + old:
+    for p in abandoned_builds(index_dir) + old:
         shutil.rmtree(p, ignore_errors=True)
     for p in list(index_dir.glob(".CURRENT.*.tmp")) + list(index_dir.glob("cache/.*.tmp.npz")):
         p.unlink(missing_ok=True)  # left by a process killed while writing them
+
+
+SHORT_WRITE = re.compile(r"\d+ requested and \d+ written|No space left on device|Disk quota exceeded", re.I)
+"""How a full disk shows when it is not an ENOSPC OSError: numpy's short write ("267264 requested and 88000
+written") and faiss's write error, which quotes strerror."""
+
+
+def is_disk_full(e: BaseException) -> bool:
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(e, (OSError, RuntimeError)) and bool(SHORT_WRITE.search(str(e)))
+
+
+@contextmanager
+def disk_full_said(index_dir: Path):
+    """Turn a full disk, however the writer reports it, into DiskFullError saying so and what to do."""
+    try:
+        yield
+    except (OSError, RuntimeError) as e:
+        if not is_disk_full(e):
+            raise
+        try:
+            free = f"{shutil.disk_usage(index_dir).free / 2**20:.0f} MB free"
+        except OSError:
+            free = "free space unknown"
+        raise DiskFullError(
+            f"The disk holding {index_dir} is full ({free}): free space and run `python -m qa index` again. "
+            "The index in use is unchanged."
+        ) from e
 
 
 def current_build(index_dir: Path) -> Path:

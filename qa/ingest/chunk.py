@@ -25,6 +25,13 @@ TokenCounter = Callable[[Sequence[str]], list[int]]
 SPECIAL_TOKENS = 2  # [CLS] and [SEP], added by the model to every input
 COUNT_BATCH = 4096
 """Sentences counted per tokenizer call: all of a 50 MB text's at once held ~1 GB of tokenizer records."""
+COUNT_CHARS = 1_000_000
+"""Characters counted per tokenizer call, however few the texts: the tokenizer's records grow with the text."""
+SENTENCE_WINDOW = 100_000
+"""Characters of a paragraph given to the sentence splitter at once; a "sentence" with no end inside one
+window is cut at a space. Nothing downstream (cleaning, counting, cutting at words) then sees more than this
+at once: a 50 MB line held as one sentence took 12.2 GB to chunk. A real sentence is far shorter, and one
+this long is over any budget and cut at words anyway."""
 
 
 def clean(text: str) -> str:
@@ -43,19 +50,36 @@ def split_sentences(text: str, start: int, end: int) -> list[Span]:
     linear in the length of the text. It replaced pysbd's rules, which cost ~10 s per MB and grew with
     the square of a paragraph's length; on the seeds the two agree on 1,325 of pysbd's 1,334 sentence
     ends, blingfire also splitting some quoted speech (1,388 sentences). ``benchmarks/README.md``, "Chunking".
+
+    A paragraph longer than SENTENCE_WINDOW is split a window at a time: each window's last sentence, which
+    may run on past it, starts the next window, so no sentence is cut in two; a window without a sentence end
+    is cut at its last space.
     """
-    # Line breaks inside a paragraph are wrapping, not sentence ends; a space keeps offsets.
-    para = text[start:end].replace("\n", " ")
-    try:
-        offsets = sentence_offsets(para)
-    except Exception:  # any failure keeps the paragraph whole rather than losing it
-        offsets = [(0, len(para))]
-    spans = []
-    for a, b in offsets:
-        piece = para[a:b]
-        lead, trail = len(piece) - len(piece.lstrip()), len(piece) - len(piece.rstrip())
-        if b - trail > a + lead:
-            spans.append((start + a + lead, start + b - trail))
+    spans: list[Span] = []
+    pos = start
+    while pos < end:
+        stop = min(end, pos + SENTENCE_WINDOW)
+        # Line breaks inside a paragraph are wrapping, not sentence ends; a space keeps offsets.
+        para = text[pos:stop].replace("\n", " ")
+        try:
+            offsets = sentence_offsets(para)
+        except Exception:  # any failure keeps the window whole rather than losing it
+            offsets = [(0, len(para))]
+        offsets = [(a, b) for a, b in offsets if para[a:b].strip()]
+        if stop == end or not offsets:
+            keep, following = offsets, stop
+        elif len(offsets) > 1:
+            keep, following = offsets[:-1], pos + offsets[-1][0]
+        else:  # no sentence ends in the window: cut it at a space in its second half
+            cut = para.rfind(" ", len(para) // 2)
+            cut = cut if cut > offsets[0][0] else len(para)
+            keep, following = [(offsets[0][0], cut)], pos + cut
+        for a, b in keep:
+            piece = para[a:b]
+            lead, trail = len(piece) - len(piece.lstrip()), len(piece) - len(piece.rstrip())
+            if b - trail > a + lead:
+                spans.append((pos + a + lead, pos + b - trail))
+        pos = following
     return spans
 
 
@@ -146,10 +170,19 @@ class _Unit:
 def _split_long(doc_text: str, span: Span, budget: int, count: TokenCounter) -> list[tuple[Span, int]]:
     """Cut a sentence longer than ``budget`` word pieces at word boundaries."""
     start, end = span
-    words = [(m.start() + start, m.end() + start) for m in re.finditer(r"\S+", doc_text[start:end])]
-    counts = count([clean(doc_text[a:b]) for a, b in words])
+
+    def counted():  # (word span, word pieces), counted COUNT_BATCH words at a time
+        batch: list[Span] = []
+        for m in re.finditer(r"\S+", doc_text[start:end]):
+            batch.append((m.start() + start, m.end() + start))
+            if len(batch) == COUNT_BATCH:
+                yield from zip(batch, count([clean(doc_text[a:b]) for a, b in batch]))
+                batch = []
+        if batch:
+            yield from zip(batch, count([clean(doc_text[a:b]) for a, b in batch]))
+
     out, cur_start, cur_tokens, last_end = [], None, 0, None
-    for (a, b), n in zip(words, counts):
+    for (a, b), n in counted():
         n = min(n, budget)
         if cur_start is not None and cur_tokens + n > budget:
             out.append(((cur_start, last_end), cur_tokens))
@@ -217,8 +250,15 @@ def chunk_document(doc: Document, count: TokenCounter, settings: ChunkSettings, 
     if not spans:
         return []
     sentence_tokens: list[int] = []
-    for at in range(0, len(spans), COUNT_BATCH):  # in batches: the tokenizer's per-text records are large
-        sentence_tokens += count([clean(doc.text[a:b]) for (a, b), _, _ in spans[at : at + COUNT_BATCH]])
+    batch: list[str] = []
+    size = 0
+    for (a, b), _, _ in spans:  # in batches: the tokenizer's per-text records are large
+        batch.append(clean(doc.text[a:b]))
+        size += len(batch[-1])
+        if len(batch) == COUNT_BATCH or size >= COUNT_CHARS:
+            sentence_tokens += count(batch)
+            batch, size = [], 0
+    sentence_tokens += count(batch) if batch else []
     prefix_for = Prefixer(doc, settings, count)
     section_at = Sections(doc.headings)
 

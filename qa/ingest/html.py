@@ -41,6 +41,14 @@ class HtmlText:
     footers: list[Span] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Closed:
+    """Where a tag's children end in html_to_text's walk: a block break is due, and a footer may end."""
+
+    block: bool
+    footer_start: int | None
+
+
 def _is_footer(tag) -> bool:
     classes = tag.get("class") or []
     return tag.name == "footer" or tag.get("role") == "contentinfo" or "footer" in classes
@@ -88,8 +96,18 @@ def html_to_text(markup: str) -> HtmlText:
         if length and not tail.endswith("\n\n"):
             emit("\n\n" if not tail.endswith("\n") else "\n")
 
-    def walk(node) -> None:
-        for child in node.children:
+    def walk(root) -> None:
+        """Every node below ``root`` in document order, with a list for a stack rather than recursion, so a page
+        nested 20,000 elements deep is read like any other. ``_Closed`` items stand where a tag ends."""
+        stack: list = list(reversed(list(root.children)))
+        while stack:
+            child = stack.pop()
+            if isinstance(child, _Closed):
+                if child.block:
+                    block_break()
+                if child.footer_start is not None and length > child.footer_start:
+                    footers.append((child.footer_start, length))
+                continue
             if isinstance(child, Comment):
                 continue
             if isinstance(child, NavigableString):
@@ -116,11 +134,8 @@ def html_to_text(markup: str) -> HtmlText:
             footer_start = length if _is_footer(child) else None
             if name == "li":
                 emit("• ")
-            walk(child)
-            if name in BLOCKS:
-                block_break()
-            if footer_start is not None and length > footer_start:
-                footers.append((footer_start, length))
+            stack.append(_Closed(name in BLOCKS, footer_start))
+            stack.extend(reversed(list(child.children)))
 
     walk(soup.body or soup)
     raw = "".join(parts)

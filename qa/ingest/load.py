@@ -58,21 +58,44 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def source_name(path: Path, folder: Path) -> str:
+    """The name a file is indexed and cited under: its path below ``folder``, with ``/`` between folders.
+
+    A byte of the name that is not UTF-8 (a Latin-1 "caf\\xe9.txt" made on another system) is written as
+    Python writes it, ``\\xe9``: Python hands such a name over with a lone surrogate, which no index file,
+    Milvus row or web page can encode, so the name kept is always text and still shows the byte.
+    """
+    return os.fsencode(path.relative_to(folder).as_posix()).decode("utf-8", "backslashreplace")
+
+
+def _outside_link(path: Path, root: Path) -> str:
+    """The target of a file link that leads out of ``root`` (the resolved corpus folder), else ""."""
+    if not path.is_symlink():
+        return ""
+    try:
+        target = path.resolve()
+    except (OSError, RuntimeError):  # a loop: reading it says so
+        return ""
+    return "" if target.is_relative_to(root) else str(target)
+
+
 def list_files(folder: Path) -> tuple[list[Path], list[Skipped]]:
     """Supported files below ``folder``, sorted, without following directory links.
 
     Files with other suffixes are not listed (nor reported); sub-folders that
-    cannot be read are returned as skipped, with the reason.
+    cannot be read, and links to files outside ``folder`` (an index must hold only
+    what was put in its folder), are returned as skipped, with the reason.
     """
     if not folder.is_dir():
         raise CorpusError(f"Document folder {folder} does not exist. Give a folder of .txt, .md, .html, .pdf or .docx files.")
     files: list[Path] = []
     skipped: list[Skipped] = []
+    resolved = folder.resolve()
 
     def unreadable_dir(e: OSError) -> None:
         where = Path(e.filename) if e.filename else folder
         try:
-            rel = where.relative_to(folder).as_posix() + "/"
+            rel = source_name(where, folder) + "/"
         except ValueError:
             rel = str(where)
         skipped.append(Skipped(rel, f"folder cannot be read ({e.strerror or e}); check its permissions"))
@@ -84,6 +107,11 @@ def list_files(folder: Path) -> tuple[list[Path], list[Skipped]]:
                 continue
             path = Path(root) / name
             if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+                continue
+            target = _outside_link(path, resolved)
+            if target:
+                skipped.append(Skipped(source_name(path, folder), f"it is a link to a file outside the folder ({target}); "
+                                                                  "copy the file in if it should be indexed"))
                 continue
             files.append(path)
     return files, skipped
@@ -230,7 +258,7 @@ def read_document(path: Path, source: str, meta: dict | None = None,
         str(meta.get("title") or "").strip()
         or sensible_title(meta_title)
         or structure_title(text, headings, skipped)
-        or path.stem
+        or Path(source).stem  # the name as indexed: always text, even when the file's is not UTF-8
     )
     return Document(
         source=source,
@@ -270,9 +298,14 @@ def load_folder(
     docs = []
     say = progress or (lambda stage, done, total: None)
     ocr = (lambda done, total: say(OCR_STAGE, done, total)) if progress else None
+    seen: set[str] = set()
     for i, path in enumerate(files):
         say("loading documents", i, len(files))
-        source = path.relative_to(folder).as_posix()
+        source = source_name(path, folder)
+        if source in seen:  # "caf\\xe9.txt" beside a file that is not UTF-8 named "caf\xe9.txt"
+            skipped.append(Skipped(source, "another file whose name is not UTF-8 is indexed under this name; rename one"))
+            continue
+        seen.add(source)
         try:
             docs.append(read_document(path, source, catalog.get(source), ocr))
         except Unreadable as e:
@@ -298,7 +331,7 @@ def corpus_fingerprint(folder: str | os.PathLike) -> dict[str, str]:
     out = {}
     for path in files + [folder / CATALOG_NAME]:
         try:
-            out[path.relative_to(folder).as_posix()] = sha256_bytes(path.read_bytes())
+            out[source_name(path, folder)] = sha256_bytes(path.read_bytes())
         except OSError:
             continue
     return out

@@ -686,22 +686,55 @@ def page_panel_html(view, start: int, end: int, turn: int | None = None, n: int 
     )
 
 
+PANEL_CONTEXT_CHARS = 20_000
+"""Characters of the document the source panel shows on each side of the passage (cut back to a paragraph
+break): pages of context to read on, while a 50 MB document no longer takes 13.9 s to render whole."""
+
+
+def panel_window(text: str, start: int, end: int, context: int = PANEL_CONTEXT_CHARS) -> Span:
+    """The part of ``text`` the panel shows around ``[start, end)``: up to ``context`` characters each side,
+    beginning and ending at a paragraph break (else a line break, else a space) inside that reach."""
+    lo, hi = max(0, start - context), min(len(text), end + context)
+    if lo > 0:
+        for sep in ("\n\n", "\n", " "):
+            cut = text.find(sep, lo, start)
+            if cut != -1:
+                lo = cut + len(sep)
+                break
+    if hi < len(text):
+        for sep in ("\n\n", "\n", " "):
+            cut = text.rfind(sep, end, hi)
+            if cut != -1:
+                hi = cut
+                break
+    return lo, hi
+
+
+def _elided(n: int, where: str) -> str:
+    return f'<span class="qa-doc-elided">… {n:,} characters {where} not shown</span>' if n else ""
+
+
 def panel_html(doc: Document, start: int, end: int, highlights: Sequence[Span] = (), turn: int | None = None,
                n: int | None = None, total: int | None = None, note: str = "") -> str:
-    """The whole document, escaped, with the passage marked and its answering sentence(s) marked strongly.
+    """The document around the passage (panel_window), escaped, with the passage marked and its answering
+    sentence(s) marked strongly; a line says how many characters before and after are not shown.
 
     The passage carries ``id="qa-focus"`` so the page can scroll it into view. With ``turn`` and ``n`` the
     panel says which answer and marker it shows and offers the previous / next source of that answer.
     """
     check_span(doc, start, end, highlights)
     text = doc.text
-    hidden = debris(text)
+    lo, hi = panel_window(text, start, end)
+    hidden = [(a + lo, b + lo) for a, b in debris(text[lo:hi])]
+    before, after = _elided(lo, "before"), _elided(len(text) - hi, "after")
     body = (
-        esc(_drop(text[:start], 0, hidden))
+        (before + "\n\n" if before else "")
+        + esc(_drop(text[lo:start], lo, hidden))
         + f'<mark class="qa-passage" id="{FOCUS_ID}" data-start="{start}" data-end="{end}">'
         + _marked(text[start:end], start, highlights, flow=False, hidden=hidden)
         + "</mark>"
-        + esc(_drop(text[end:], end, hidden))
+        + esc(_drop(text[end:hi], end, hidden))
+        + ("\n\n" + after if after else "")
     )
     note = f'<p class="qa-page-note">{esc(note)}</p>' if note else ""
     return _panel_frame(

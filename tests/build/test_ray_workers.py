@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from qa.build.builder import builder as builder
+from qa.build import builder
 from qa.index import store
 from qa.cli import main
 from qa.config import RaySettings

@@ -101,3 +101,39 @@ def test_contextual_prefix_counts_against_the_model_limit(tmp_path):
 def test_settings_are_checked_up_front(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ChunkSettings(**kwargs)
+
+
+@pytest.fixture(scope="module")
+def wordpieces():
+    """The default model's own tokenizer (its tokenizer.json alone: no model is loaded), as a token counter."""
+    from tokenizers import Tokenizer
+
+    from qa.models.embed import resolve_model
+
+    tok = Tokenizer.from_file(str(Path(resolve_model()) / "tokenizer.json"))
+    tok.no_truncation()
+    tok.no_padding()
+    return lambda texts: [len(e) for e in tok.encode_batch(list(texts), add_special_tokens=False)]
+
+
+def test_a_1mb_line_without_a_sentence_end_is_chunked_in_bounded_memory(tmp_path, wordpieces):
+    """A 50 MB single-line file took 12.2 GB to chunk: the line was one sentence, split into words all at once
+    and each word counted in one call. Long sentences are now cut into bounded windows before counting, so the
+    memory Python holds while chunking does not grow with the line (1 MB of text: 91 MB beside the chunks before, a few MB now)."""
+    import tracemalloc
+
+    phrase = "the river council approved the budget for road repairs and flood defences "
+    text = (phrase * (1_000_000 // len(phrase) + 1))[:1_000_000]
+    d = doc_from(tmp_path, text)
+    tracemalloc.start()
+    try:
+        chunks = chunk_document(d, wordpieces, ChunkSettings(), 256)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    out = sum(len(c.text) + len(c.embed_text) + 200 for c in chunks)  # what the chunks themselves hold
+    assert peak - out < 8_000_000, f"{(peak - out) / 1e6:.0f} MB beside the chunks"
+    assert chunks[0].start == 0 and chunks[-1].end == len(text.rstrip())
+    assert all(not text[a.end : b.start].strip() for a, b in zip(chunks, chunks[1:]))  # nothing left out between chunks
+    assert max(wordpieces([c.embed_text for c in chunks])) + SPECIAL_TOKENS <= 256
+    assert all(d.text[c.start : c.end] == c.text for c in chunks)

@@ -85,3 +85,13 @@ def test_anchor_links_with_words_are_kept_and_bare_permalinks_dropped():
     )
     assert [h.title for h in page.headings] == ["Setup", "Usage"]
     assert "See ¶ 3 above." in page.text
+
+
+def test_html_nested_20000_deep_is_read_not_skipped():
+    """Reading walks the tree with a list, not recursion: 20,000 nested elements once gave RecursionError."""
+    n = 20_000
+    markup = ("<html><head><title>Deep</title></head><body>" + "<div>" * n + "<h2>Inside</h2><p>Deep text here.</p>"
+              + "<nav>" + "<span>" * n + "Menu" + "</span>" * n + "</nav>" + "</div>" * n + "<p>After.</p></body></html>")
+    page = html_to_text(markup)
+    assert page.text == "Inside\n\nDeep text here.\n\nAfter."
+    assert [(page.text[h.start:h.end], h.level) for h in page.headings] == [("Inside", 2)]

@@ -298,3 +298,31 @@ def test_the_short_answer_stands_first_and_bold_inside_its_sentence_and_in_the_m
     md = render.answer_markdown(answer)
     assert "**A:** 16 [1]" in md and "> “Through interviews with **16** leaders, the report looks at systems.” [1]" in md
     del d
+
+
+def test_panel_of_a_5mb_document_shows_a_window_around_the_passage_and_says_what_is_left_out():
+    """Opening a citation rendered the whole document (13.9 s for 50 MB); it shows up to PANEL_CONTEXT_CHARS each
+    side, cut at paragraph breaks, and says how many characters are not shown."""
+    para = "Filler words about nothing in particular, repeated to make the document long. " * 10 + "\n\n"
+    half = para * (2_500_000 // len(para))
+    answer = "The budget for road repairs was 4.5 million pounds. It was approved in May."
+    text = half + answer + "\n\n" + half
+    d = Document(source="big.txt", text=text, title="Big", sha256="0" * 64)
+    start = len(half)
+    end = start + len(answer)
+    hl = (start, start + answer.index(" It was"))
+    out = render.panel_html(d, start, end, (hl,))
+    assert len(out) < 3 * render.PANEL_CONTEXT_CHARS + 5_000
+    body = re.search(r'<div class="qa-doc-text" id="qa-doc-text"[^>]*>(.*)</div></div>$', out, re.S).group(1)
+    focus = re.search(r'<mark class="qa-passage" id="qa-focus" data-start="(\d+)" data-end="(\d+)">', body)
+    assert (int(focus.group(1)), int(focus.group(2))) == (start, end)
+    assert re.search(r'<mark class="qa-sentence"[^>]*>The budget for road repairs was 4.5 million pounds.</mark>', body)
+    shown = visible_text(body)
+    before, after = re.search(r"… ([\d,]+) characters before not shown", shown), re.search(r"… ([\d,]+) characters after not shown", shown)
+    assert before and after
+    n_before, n_after = int(before.group(1).replace(",", "")), int(after.group(1).replace(",", "")),
+    assert 0 < start - n_before <= render.PANEL_CONTEXT_CHARS and 0 < len(text) - end - n_after <= render.PANEL_CONTEXT_CHARS
+    assert text[n_before - 2 : n_before] == "\n\n" and text[len(text) - n_after : len(text) - n_after + 2] == "\n\n"
+    # what is shown is exactly the text between the two notes
+    inner = shown[shown.index("not shown") + len("not shown") : shown.rindex("…")]
+    assert inner.strip() == text[n_before : len(text) - n_after].strip()
