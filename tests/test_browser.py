@@ -493,3 +493,50 @@ def test_markup_in_a_document_is_shown_as_text_and_never_runs(browser, unsafe_ap
         assert page.dialogs == []
     finally:
         ctx.close()
+
+
+# -- a PDF opens on its page, the passage boxed where it is printed ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pdf_app(tmp_path_factory):
+    """A page over one two-page PDF (no model: bag-of-words vectors, BM25 and cosine sentences)."""
+    from qa import Engine
+    from tests.test_app import serve
+    from tests.fakes import FakeEmbedder, model_free_settings
+    from tests.pdfs import make_pdf
+
+    folder = tmp_path_factory.mktemp("pdf-docs")
+    (folder / "report.pdf").write_bytes(make_pdf([
+        ["Integrated care boards plan health services for their area.", "They were set up in July 2022."],
+        ["Chairs were asked what authority they hold.", "Most said they had none at all."],
+    ]))
+    engine = Engine(corpus=folder, index_dir=tmp_path_factory.mktemp("pdf-index"), embedder=FakeEmbedder(),
+                    settings=model_free_settings())
+    demo, url = serve(engine, tmp_path_factory.mktemp("feedback") / "feedback.jsonl")
+    yield url
+    demo.close()
+
+
+def test_a_pdf_citation_opens_on_its_page_with_the_sentence_boxed_where_it_is_printed(page, pdf_app):
+    load(page, pdf_app)
+    ask(page, "What authority do chairs hold?")
+    newest(page).locator("a.qa-cite").first.click()
+    img = page.locator("#qa-panel .qa-page img")
+    img.wait_for()
+    page.wait_for_function("() => { const i = document.querySelector('#qa-panel .qa-page img'); "
+                           "return i && i.complete && i.naturalWidth > 0; }")
+    assert "Page 2 of 2" in page.locator("#qa-panel .qa-doc-where").inner_text()
+    shown, box = rect(page, "#qa-panel .qa-page img"), rect(page, "#qa-panel .qa-hbox")
+    assert box["width"] > 0.3 * shown["width"] and box["height"] > 4  # the sentence's line, boxed
+    assert shown["left"] - 1 <= box["left"] and box["right"] <= shown["right"] + 1
+    assert shown["top"] <= box["top"] < shown["top"] + 0.2 * shown["height"]  # the top of page 2, as printed
+    assert in_viewport(page, "#qa-panel .qa-hbox")
+    shot(page, "pdf-page")
+    axe(page)
+    # the text the page was read into, and back
+    page.locator("#qa-panel button[data-view=text]").click()
+    page.locator("#qa-panel mark.qa-passage").wait_for()
+    page.locator("#qa-panel button[data-view=page]").first.click()
+    page.locator("#qa-panel .qa-page img").wait_for()
+    assert page.errors == []
