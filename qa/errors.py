@@ -31,6 +31,10 @@ class IndexBusyError(QAError):
     """Another process holds the index folder's build lock for longer than we may wait."""
 
 
+class PublishConflictError(QAError):
+    """Another build was published to the same Milvus while this one was being written; this one was withdrawn."""
+
+
 class CorpusError(QAError):
     """The document folder is missing or holds nothing that can be indexed."""
 

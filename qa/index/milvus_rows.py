@@ -113,7 +113,12 @@ def create(c, name: str, fields, indexes: list[tuple]) -> None:
     params = c.prepare_index_params()
     for field, index_type, metric, extra in indexes:
         params.add_index(field_name=field, index_type=index_type, metric_type=metric, params=extra)
-    c.create_collection(name, schema=fields, index_params=params, consistency_level="Strong")
+    try:
+        c.create_collection(name, schema=fields, index_params=params, consistency_level="Strong")
+    except Exception:
+        if not c.has_collection(name):
+            raise
+        # another publisher created it meanwhile (a shared Milvus server): the same name means the same schema
 
 
 def write(c, name: str, rows) -> None:
