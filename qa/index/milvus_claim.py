@@ -24,6 +24,7 @@ import contextlib
 import logging
 import os
 import socket
+import threading
 import time
 from dataclasses import dataclass
 
@@ -57,16 +58,27 @@ def claim_name(settings: StoreSettings, expected: str | None) -> str:
     return f"{settings.milvus_prefix}_after_{slug(expected)}"
 
 
+class _Quiet(logging.Filter):
+    """Drops pymilvus's error log of a call made inside ``quiet()`` by this thread."""
+
+    local = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(self.local, "on", False)
+
+
+_QUIET = _Quiet()
+logging.getLogger("pymilvus.decorators").addFilter(_QUIET)
+
+
 @contextlib.contextmanager
 def quiet():
     """pymilvus logs every failed call as an error with a traceback; a refused claim is an expected answer."""
-    logger = logging.getLogger("pymilvus.decorators")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
+    _QUIET.local.on = True
     try:
         yield
     finally:
-        logger.setLevel(level)
+        _QUIET.local.on = False
 
 
 def _holder() -> str:
