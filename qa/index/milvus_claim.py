@@ -95,8 +95,7 @@ def _create(c, name: str, ref: str) -> None:
     fields = [("name", D.VARCHAR, {"is_primary": True, "max_length": 16}), ("build", D.VARCHAR, {"max_length": 160}),
               ("holder", D.VARCHAR, {"max_length": 300}), ("at", D.VARCHAR, {"max_length": 32}),
               ("_", D.FLOAT_VECTOR, {"dim": len(PLACEHOLDER)})]
-    if c.has_collection(name):  # this build's attempt that died before renaming it
-        c.drop_collection(name)
+    milvus_rows.drop(c, name)  # this build's attempt that died before renaming it
     milvus_rows.create(c, name, milvus_rows.schema(pm, fields), [("_", "FLAT", "L2", {})])
     c.insert(name, [_row(ref)])
     c.flush(name)  # the row moves with the collection's folder
@@ -143,12 +142,12 @@ def take(c, settings: StoreSettings, expected: str | None, ref: str) -> Claim:
         except Exception:
             if not c.has_collection(target):
                 raise  # refused for another reason than a claim (the server went away, ...)
-            c.drop_collection(own)
+            milvus_rows.drop(c, own)
             held = read(c, target)
             if attempt == 0 and abandoned(held):
                 logging.getLogger(__name__).warning("breaking the abandoned claim of build %s (%s)",
                                                     held["build"], held["holder"])
-                c.drop_collection(target)
+                milvus_rows.drop(c, target)
                 continue
             other = (held or {}).get("build", "another build").rpartition(":")[2]
             raise PublishConflictError(
@@ -173,4 +172,4 @@ def touch(c, claim: Claim, uri: str) -> None:
 def release(c, claim: Claim) -> None:
     """Drop a held claim: after the switch, or when the publish stops before it."""
     if c.has_collection(claim.name) and (read(c, claim.name) or {}).get("build") == claim.ref:
-        c.drop_collection(claim.name)
+        milvus_rows.drop(c, claim.name)

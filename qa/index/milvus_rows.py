@@ -121,6 +121,17 @@ def create(c, name: str, fields, indexes: list[tuple]) -> None:
         # another publisher created it meanwhile (a shared Milvus server): the same name means the same schema
 
 
+def drop(c, name: str) -> None:
+    """Drop collection ``name`` if it exists; another publisher dropping it at the same moment is not an error
+    (Milvus Lite 3.2.2 then fails one of the two with "No such file or directory")."""
+    try:
+        if c.has_collection(name):
+            c.drop_collection(name)
+    except Exception:
+        if c.has_collection(name):
+            raise
+
+
 def write(c, name: str, rows) -> None:
     """Upsert ``rows`` in batches: a row keyed like one a killed publish left replaces it."""
     batch, size = [], 0

@@ -248,8 +248,7 @@ def write_build(c, settings: StoreSettings, index: store.LoadedIndex, live: str 
 def withdraw(c, settings: StoreSettings, written: Written) -> None:
     """Take back a build that lost its claim: its terms and manifest go, and the seals of the versions it wrote that no
     kept build names (a concurrent prune may have deleted some of their rows), so the next publish writes them again."""
-    if c.has_collection(written.terms):
-        c.drop_collection(written.terms)
+    milvus_rows.drop(c, written.terms)
     records = milvus_rows.loaded(c, written.records)
     c.delete(records, filter=f'owner == "{written.owner}"')
     live = current(c, settings)
@@ -333,7 +332,7 @@ def prune(c, settings: StoreSettings, live: str, touch=lambda: None) -> None:
         unkept = part in PARTS + milvus_rows.LAYOUT2_PARTS and tag not in tags or part == "terms" and name not in terms
         if name.startswith(start) and tag[:1] in ("b", "s") and unkept:
             touch()
-            c.drop_collection(name)  # another set (older settings, layout 1, a killed publish's), or an unkept build's terms
+            milvus_rows.drop(c, name)  # another set (older settings, layout 1, a killed publish's), or an unkept build's terms
     for tag, coll in sets:
         if c.has_collection(coll["chunks"]):
             touch()
