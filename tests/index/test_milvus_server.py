@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -175,6 +176,22 @@ def test_two_builders_publishing_at_once_leave_one_build_live_and_tell_the_other
     assert reader.index.manifest["build"] == winner["build"] and reader.index.manifest["store"]["previous"].endswith(first["build"])
     for q in ("When should roses be pruned?", "How often should adult cats be fed?"):
         assert [p.citation for p in reader.ask(q, k=2).passages] == [p.citation for p in won[0].ask(q, k=2).passages]
+
+
+def test_a_claim_whose_holder_died_is_broken_and_a_live_one_is_not(tiny_corpus, tmp_path, server, monkeypatch):
+    live = engine_on(tiny_corpus, tmp_path / "first", server).index.manifest
+    c = milvus_store.client(server.uri)
+    expected = f"{live['store']['set']}:{live['build']}"
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    monkeypatch.setattr(milvus_claim, "_holder", lambda: f"{socket.gethostname()}:{gone}")
+    milvus_claim.take(c, server.settings, expected, "s0:died-before-switching")  # its holder is no longer running
+    monkeypatch.undo()
+    second = engine_on(tiny_corpus, tmp_path / "second", server, build="force").index.manifest  # breaks it
+    assert milvus_store.current(c, server.settings).endswith(second["build"])
+    milvus_claim.take(c, server.settings, milvus_store.current(c, server.settings), "s0:still-publishing")  # this process
+    with pytest.raises(PublishConflictError, match="still-publishing"):
+        engine_on(tiny_corpus, tmp_path / "third", server, build="force")
+    assert milvus_store.current(c, server.settings).endswith(second["build"])
 
 
 def test_a_server_restarted_mid_question_fails_that_question_then_answers_again(tiny_corpus, tmp_path, server, monkeypatch):
