@@ -35,6 +35,10 @@ class DiskFullError(QAError):
     """The disk holding the index folder filled up while building; the live index is untouched."""
 
 
+class PublishConflictError(QAError):
+    """Another build was published to the same Milvus while this one was being written; this one was withdrawn."""
+
+
 class CorpusError(QAError):
     """The document folder is missing or holds nothing that can be indexed."""
 

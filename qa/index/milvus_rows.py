@@ -113,7 +113,23 @@ def create(c, name: str, fields, indexes: list[tuple]) -> None:
     params = c.prepare_index_params()
     for field, index_type, metric, extra in indexes:
         params.add_index(field_name=field, index_type=index_type, metric_type=metric, params=extra)
-    c.create_collection(name, schema=fields, index_params=params, consistency_level="Strong")
+    try:
+        c.create_collection(name, schema=fields, index_params=params, consistency_level="Strong")
+    except Exception:
+        if not c.has_collection(name):
+            raise
+        # another publisher created it meanwhile (a shared Milvus server): the same name means the same schema
+
+
+def drop(c, name: str) -> None:
+    """Drop collection ``name`` if it exists; another publisher dropping it at the same moment is not an error
+    (Milvus Lite 3.2.2 then fails one of the two with "No such file or directory")."""
+    try:
+        if c.has_collection(name):
+            c.drop_collection(name)
+    except Exception:
+        if c.has_collection(name):
+            raise
 
 
 def write(c, name: str, rows) -> None:

@@ -26,12 +26,18 @@ place within that document. In one set a version decides its rows, so a publish 
    from it included (measured: see milvus_rows.write_terms), so terms shared between builds
    would score otherwise than a build alone, and otherwise than the local store;
 3. the build's manifest record, naming its versions, its terms and the build live before it;
-4. the record in ``<prefix>_current`` ("<tag>:<build>"): the one write that makes it live;
-5. prune: the live build and the one live before it are kept (store.KEEP_BUILDS, following
-   each manifest's ``previous``). The records of every other build and version are deleted
-   first, then other builds' terms and other sets are dropped and other versions' rows
-   deleted (removed documents and old versions of changed ones, a publish after they
-   stopped being live; whatever a publish killed midway left).
+4. a claim on the build it read live when it started (qa/index/milvus_claim.py): of the
+   builders that started from one live build, on one machine or several, exactly one gets it;
+   the others withdraw (drop their terms collection, delete their manifest and the seals of
+   versions no kept build names, so those are written again) and say so (PublishConflictError);
+5. prune, holding the claim, so that no publisher that could still win is writing rows: the
+   new build and the one live before it are kept (store.KEEP_BUILDS, following each manifest's
+   ``previous``). The records of every other build and version are deleted first, then other
+   builds' terms and other sets are dropped and other versions' rows deleted (removed
+   documents and old versions of changed ones, a publish after they stopped being live;
+   whatever a publish killed midway or a withdrawn one left);
+6. the record in ``<prefix>_current`` ("<tag>:<build>"): the one write that makes it live;
+   then the claim is dropped.
 
 Readers. A loaded build filters each dense search to its own versions (``doc in [...]``,
 or those of the documents asked for) and searches its own terms collection for BM25, so
@@ -43,8 +49,13 @@ nothing it reads is written or deleted. An engine loaded before a publish goes o
 answering exactly as before, its rows kept, until the next publish; that one deletes its
 manifest record before its rows, and every search checks the record afterwards, so from
 then on that engine's questions raise IndexStaleError saying to reload, never an answer
-from part of a build. The page reloads by itself: it watches the index folder's CURRENT,
-which the local build replaces before publishing (qa/page/live.py).
+from part of a build. The page reloads by itself: it polls the ``current`` record
+(``pointer``, one small query) as it polls the local store's CURRENT (qa/page/live.py), so
+a page on any machine follows what any builder publishes to a shared Milvus server.
+
+A Milvus server that stops answering (``guard``) is a MilvusUnavailableError for the question
+or publish under way, saying how to start it; the next call connects again, loading the
+collections a restarted server holds released.
 
 Dense candidates, BM25 candidates and document filters are Milvus searches, chunk vectors
 for rescoring are fetched by key; fusion, rescoring, reranking and answers stay the
@@ -59,17 +70,20 @@ same 100,000 vectors were 391 rows, written in 2.5 s and read in 0.4 s (``qa ben
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 
 from ..ingest import lexical
-from . import milvus_rows, store
+from . import milvus_claim, milvus_rows, store
 from ..config import IndexSettings, StoreSettings
-from ..errors import IndexCorruptError, IndexMissingError, IndexStaleError
+from ..errors import IndexCorruptError, IndexMissingError, IndexStaleError, PublishConflictError
 from ..records import TokenIndex
 from .milvus_rows import (DOCUMENT, INSTALL_HINT, MANIFEST, PARTS, PLACEHOLDER, SENTENCES, SPANS, TOKENS, MilvusUnavailableError,
                           index_settings, unpack)
@@ -106,6 +120,9 @@ def client(uri: str):
     try:
         c = pm.MilvusClient(uri=str(Path(uri).resolve()) if local else uri)
     except Exception as e:
+        if not local and is_down(e):
+            raise MilvusUnavailableError(f"Nothing answers at {uri}: start the Milvus server ({start_hint(uri)}), "
+                                         "or check --milvus-uri.") from None
         raise MilvusUnavailableError(
             f"Cannot open Milvus at {uri} ({e.__class__.__name__}: {str(e)[:200]}). Check the URI; a Milvus Lite "
             "file can be open in one process at a time."
@@ -118,6 +135,41 @@ def close(uri: str) -> None:
     c = _CLIENTS.pop(uri, None)
     if c is not None:
         c.close()
+
+
+def is_down(e: BaseException) -> bool:
+    """Whether ``e`` says the Milvus server cannot be reached (refused, reset, unavailable), not that it refused a call."""
+    code = getattr(e, "code", None)
+    code = code() if callable(code) else code
+    text = f"{getattr(code, 'name', code)} {e}".lower()
+    return code == 2 or any(w in text for w in ("unavailable", "fail connecting", "connection refused", "socket closed",
+                                                "connection reset", "failed to connect"))
+
+
+def start_hint(uri: str) -> str:
+    """How to start a Milvus Lite server for ``uri`` (README "Storing the index in Milvus")."""
+    port = urlparse(uri).port or 19530
+    return f"Milvus Lite: `python -m milvus_lite server --data-dir DIR --host 127.0.0.1 --port {port}`"
+
+
+@contextlib.contextmanager
+def guard(uri: str):
+    """Turn a server that stopped answering into one line saying so; the next call opens a new connection."""
+    try:
+        yield
+    except MilvusUnavailableError:
+        raise
+    except Exception as e:
+        if "://" not in uri or not is_down(e):
+            raise
+        _CLIENTS.pop(uri, None)  # a new client next time: no backoff of the old channel to wait out
+        raise MilvusUnavailableError(f"The Milvus server at {uri} stopped answering ({str(e)[:120]}); ask again once it "
+                                     f"is back ({start_hint(uri)} restarts it).") from None
+
+
+def released(e: BaseException) -> bool:
+    """Whether ``e`` says a collection is released: what a restarted server holds every collection as."""
+    return "released" in str(e) or "load()" in str(e)
 
 
 # -- names --------------------------------------------------------------------------------------------
@@ -156,8 +208,19 @@ def _split(ref: str) -> tuple[str, str]:
 # -- writing ------------------------------------------------------------------------------------------
 
 
-def write_build(c, settings: StoreSettings, index: store.LoadedIndex) -> str:
-    """Write what the set lacks of a build, then its manifest (not yet live). Returns its ``current`` value."""
+@dataclass(frozen=True)
+class Written:
+    """What ``write_build`` wrote of a build not yet live: its ``current`` value, and what withdrawing it deletes."""
+
+    ref: str
+    records: str  # the set's records collection
+    terms: str  # its own terms collection
+    owner: str  # its manifest record's owner
+    new: tuple[str, ...]  # document versions it wrote (unsealed again if it is withdrawn)
+
+
+def write_build(c, settings: StoreSettings, index: store.LoadedIndex, live: str | None) -> Written:
+    """Write what the set lacks of a build, then its manifest naming ``live`` as the build before (not yet live)."""
     build_id = index.manifest["build"]
     token_dim = None if index.late is None else int(index.late.vectors.shape[1])
     tag = set_tag(index.manifest, token_dim)
@@ -165,21 +228,34 @@ def write_build(c, settings: StoreSettings, index: store.LoadedIndex) -> str:
     milvus_rows.create_set(c, coll, int(index.manifest["model"]["dim"]))
     have = milvus_rows.sealed(c, coll)
     docs = milvus_rows.versions(index)
-    milvus_rows.write_versions(c, coll, index, [v for v in docs if v.key not in have])
-    ref, live = f"{tag}:{build_id}", current(c, settings)
+    new = [v for v in docs if v.key not in have]
+    milvus_rows.write_versions(c, coll, index, new)
+    ref, terms, owner = f"{tag}:{build_id}", terms_name(settings, tag, build_id), _tag(build_id)
+    written = Written(ref, coll["records"], terms, owner, tuple(v.key for v in new))
     if ref == live:
-        return ref  # published before: it is live as it is
-    terms = terms_name(settings, tag, build_id)
+        return written  # published before: it is live as it is
     milvus_rows.write_terms(c, terms, index, docs)
     manifest = dict(index.manifest, store={"kind": "milvus", "layout": LAYOUT, "set": tag, "collections": coll, "terms": terms,
                                            "token_dim": token_dim, "documents": [[v.source, v.key] for v in docs], "previous": live})
-    owner = _tag(build_id)
     c.delete(milvus_rows.loaded(c, coll["records"]), filter=f'owner == "{owner}"')  # a longer manifest of a killed attempt
     milvus_rows.write(c, coll["records"], milvus_rows.record_rows(owner, MANIFEST, json.dumps(manifest, ensure_ascii=False)))
     for name in coll.values():  # sealed now: loading the seed build just after publishing it took 27 s, 4.6 s flushing + 7.9 s so
         if c.has_collection(name):
             c.flush(name)
-    return ref
+    return written
+
+
+def withdraw(c, settings: StoreSettings, written: Written) -> None:
+    """Take back a build that lost its claim: its terms and manifest go, and the seals of the versions it wrote that no
+    kept build names (a concurrent prune may have deleted some of their rows), so the next publish writes them again."""
+    milvus_rows.drop(c, written.terms)
+    records = milvus_rows.loaded(c, written.records)
+    c.delete(records, filter=f'owner == "{written.owner}"')
+    live = current(c, settings)
+    kept = {key for _, m in (kept_builds(c, settings, live) if live else []) if m for _, key in m["store"]["documents"]}
+    unseal = sorted(set(written.new) - kept)
+    if unseal:
+        c.delete(records, filter=f'name == "{milvus_rows.SEALED}" and {milvus_rows.one_of("owner", unseal)}')
 
 
 def _switch(c, settings: StoreSettings, ref: str) -> None:
@@ -192,6 +268,7 @@ def _switch(c, settings: StoreSettings, ref: str) -> None:
                   ("_", D.FLOAT_VECTOR, {"dim": len(PLACEHOLDER)})]
         milvus_rows.create(c, name, milvus_rows.schema(pm, fields), [("_", "FLAT", "L2", {})])
     c.upsert(name, [{"name": CURRENT, "build": ref, "_": PLACEHOLDER}])
+    c.flush(name)  # a server killed right after still names it when it comes back
 
 
 def current(c, settings: StoreSettings) -> str | None:
@@ -201,6 +278,20 @@ def current(c, settings: StoreSettings) -> str | None:
         return None
     got = c.query(milvus_rows.loaded(c, name), ids=[CURRENT], output_fields=["build"])
     return got[0]["build"] if got else None
+
+
+def pointer(settings: StoreSettings) -> str | None:
+    """The ``current`` value, read with one small query: what a page polls to notice a build published elsewhere.
+    MilvusUnavailableError when the server does not answer."""
+    with guard(settings.milvus_uri):
+        c = client(settings.milvus_uri)
+        try:
+            got = c.query(_current_name(settings), ids=[CURRENT], output_fields=["build"])
+        except Exception as e:
+            if not (released(e) or not c.has_collection(_current_name(settings))):
+                raise
+            return current(c, settings)  # released (a restarted server), or nothing published yet
+        return got[0]["build"] if got else None
 
 
 def current_build(c, settings: StoreSettings) -> str | None:
@@ -219,8 +310,9 @@ def kept_builds(c, settings: StoreSettings, live: str) -> list[tuple[str, dict |
     return out
 
 
-def prune(c, settings: StoreSettings, live: str) -> None:
-    """Delete what no kept build reads: other sets, and in a kept set the records, then the rows, of other versions."""
+def prune(c, settings: StoreSettings, live: str, touch=lambda: None) -> None:
+    """Delete what no kept build reads: other sets, and in a kept set the records, then the rows, of other versions.
+    ``touch`` is called before each step (the publisher's claim is still held: milvus_claim.touch)."""
     kept = kept_builds(c, settings, live)
     tags = {_split(ref)[0] for ref, _ in kept}
     sets = [(tag, names(settings, tag)) for tag in tags if tag.startswith("s")]  # layout 1 (tag "b..."): kept whole, then dropped
@@ -231,6 +323,7 @@ def prune(c, settings: StoreSettings, live: str) -> None:
         owners = docs[tag] | {_tag(m["build"]) for m in manifests}
         # the manifests first: a reader whose manifest is still there after a search saw all its rows (MilvusFirstStage.check)
         if c.has_collection(coll["records"]):
+            touch()
             c.delete(milvus_rows.loaded(c, coll["records"]), filter=f"not ({milvus_rows.one_of('owner', owners)})")
     terms = {m["store"]["terms"] for _, m in kept if m is not None}
     start = settings.milvus_prefix + "_"
@@ -238,18 +331,48 @@ def prune(c, settings: StoreSettings, live: str) -> None:
         tag, _, part = name[len(start):].rpartition("_")
         unkept = part in PARTS + milvus_rows.LAYOUT2_PARTS and tag not in tags or part == "terms" and name not in terms
         if name.startswith(start) and tag[:1] in ("b", "s") and unkept:
-            c.drop_collection(name)  # another set (older settings, layout 1, a killed publish's), or an unkept build's terms
+            touch()
+            milvus_rows.drop(c, name)  # another set (older settings, layout 1, a killed publish's), or an unkept build's terms
     for tag, coll in sets:
         if c.has_collection(coll["chunks"]):
+            touch()
             c.delete(milvus_rows.loaded(c, coll["chunks"]), filter=f"not ({milvus_rows.one_of('doc', docs[tag])})")
 
 
 def publish(settings: StoreSettings, index: store.LoadedIndex) -> str:
-    """Write a loaded local build to Milvus, incrementally, and make it live there. Call under store.build_lock."""
-    c = client(settings.milvus_uri)
-    ref = write_build(c, settings, index)
-    _switch(c, settings, ref)
-    prune(c, settings, ref)
+    """Write a loaded local build to Milvus, incrementally, and make it live there, unless another publisher made
+    another build live since this one started (PublishConflictError; this one is withdrawn). Call under
+    store.build_lock, which serialises the builds of one index folder; the claim serialises publishers of any."""
+    uri = settings.milvus_uri
+    with guard(uri):
+        c = client(uri)
+        expected = current(c, settings)
+        written = write_build(c, settings, index, expected)
+        if written.ref == expected:
+            return index.manifest["build"]
+        try:
+            held = milvus_claim.take(c, settings, expected, written.ref)
+        except PublishConflictError:
+            withdraw(c, settings, written)
+            raise
+        try:
+            live = current(c, settings)
+            if live != expected:  # moved before our claim: by a publisher that started earlier, or broke a claim
+                raise PublishConflictError(
+                    f"Another build ({_split(live)[1] if live else 'none'}) was published to Milvus at {uri} while this one "
+                    f"({index.manifest['build']}) was being written, which was withdrawn; run `python -m qa index --store "
+                    f"milvus --milvus-uri {uri}` again to publish over it.")
+            prune(c, settings, written.ref, touch=lambda: milvus_claim.touch(c, held, uri))
+            milvus_claim.touch(c, held, uri)
+            _switch(c, settings, written.ref)
+        except BaseException as e:
+            with contextlib.suppress(Exception):
+                milvus_claim.release(c, held)
+                if isinstance(e, PublishConflictError):
+                    withdraw(c, settings, written)
+            raise
+        with contextlib.suppress(Exception):
+            milvus_claim.release(c, held)
     return index.manifest["build"]
 
 
@@ -264,21 +387,29 @@ def manifest_of(c, settings: StoreSettings, ref: str) -> dict | None:
         return None
     try:
         return json.loads(milvus_rows.read_records(c, coll["records"], [_tag(build_id)])[_tag(build_id)][MANIFEST])
-    except Exception:  # unreadable: treated as missing
+    except Exception as e:  # unreadable: treated as missing; a server gone is not
+        if "://" in settings.milvus_uri and is_down(e):
+            raise
         return None
 
 
 def live_manifest(settings: StoreSettings) -> dict | None:
     """The manifest of the live build in Milvus, or None (also when written in a layout ``load`` does not read):
     enough to tell whether it is stale, without loading it."""
-    c = client(settings.milvus_uri)
-    ref = current(c, settings)
-    manifest = None if ref is None else manifest_of(c, settings, ref)
+    with guard(settings.milvus_uri):
+        c = client(settings.milvus_uri)
+        ref = current(c, settings)
+        manifest = None if ref is None else manifest_of(c, settings, ref)
     return manifest if (manifest or {}).get("store", {}).get("layout") == LAYOUT else None
 
 
 def load(settings: StoreSettings) -> store.LoadedIndex:
     """The live build in Milvus, with its first stage answered by Milvus. Raises IndexMissingError or IndexCorruptError."""
+    with guard(settings.milvus_uri):
+        return _load(settings)
+
+
+def _load(settings: StoreSettings) -> store.LoadedIndex:
     c = client(settings.milvus_uri)
     ref = current(c, settings)
     if ref is None:
@@ -331,6 +462,8 @@ def load(settings: StoreSettings) -> store.LoadedIndex:
     except (IndexCorruptError, MilvusUnavailableError):
         raise
     except Exception as e:
+        if "://" in settings.milvus_uri and is_down(e):
+            raise
         raise IndexCorruptError(f"The Milvus index {build_id} at {settings.milvus_uri} cannot be read "
                                 f"({e.__class__.__name__}: {str(e)[:200]}). {redo}") from None
     by_source: dict[str, list[int]] = {}
@@ -340,7 +473,7 @@ def load(settings: StoreSettings) -> store.LoadedIndex:
         path=Path(settings.milvus_uri) / build_id, manifest=manifest, docs=docs, chunks=chunks, chunk_sentence_rows=sentence_rows,
         sentences=sentences, dense=None, bm25=None, late=late,
         by_source={k: np.array(v, dtype=np.int64) for k, v in by_source.items()},
-        first_stage=MilvusFirstStage(c, coll, info["terms"], build_id, chunk_keys, dict(info["documents"]),
+        first_stage=MilvusFirstStage(settings.milvus_uri, coll, info["terms"], build_id, chunk_keys, dict(info["documents"]),
                                      index_settings(manifest)),
     )
 
@@ -349,24 +482,45 @@ class MilvusFirstStage:
     """The Retriever's candidate lists from one build's rows (see Retriever.dense_candidates).
 
     Dense searches are filtered to the build's document versions, BM25 searches read the build's own terms
-    collection, and hits' keys are mapped to the build's rows.
+    collection, and hits' keys are mapped to the build's rows. A server that stops answering fails the question
+    with MilvusUnavailableError; the next question connects again (``client`` by URI) and loads the collections
+    again if the server restarted.
     """
 
-    def __init__(self, client, coll: dict[str, str], terms: str, build_id: str, keys: list[str], docs: dict[str, str],
+    def __init__(self, uri: str, coll: dict[str, str], terms: str, build_id: str, keys: list[str], docs: dict[str, str],
                  settings: IndexSettings) -> None:
-        self.client, self.build_id, self.settings = client, build_id, settings
-        self.chunks, self.terms, self.records = (milvus_rows.loaded(client, n) for n in (coll["chunks"], terms, coll["records"]))
+        self.uri, self.build_id, self.settings = uri, build_id, settings
+        self.chunks, self.terms, self.records = (milvus_rows.loaded(client(uri), n) for n in (coll["chunks"], terms, coll["records"]))
         self.keys, self.docs = keys, docs  # docs: {source: version key}
         self.rows = {k: i for i, k in enumerate(keys)}
         self.size = len(keys)
 
+    @property
+    def client(self):
+        return client(self.uri)
+
+    def call(self, fn):
+        """``fn(client)``, loading the build's collections once more if a restarted server holds them released."""
+        with guard(self.uri):
+            try:
+                return fn(self.client)
+            except Exception as e:
+                if not released(e):
+                    raise
+                for name in (self.chunks, self.terms, self.records):
+                    if self.client.has_collection(name):
+                        milvus_rows.loaded(self.client, name)
+                return fn(self.client)
+
     def check(self) -> None:
         """Raise IndexStaleError if the build's manifest record is gone: a later publish is deleting its rows."""
+        mark = milvus_rows.record_key(_tag(self.build_id), MANIFEST)
         try:
-            mark = milvus_rows.record_key(_tag(self.build_id), MANIFEST)
-            kept = self.client.query(self.records, ids=[mark], output_fields=["owner"])
+            kept = self.call(lambda c: c.query(self.records, ids=[mark], output_fields=["owner"]))
+        except MilvusUnavailableError:
+            raise
         except Exception:
-            if self.client.has_collection(self.records):
+            if self.call(lambda c: c.has_collection(self.records)):
                 raise
             kept = []  # its whole set was dropped
         if not kept:
@@ -375,9 +529,11 @@ class MilvusFirstStage:
 
     def _search(self, collection: str, data, field: str, metric: str, versions, depth: int) -> list[tuple[int, float]]:
         try:
-            got = self.client.search(collection, data=[data], anns_field=field, limit=min(depth, self.size), output_fields=["key"],
-                                     search_params={"metric_type": metric},
-                                     **({} if versions is None else {"filter": milvus_rows.one_of("doc", versions)}))[0]
+            got = self.call(lambda c: c.search(collection, data=[data], anns_field=field, limit=min(depth, self.size),
+                                               output_fields=["key"], search_params={"metric_type": metric},
+                                               **({} if versions is None else {"filter": milvus_rows.one_of("doc", versions)}))[0])
+        except MilvusUnavailableError:
+            raise
         except Exception:
             self.check()  # a collection dropped under it says so
             raise
@@ -404,7 +560,7 @@ class MilvusFirstStage:
     def chunk_vectors(self, rows) -> np.ndarray:
         """The stored chunk vectors of ``rows``, in that order."""
         keys = [self.keys[int(r)] for r in rows]
-        got = {r["key"]: r["dense"] for r in self.client.query(self.chunks, ids=keys, output_fields=["dense"])}
+        got = {r["key"]: r["dense"] for r in self.call(lambda c: c.query(self.chunks, ids=keys, output_fields=["dense"]))}
         if len(got) < len(set(keys)):
             self.check()
             raise IndexCorruptError(f"Milvus lacks chunk rows of build {self.build_id}. Run `python -m qa index --force`.")
