@@ -123,3 +123,38 @@ def encrypt_pdf(data: bytes, user_password: str = "", owner_password: str = "own
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+COURIER_EM = 0.6  # Courier advances 0.6 em per character, every character
+
+
+def typeset(text: str, size: float = 10, width_chars: int = 78, top: float = 720, bottom: float = 72,
+            leading: float = 14, labels: list[tuple[int, str]] | None = None) -> tuple[bytes, list[tuple[int, float, float, str]]]:
+    """``text`` set in Courier on US Letter pages, with the place of every line: ``(pdf, placed)`` where
+    ``placed`` holds ``(page index, x, baseline y, line as printed)`` in points, in reading order.
+
+    Paragraphs (split at blank lines) have their white space collapsed and are wrapped at spaces to
+    ``width_chars`` characters, from x = 72 and ``top`` down by ``leading``, a blank line between them; a
+    page ends before ``bottom``. Characters the standard fonts cannot show are folded to ASCII first
+    (dashes, bullets, no-break spaces); curly single quotes are kept, as the font's StandardEncoding prints
+    bytes 0x60 and 0x27 (‘ and ’), and straight double quotes stand for curly ones.
+    """
+    import textwrap
+
+    fold = str.maketrans({"\u2018": "`", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "--",
+                          "\u2022": "*", "\u00a0": " ", "\u2026": "..."})
+    paragraphs = [" ".join(p.translate(fold).split()) for p in text.split("\n\n")]
+    paragraphs = ["".join(c for c in p if " " <= c <= "~") for p in paragraphs]
+    placed: list[tuple[int, float, float, str]] = []
+    page, y = 0, top
+    for para in filter(None, paragraphs):
+        for line in textwrap.wrap(para, width_chars, break_long_words=True, break_on_hyphens=False):
+            if y < bottom:
+                page, y = page + 1, top
+            placed.append((page, 72.0, y, line.replace("'", "\u2019").replace("`", "\u2018")))
+            y -= leading
+        y -= leading  # a blank line after each paragraph
+    pages: list[list] = [[] for _ in range(page + 1)]
+    for p, x, yy, line in placed:
+        pages[p].append((x, yy, line.replace("\u2019", "'").replace("\u2018", "`")))
+    return make_pdf(pages, font="Courier", size=size, labels=labels), placed

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from .. import config
-from . import scale
+from . import pdf_bench, scale
 from .tables import fmt as _f
 from .tables import table as _table
 from .scenarios import (
@@ -221,6 +221,8 @@ def render(r: dict) -> str:
         out += scale.render(r["scale"])
     if r.get("stores"):
         out += scale.render_stores(r["stores"])
+    if r.get("pdf"):
+        out += pdf_bench.render(r["pdf"])
     h = r.get("ann")
     if h:
         out += [f"### Approximate dense index against exact search ({h['vectors']:,} vectors, {h['queries']} queries)", ""]
@@ -285,7 +287,7 @@ def add_arguments(p) -> None:
     p.add_argument("--sections", default="seed,chunking,build_rate,growth,ann",
                    help="comma-separated: seed, chunking, build_rate, growth, ann (approximate-index recall), "
                    "scale (build rate in one process against Ray on local nodes), stores (local against Milvus Lite "
-                   "at --store-sizes); the last two are not in the default run")
+                   "at --store-sizes), pdf (reading, OCR and page rendering; no model); the last three are not in the default run")
     p.add_argument("--chunk-mb", default="1,10,50", help="sizes (MB) of the single generated texts the chunking section reads")
     p.add_argument("--short-docs", type=int, default=2000, help="short documents the build_rate section indexes")
     p.add_argument("--scale-docs", type=int, default=400, help="short documents the scale section builds each way")
@@ -297,6 +299,7 @@ def add_arguments(p) -> None:
     p.add_argument("--approx-late-above", type=int, default=20_000,
                    help="in the stores section, collections above this many chunks encode this many with ColBERT and give "
                    "the rest vectors borrowed word piece by word piece (their query cost is the same; marked in the report)")
+    pdf_bench.add_arguments(p)
     p.add_argument("--corpus", default=str(config.corpus_dir()), help="seed corpus folder (default: seeds/)")
     p.add_argument("--sizes", default="1000,10000,100000", help="growth collection sizes in chunks")
     p.add_argument("--runs", type=int, default=3, help="full builds of the seed corpus")
@@ -339,6 +342,7 @@ def main(args) -> int:
         opt.hnsw_m, opt.ef_search = "16", "16,64"
         opt.chunk_mb = "0.05,0.2" if opt.chunk_mb == "1,10,50" else opt.chunk_mb
         opt.short_docs = min(opt.short_docs, 20)
+        opt.pdf_runs, opt.ocr_runs, opt.render_pages = min(opt.pdf_runs, 2), 1, min(opt.render_pages, 3)
     opt.sizes = [int(x) for x in str(opt.sizes).split(",")] if isinstance(opt.sizes, str) else opt.sizes
     opt.chunk_mb = [float(x) for x in str(opt.chunk_mb).split(",")] if isinstance(opt.chunk_mb, str) else opt.chunk_mb
     opt.hnsw_m = [int(x) for x in str(opt.hnsw_m).split(",")]
@@ -352,7 +356,7 @@ def main(args) -> int:
     if getattr(opt, "model", None):
         os.environ["QA_MODEL"] = opt.model
     sections = [s.strip() for s in opt.sections.split(",") if s.strip()]
-    known = ("seed", "chunking", "build_rate", "growth", "ann", "scale", "stores")
+    known = ("seed", "chunking", "build_rate", "growth", "ann", "scale", "stores", "pdf")
     unknown = set(sections) - set(known)
     if unknown:
         raise ValueError(f"Unknown bench section(s) {', '.join(sorted(unknown))}; choose from {', '.join(known)}")
@@ -385,6 +389,8 @@ def main(args) -> int:
             _save_partial(opt, "scale", scale.scale_section(opt, work, inproc))
         if "stores" in sections:
             _save_partial(opt, "stores", scale.store_section(opt, work, inproc))
+        if "pdf" in sections:
+            _save_partial(opt, "pdf", pdf_bench.pdf_section(opt, work))
         if "ann" in sections and opt._result.get("growth"):
             _save_partial(opt, "ann", ann_section(opt, opt._result["growth"], inproc))
         opt._result["meta"]["loadavg_end"] = os.getloadavg()

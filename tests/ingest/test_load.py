@@ -228,6 +228,7 @@ def test_pdf_reasons_are_true(tmp_path):
 
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
+DOCS_PDFS = {p.name for p in DOCS.glob("*.pdf")}  # real PDFs (tests/docs/README.md); read page by page in test_real_pdfs.py
 
 
 @pytest.fixture
@@ -260,13 +261,19 @@ def real_folder(tmp_path):
 def test_real_third_party_documents_load_with_titles_sections_and_back_matter(real_folder):
     from qa.ingest.structure import section_at
 
+    import shutil
+
     docs, skipped = load_folder(real_folder, warn=lambda s: None)
     docs = {d.source: d for d in docs}
-    assert [(s.path, "needs a password" in s.reason) for s in skipped] == [("aes-password.pdf", True)]
+    scan = "linnsequencer-brochure-scan.pdf"  # image only: read by OCR, or skipped as needing it
+    ocr = shutil.which("tesseract") is not None
+    assert sorted((s.path, "needs a password" in s.reason) for s in skipped) == [("aes-password.pdf", True)] + (
+        [] if ocr else [(scan, False)])
     assert set(docs) == {
         "python-idle-docs.html", "bash-manpage-excerpt.txt", "soupsieve-readme.md",
         "soupsieve-readme-utf16.md", "outlined.pdf", "aes-empty-password.pdf", "docx4j-sample-docx.docx",
-    }
+        "federal-register-2020-17221-p1-3.pdf", "gnu-maintain.pdf", "nics-firearm-checks-2015-11.pdf",
+    } | ({scan} if ocr else set())
 
     idle = docs["python-idle-docs.html"]
     assert idle.title == "IDLE" and "¶" not in idle.text
@@ -300,6 +307,17 @@ def test_real_third_party_documents_load_with_titles_sections_and_back_matter(re
     word = docs["docx4j-sample-docx.docx"]
     assert word.title == "Docx sample document"
     assert section_at(word.headings, word.text.index("Cell text | | Shaded grey")) == ("Tables",)
+
+    pdfs = {name: (len(d.pages), d.pages[0].label, d.pages[-1].label, sum(p.ocr for p in d.pages))
+            for name, d in docs.items() if name in DOCS_PDFS}
+    assert pdfs == {  # pages, first and last printed page label, pages read by OCR
+        "federal-register-2020-17221-p1-3.pdf": (3, "1", "3", 0),
+        "gnu-maintain.pdf": (55, "T-1", "50", 0),
+        "nics-firearm-checks-2015-11.pdf": (1, "1", "1", 0),
+        **({scan: (1, "1", "1", 1)} if ocr else {}),
+    }
+    maintain = docs["gnu-maintain.pdf"]
+    assert section_at(maintain.headings, maintain.text.index("This release of the GNU Maintainer")) == ("1 About This Document",)
 
     for d in docs.values():  # offsets are the contract
         for h in d.headings:
