@@ -14,6 +14,7 @@ from .errors import (
     CorpusError,
     CorpusMismatchError,
     DiskFullError,
+    PublishConflictError,
     IndexBusyError,
     IndexCorruptError,
     IndexMissingError,
@@ -25,7 +26,7 @@ from .errors import (
 from .records import Answer, Chunk, Document, Hit, Passage
 
 __all__ = [
-    "Answer", "AnswerSettings", "BadQuestionError", "Chunk", "CorpusMismatchError", "ChunkSettings", "CorpusError", "DiskFullError", "Document", "Engine",
+    "Answer", "AnswerSettings", "BadQuestionError", "Chunk", "CorpusMismatchError", "ChunkSettings", "CorpusError", "DiskFullError", "Document", "PublishConflictError", "Engine",
     "Hit", "IndexBusyError", "IndexCorruptError", "IndexMissingError", "IndexSettings", "IndexStaleError",
     "ModelNotFoundError", "Passage", "QAError", "RerankSettings", "RetrievalSettings", "Settings", "StoreSettings",
     "UnknownDocumentError",
