@@ -322,3 +322,21 @@ def test_the_page_refuses_uploads_since_it_takes_no_files(served, tmp_path):
         conn.close()
     assert r.status >= 400, (r.status, text[:300])
     assert "big.txt" not in text
+
+
+def test_the_development_reload_stream_is_not_served(served):
+    """Gradio's /gradio_api/dev/reload never closed and polled every 50 ms per connection; the page never needs it."""
+    conn = http.client.HTTPConnection("127.0.0.1", served[1], timeout=30)
+    try:
+        conn.request("GET", "/gradio_api/dev/reload")
+        r = conn.getresponse()
+        r.read(1000)
+    finally:
+        conn.close()
+    assert r.status == 404
+    conn = http.client.HTTPConnection("127.0.0.1", served[1], timeout=30)
+    try:
+        conn.request("GET", "/gradio_api/info")  # the API's own description is still served
+        assert conn.getresponse().status == 200
+    finally:
+        conn.close()

@@ -37,6 +37,10 @@ CONCURRENCY = 4
 QUEUE_SIZE = 64
 """Requests waiting beyond this many are refused with BUSY."""
 BUSY = "The page is busy answering other readers: try again in a moment."
+CHANGING = ("The documents changed a moment ago and are being indexed again: this answer quotes them as they were "
+            "before the change. Ask again shortly for the new text.")
+OLD_BUILD = ("The documents were indexed again after this answer: this is the text it quoted, as it was then. "
+             "Ask again to read the current text.")
 MAX_UPLOAD_BYTES = 0
 """Uploads the page accepts: none (it has no file input; unset, Gradio stored any size anyone sent)."""
 SEED_TOPIC = "leadership of NHS integrated care systems"
@@ -93,20 +97,21 @@ def check_question(question) -> tuple[str, str]:
 
 
 def cite_panel(engine, images: pages.PageImages, source: str, start: int, end: int, highlights, turn: int | None = None,
-               n: int | None = None, total: int | None = None, view: str = "page", page: int | None = None) -> str:
+               n: int | None = None, total: int | None = None, view: str = "page", page: int | None = None,
+               note: str = "") -> str:
     """The source panel for a cited span: only a document in ``engine``'s index, only a span inside it. A PDF
     opens on its page (or ``page``) unless ``view`` is "text" or the page cannot be shown (then its text, with
-    one line saying why)."""
-    hls, note = [tuple(h) for h in highlights], ""
+    one line saying why). ``note``: a line said above the document."""
+    hls = [tuple(h) for h in highlights]
     try:
         doc = engine.document(source)
         render.check_span(doc, start, end, hls)
         if doc.pages and view == "page":
             try:
                 shown = pages.page_view(doc, engine.index.path, engine.corpus, images, start, end, hls, page)
-                return render.page_panel_html(shown, start, end, turn, n, total)
+                return render.page_panel_html(shown, start, end, turn, n, total, note=note)
             except pages.PageUnavailable as e:
-                note = str(e)
+                note = " ".join(x for x in (note, str(e)) if x)
         return render.panel_html(doc, start, end, hls, turn, n, total, note=note)
     except (QAError, ValueError) as e:
         return render.panel_error_html(str(e))
@@ -176,8 +181,9 @@ def build_demo(engine, feedback_path=None, examples: list[str] | None = None, li
         titles = {s: d.title for s, d in docs.items()}
         order = render.citation_order(answer)
         md = render.answer_markdown(answer, settings, dates)
+        said = " ".join(dict.fromkeys(x for x in (note, cut, CHANGING if live.changing() else "") if x))
         return Turn(
-            n, question, note or cut, "answer", build=build, settings=settings, answer=answer.to_dict(),
+            n, question, said, "answer", build=build, settings=settings, answer=answer.to_dict(),
             cites=[(answer.passages[i].source, answer.passages[i].start, answer.passages[i].end,
                     [list(h) for h in answer.passages[i].highlights]) for i in order],
             lead=[(answer.passages[i].source, a, b) for i, (a, b) in render.lead_sentences(answer)],
@@ -214,7 +220,8 @@ def build_demo(engine, feedback_path=None, examples: list[str] | None = None, li
             return render.panel_error_html("The documents were indexed again since this answer; ask again to "
                                            "cite the current text.")
         source, start, end, hls = turn.cites[n - 1]
-        return cite_panel(eng, images, source, start, end, hls, n_turn, n, len(turn.cites), view, page)
+        note = OLD_BUILD if turn.build != live.build else ""
+        return cite_panel(eng, images, source, start, end, hls, n_turn, n, len(turn.cites), view, page, note)
 
     def on_action(payload, turns, sources, k, mode):
         """Clicks in the conversation and the panel, sent by the page's script as JSON."""
@@ -327,11 +334,29 @@ def _busy_message(demo) -> None:
     queue.push = push
 
 
+class NoDevRoutes:
+    """ASGI middleware: Gradio's development reload stream (``/gradio_api/dev/reload``) answers 404. The page
+    never opens it (only Gradio's reload mode does), and each stream left open polled every 50 ms forever."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope.get("type") == "http" and scope.get("path", "").rstrip("/").endswith("/dev/reload"):
+            await send({"type": "http.response.start", "status": 404,
+                        "headers": [(b"content-type", b"text/plain; charset=utf-8")]})
+            await send({"type": "http.response.body", "body": b"Not found: this page has no development reload."})
+            return
+        await self.app(scope, receive, send)
+
+
 def launch(demo, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, block: bool = True):
     """Serve ``demo`` on ``host:port`` (never shared publicly)."""
     import gradio as gr
+    from starlette.middleware import Middleware
 
     return demo.launch(
+        app_kwargs={"middleware": [Middleware(NoDevRoutes)]},
         server_name=host, server_port=port, share=False, prevent_thread_lock=not block, show_error=True,
         max_file_size=MAX_UPLOAD_BYTES,  # the page takes no files: an upload of any size is refused
         footer_links=["api"],  # "Use via API": /ask documented for scripts; nothing else in the footer

@@ -126,6 +126,11 @@ class LiveIndex:
                 self._lock.release()
         return self.engine
 
+    def changing(self) -> bool:
+        """The documents changed and the new index is being built or loaded (answers still come from the old)."""
+        t = self._thread
+        return t is not None and t.is_alive()
+
     def engine_for(self, build: str | None):
         """The engine of build ``build`` if it is still kept, else None."""
         if not build:

@@ -3,6 +3,7 @@ while serving, answers keep citing the build that produced them."""
 
 import json
 import os
+import threading
 import time
 
 import pytest
@@ -94,18 +95,27 @@ def test_the_page_answers_and_cites_from_one_build_across_a_reload(corpus, tmp_p
     turns, chat, _, head = respond(q, turns, [], 2, "hybrid")
     old = turns[0].build
     _edit(corpus / "river.txt", RIVER_NEW)
+    hold = threading.Event()
+    factory = live._factory
+    live._factory = lambda: hold.wait(120) and factory()  # the rebuild waits until the answer below is given
     live.check_now()
+    _, turns, _, q = add(QUESTION, turns)
+    turns, chat, _, _ = respond(q, turns, [], 2, "hybrid")
+    assert live.changing() and turns[-1].build == old
+    assert app.CHANGING in chat  # answered from the old build while the new one is made, and told so
+    hold.set()
     live.wait(120)
     _, turns, _, q = add(QUESTION, turns)
     turns, chat, _, head = respond(q, turns, [], 2, "hybrid")
-    assert turns[1].build != old and "Indexed" in head
-    for n_turn, text in ((1, RIVER), (2, RIVER_NEW)):
+    assert turns[2].build != old and "Indexed" in head and app.CHANGING not in turns[2].note
+    for n_turn, text in ((1, RIVER), (3, RIVER_NEW)):
         t = turns[n_turn - 1]
-        n = 1 + next(i for i, c in enumerate(t["cites"]) if c[0] == "river.txt")
+        n = 1 + next(i for i, c in enumerate(t.cites) if c[0] == "river.txt")
         _, _, panel, _ = act(json.dumps({"action": "open", "turn": n_turn, "n": n}), turns, [], 2, "hybrid")
-        source, start, end, _ = t["cites"][n - 1]
+        source, start, end, _ = t.cites[n - 1]
         assert f'data-start="{start}" data-end="{end}"' in panel
         assert ("Southend" in panel) == (text == RIVER_NEW)  # each answer's panel shows its own build's text
+        assert ("indexed again after this answer" in panel) == (text == RIVER)  # and an old one says so
 
 
 def test_the_gate_answers_a_few_at_once_queues_some_and_refuses_the_rest():
