@@ -130,7 +130,8 @@ def cite_href(turn: int, n: int) -> str:
 # -- display cleaning: Markdown debris hidden, offsets untouched -----------------------------------
 
 _LINK = MD_LINK
-_EMPH = re.compile(r"(?<![\w*\\])(\*{1,3}|_{1,2})(?=[^\s*_])([^\n]{1,400}?)(?<=[^\s*_\\])\1(?![\w*])")
+_EMPH = re.compile(r"(?<![\w*\\])(\*{1,3}|_{1,2})(?=[^\s*_])((?:[^\n]|\n(?![ \t]*\n)){1,400}?)(?<=[^\s*_\\])\1(?![\w*])")
+"""Emphasis markers around up to 400 characters, within a paragraph (bold that wraps onto a second line too)."""
 _HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+", re.M)
 _BULLET = re.compile(r"^[ \t]*[•▪◦‣][ \t]+", re.M)
 _DOUBLED_QUOTES = re.compile(r"([\"“”])\1+")
@@ -183,10 +184,14 @@ def display_text(text: str) -> str:
     return _drop(text, 0, debris(text))
 
 
+_LIST_ITEM = re.compile(r"[ \t]*\n[ \t]*(?=(?:[-*•▪◦‣–]|\d{1,3}[.)]|\([a-z0-9]{1,3}\))[ \t])")
+"""A line break before a list item ("- ", "• ", "1. ", "(a) "): kept, so items do not run together."""
+
+
 def _flow(text: str) -> str:
-    """Escaped text on one line: paragraph breaks become <br>, other runs of space one space."""
+    """Escaped text on one line: paragraph breaks and list items become <br>, other runs of space one space."""
     paras = re.split(r"\s*\n\s*\n\s*", text)
-    body = "<br>".join(esc(" ".join(p.split())) for p in paras)
+    body = "<br>".join("<br>".join(esc(" ".join(item.split())) for item in _LIST_ITEM.split(p)) for p in paras)
     lead = " " if text[:1].isspace() and not body.startswith("<br>") else ""
     tail = " " if text[-1:].isspace() and not body.endswith("<br>") else ""
     return lead + body + tail
@@ -267,6 +272,13 @@ def sentence_around(p: Passage, a: int, b: int) -> Span:
     end = m.start() + len(m.group(0).rstrip()) if m and m.start() >= e - 1 else len(text)
     end = max(end, e)
     return p.start + start, p.start + end
+
+
+def _starts_mid_sentence(text: str) -> bool:
+    """Does the quote begin inside a sentence (a lower-case word where its passage starts)? It is then shown after
+    an ellipsis, not as if the writer began there."""
+    m = re.match(r"\s*([A-Za-z])", text)
+    return bool(m and m.group(1).islower())
 
 
 def section_words(section: Sequence[str]) -> str:
@@ -387,8 +399,9 @@ def answer_html(answer: Answer, turn: int = 1, settings: dict | None = None, dat
             else:
                 body = _marked(p.text[s - p.start : e - p.start], s, [(a, b)], tag="strong", cls="qa-hl", hidden=hidden)
             cls = "qa-lead" if j == 0 else "qa-also"
+            cut = "…" if _starts_mid_sentence(display_text(p.text[s - p.start : e - p.start])) else ""
             parts.append(f'<p class="{cls}">{"" if j == 0 else "<span class=qa-also-label>Also: </span>"}'
-                         f'<span class="qa-quote-text">“{body.strip()}”</span> '
+                         f'<span class="qa-quote-text">“{cut}{body.strip()}”</span> '
                          f'{marker_html(turn, n, p, p.text[a - p.start : b - p.start])}</p>')
         label = f"Sources ({len(answer.passages)})"
         filt = list((settings or {}).get("sources") or [])
@@ -463,7 +476,8 @@ def answer_markdown(answer: Answer, settings: dict | None = None, dates: dict | 
                 x, y = answer.short
                 shown = (display_text(p.text[a - p.start : x - p.start]) + "**" + display_text(short) + "**"
                          + display_text(p.text[y - p.start : b - p.start]))
-            quotes.append(f"> “{' '.join(shown.split())}” [{number[i]}]")
+            cut = "…" if _starts_mid_sentence(shown) else ""
+            quotes.append(f"> “{cut}{' '.join(shown.split())}” [{number[i]}]")
         if short and leads:
             lines += [f"**A:** {' '.join(display_text(short).split())} [{number[leads[0][0]]}]", ""]
         lines += ["\n>\n".join(quotes), ""]

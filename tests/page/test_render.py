@@ -326,3 +326,17 @@ def test_panel_of_a_5mb_document_shows_a_window_around_the_passage_and_says_what
     # what is shown is exactly the text between the two notes
     inner = shown[shown.index("not shown") + len("not shown") : shown.rindex("…")]
     assert inner.strip() == text[n_before : len(text) - n_after].strip()
+
+
+def test_quotes_keep_list_items_apart_hide_bold_across_lines_and_mark_a_cut_start():
+    listed = render._flow("The panel:\n- Fiona Edwards, lead\n- Claire Fuller, lead\n1. Tim Goodson\nThat is all.")
+    assert listed == "The panel:<br>- Fiona Edwards, lead<br>- Claire Fuller, lead<br>1. Tim Goodson That is all."
+    assert render.display_text("Some **bold words\ncontinued** here.\n\nA **stray") == (
+        "Some bold words\ncontinued here.\n\nA **stray")  # a marker never pairs across a paragraph break
+    text = "and so the boards agreed to meet monthly. Then they met."
+    p = Passage(source="a.txt", title="T", section=(), start=0, end=len(text), text=text, score=1.0,
+                highlights=((0, 42),), highlight_scores=(0.9,), quotable=(True,))
+    out = render.answer_html(Answer(question="q", passages=(p,), abstained=False, confidence=5.0, lead=(0, (0, 42))))
+    assert "“…and so the boards" in visible_text(out)
+    assert "> “…and so the boards" in render.answer_markdown(
+        Answer(question="q", passages=(p,), abstained=False, confidence=5.0, lead=(0, (0, 42))))
