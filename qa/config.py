@@ -12,6 +12,7 @@ write them whole (``asdict``), so a report names every setting it ran with.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import asdict, dataclass, field, fields
@@ -82,7 +83,8 @@ class _Record:
     """Shared helpers of the settings records: a plain dict, and a copy with some fields changed."""
 
     def to_dict(self) -> dict:
-        return asdict(self)  # type: ignore[call-overload]
+        """The settings as JSON keeps them (tuples as lists), so a manifest read back compares equal."""
+        return json.loads(json.dumps(asdict(self)))  # type: ignore[call-overload]
 
     @classmethod
     def from_dict(cls, data: dict):

@@ -57,7 +57,7 @@ def dense_index(vectors: np.ndarray, settings: IndexSettings = IndexSettings()):
 def dense_index_type(index) -> str:
     import faiss
 
-    return "ivf" if isinstance(index, faiss.IndexIVF) else "hnsw" if isinstance(index, faiss.IndexHNSW) else "flat"
+    return "ivf" if isinstance(index, faiss.IndexIVF) else "flat"
 
 
 def _version(pkg: str) -> str:

@@ -52,7 +52,7 @@ class LoadedIndex:
     bm25: object  # bm25s.BM25 over chunk embed_text; doc i is chunks[i]
     by_source: dict[str, np.ndarray] = field(default_factory=dict)  # chunk rows of each document
     late: TokenIndex | None = None  # ColBERT token vectors of every chunk, when the build has them
-    first_stage: object | None = None  # another store's candidate search (milvus_store.MilvusFirstStage); None: dense and bm25
+    first_stage: object | None = None  # the store's own candidate search (qa/index/first_stage.py FirstStage), e.g. Milvus; None: the build's files (LocalFirstStage)
 
     @cached_property
     def sentence_words(self) -> np.ndarray:

@@ -14,6 +14,7 @@ from ..errors import UnknownDocumentError
 from .fusion import ranked, rrf
 from .spelling import Speller, model_words, vocabulary
 from ..records import Hit
+from ..index.first_stage import FirstStage, LocalFirstStage
 from ..index.store import LoadedIndex
 
 
@@ -32,6 +33,8 @@ class Retriever:
         self.embedder = embedder
         self.settings = settings
         self.index_settings = index_settings
+        # the store's own candidate search (Milvus), else the build's files
+        self.first_stage: FirstStage = index.first_stage or LocalFirstStage(index, settings, index_settings)
         self._speller: Speller | None = None
 
     @property
@@ -71,48 +74,10 @@ class Retriever:
         return None if allowed is None else sorted({self.index.chunks[int(r)].source for r in allowed})
 
     def dense_candidates(self, qvec: np.ndarray, allowed: np.ndarray | None, depth: int) -> np.ndarray:
-        if self.index.first_stage is not None:
-            return self.index.first_stage.dense_candidates(qvec, self._sources(allowed), depth)
-        import faiss
-
-        n = self.index.dense.ntotal
-        depth = min(depth, n if allowed is None else len(allowed))
-        if depth <= 0:
-            return np.zeros(0, dtype=np.int64)
-        index = self.index.dense
-        params = None
-        if allowed is not None:
-            if not isinstance(index, faiss.IndexFlat) and len(allowed) <= self.settings.exact_filter_max:
-                # A few documents of a large collection: exact search over their rows, so the
-                # approximate index's probed cells cannot miss them.
-                scores = index.reconstruct_batch(allowed) @ qvec
-                top = np.argpartition(-scores, depth - 1)[:depth] if depth < len(allowed) else np.arange(len(allowed))
-                return allowed[top[np.argsort(-scores[top], kind="stable")]]
-            sel = faiss.IDSelectorBatch(allowed)
-            if isinstance(index, faiss.IndexIVF):
-                params = faiss.SearchParametersIVF(sel=sel, nprobe=index.nprobe)
-            elif isinstance(index, faiss.IndexHNSW):
-                params = faiss.SearchParametersHNSW(sel=sel, efSearch=index.hnsw.efSearch)
-            else:
-                params = faiss.SearchParameters(sel=sel)
-        _, ids = index.search(qvec[None, :].astype(np.float32), depth, params=params)
-        return ids[0][ids[0] >= 0]
+        return self.first_stage.dense_candidates(qvec, self._sources(allowed), depth)
 
     def bm25_scores(self, question: str, allowed: np.ndarray | None, depth: int) -> dict[int, float]:
-        if self.index.first_stage is not None:
-            return self.index.first_stage.bm25_scores(question, self._sources(allowed), depth)
-        words = lexical.query_terms(question, self.index_settings)
-        if not words:
-            return {}
-        scores = self.index.bm25.get_scores(words)
-        if allowed is not None:
-            masked = np.zeros_like(scores)
-            masked[allowed] = scores[allowed]
-            scores = masked
-        nz = np.flatnonzero(scores > 0)
-        if len(nz) > depth:
-            nz = nz[np.argpartition(-scores[nz], depth - 1)[:depth]]
-        return {int(i): float(scores[i]) for i in nz}
+        return self.first_stage.bm25_scores(question, self._sources(allowed), depth)
 
     def sentence_scores(self, qvec: np.ndarray, row: int) -> np.ndarray:
         """Cosine of the question with each sentence of the chunk at ``row``, in the chunk's order."""
@@ -139,11 +104,7 @@ class Retriever:
         rows = list(rows)
         if not rows:
             return {}
-        if self.index.first_stage is not None:
-            chunk_vecs = self.index.first_stage.chunk_vectors(rows)
-        else:
-            chunk_vecs = np.vstack([self.index.dense.reconstruct(int(r)) for r in rows])
-        chunk_cos = chunk_vecs @ qvec
+        chunk_cos = self.first_stage.chunk_vectors(rows) @ qvec
         out = {}
         words = self.index.sentence_words
         st = self.settings
