@@ -76,10 +76,10 @@ def test_bad_files_are_skipped_with_a_reason_and_the_rest_is_indexed(bad_folder,
     folder, reasons = bad_folder
     real_read = qa.ingest.load.read_document
 
-    def read_then_vanish(path, source, meta=None):
+    def read_then_vanish(path, source, meta=None, *rest):
         if path.name == "vanishing.txt":
             path.unlink()  # listed, then gone before it is read
-        return real_read(path, source, meta)
+        return real_read(path, source, meta, *rest)
 
     monkeypatch.setattr(qa.ingest.load, "read_document", read_then_vanish)
     warnings = []
