@@ -68,7 +68,7 @@ def _version(pkg: str) -> str:
 
 
 def versions() -> dict[str, str]:
-    pkgs = ("qa", "faiss-cpu", "bm25s", "sentence-transformers", "torch", "transformers", "blingfire", "pypdf")
+    pkgs = ("qa", "faiss-cpu", "bm25s", "sentence-transformers", "torch", "transformers", "blingfire", "pypdfium2")
     return {"python": platform.python_version(), **{pkg: _version(pkg) for pkg in pkgs}}
 
 
