@@ -124,8 +124,9 @@ def page_view(doc: Document, build: Path, corpus: Path, images: PageImages, star
         raise PageUnavailable("This document has no pages: it is shown as text.")
     boxes = read_boxes(Path(build), doc.source)
     if boxes is None or len(boxes) != len(doc.text):
-        raise PageUnavailable("This index was built without the positions of the text on the page; "
-                              "run `python -m qa index --force` to see pages.")
+        raise PageUnavailable("This index does not keep where the text is printed on the page (it was built before "
+                              "pages were kept, or it is a Milvus store): run `python -m qa index --force` for a "
+                              "local index to see pages.")
     spans = pages_of(doc, start, end)
     marked = [i for a, b in highlights[:1] for i in pages_of(doc, a, b)]
     index = (marked or spans)[0] if page is None else page
