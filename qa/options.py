@@ -14,6 +14,8 @@ from .config import RERANKERS, SENTENCE_SCORERS, STORES, ChunkSettings, RerankSe
 def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--index-dir", help="index folder (default: $QA_INDEX_DIR or index/)")
     p.add_argument("--model", help=f"sentence-transformers name or folder (default: $QA_MODEL or {config.DEFAULT_MODEL})")
+    p.add_argument("--late-codec", choices=config.LATE_CODECS,
+                   help=f"how ColBERT token vectors are stored (default {config.IndexSettings().late_codec}; none: float16)")
     add_store_options(p)
 
 
@@ -62,7 +64,11 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         retrieval = dataclasses.replace(retrieval, candidates=args.candidates, max_k=max(retrieval.max_k, args.candidates))
     if getattr(args, "no_spelling", False):
         retrieval = dataclasses.replace(retrieval, spelling=False)
-    return Settings(chunk=ChunkSettings(**given), retrieval=retrieval, rerank=dataclasses.replace(RerankSettings(), **rerank))
+    index = config.IndexSettings()
+    if getattr(args, "late_codec", None):
+        index = dataclasses.replace(index, late_codec=args.late_codec)
+    return Settings(chunk=ChunkSettings(**given), index=index, retrieval=retrieval,
+                    rerank=dataclasses.replace(RerankSettings(), **rerank))
 
 
 def add_ray_option(p: argparse.ArgumentParser) -> None:

@@ -214,11 +214,26 @@ class Answer:
 
 @dataclass
 class TokenIndex:
-    """Every chunk's ColBERT token vectors stacked (written by qa/models/late.py, kept by the stores): chunk i is rows ``offsets[i]:offsets[i+1]``."""
+    """Every chunk's ColBERT token vectors stacked (written by qa/models/late.py, kept by the stores): chunk i is rows ``offsets[i]:offsets[i+1]``.
 
-    vectors: np.ndarray  # (tokens, dim) float16, unit length
+    ``vectors`` are as stored: float16 unit vectors, or with a ``codec`` (qa/models/late_codec.py) its
+    uint8 codes. ``floats``, when set, holds all of them as float32 (decoded once at load when they fit,
+    store.LATE_FLOAT32_MAX_BYTES); ``rows`` gives float32 vectors either way.
+    """
+
+    vectors: np.ndarray  # (tokens, dim) float16 / float32, unit length; or (tokens, code bytes) uint8 codes
     offsets: np.ndarray  # (chunks + 1,) int64
     spans: np.ndarray  # (tokens, 2) int64: the document characters each token covers
+    codec: object | None = None  # late_codec.Codec that decodes ``vectors``; None: they are vectors
+    floats: np.ndarray | None = None  # (tokens, dim) float32 of every token, when held in memory
 
     def chunk_rows(self, row: int) -> slice:
         return slice(int(self.offsets[row]), int(self.offsets[row + 1]))
+
+    def rows(self, which) -> np.ndarray:
+        """float32 vectors of token rows ``which`` (a slice or an index array), decoded if need be."""
+        if self.floats is not None:
+            return self.floats[which]
+        if self.codec is not None:
+            return self.codec.decode(self.vectors[which])
+        return self.vectors[which].astype("float32")

@@ -81,6 +81,7 @@ def settings_of(embedder: Embedder, settings: Settings | ChunkSettings) -> dict:
         "sentence_splitter": f"blingfire {_version('blingfire')}",
         "bm25": settings.index.lexical(),
         "late_interaction": late_model() if settings.index.late_interaction else None,
+        "late_codec": settings.index.late_codec if settings.index.late_interaction else None,
         "format": store.FORMAT_VERSION,
     }
 
@@ -90,6 +91,37 @@ def late_model() -> dict:
     from ..models.onnx_models import describe
 
     return describe(late.MODEL)
+
+
+def late_interaction(chunks: list, codec_name: str, index_dir: Path, build: Path, previous: store.LoadedIndex | None,
+                     encode, block_size: int, say) -> tuple:
+    """Every chunk's ColBERT token rows, streamed into ``build`` as they are encoded: (index, chunks encoded, cache).
+
+    A chunk whose text the previous build holds takes its rows from there (codes are copied when that build's
+    codec is the one this build keeps, which it is whenever its kind is unchanged); then from the cache a
+    killed build left (with its codec); the rest are encoded."""
+    prev = None
+    if previous is not None and previous.late is not None and previous.manifest.get("settings", {}).get("late_interaction") == late_model():
+        prev = previous.late
+    token_cache = late.TokenCache(index_dir / "cache")
+    codec = None
+    if codec_name != "none":
+        codec = prev.codec if prev is not None and getattr(prev.codec, "name", None) == codec_name else token_cache.saved_codec(codec_name)
+    if prev is not None and prev.codec is not None and prev.codec is not codec:
+        prev = None  # another codec's codes: of no use here
+    old = {} if prev is None else {c.text: i for i, c in reversed(list(enumerate(previous.chunks)))}
+
+    def reuse(c):
+        i = old.get(c.text)
+        if i is None:
+            return None
+        sl = prev.chunk_rows(i)
+        return prev.vectors[sl], prev.spans[sl] - previous.chunks[i].start + c.start
+
+    tokens, encoded = late.build(chunks, reuse, progress=lambda d, t: say("late interaction vectors", d, t), cache=token_cache,
+                                 encode=encode, block_size=block_size, codec_name=codec_name, codec=codec,
+                                 sink=store.LateWriter(build))
+    return tokens, encoded, token_cache
 
 
 def stale_reasons(manifest: dict, corpus: Path, embedder: Embedder, settings: Settings | ChunkSettings) -> list[str]:
@@ -205,37 +237,25 @@ def _build(corpus: Path, index_dir: Path, embedder: Embedder, settings: Settings
         encode, encode_late, late_block = workers.embed, workers.encode_late, workers.late_block
     vectors, embedded = cache.embed(embedder, texts, progress=lambda d, t: say("embedding", d, t), encode=encode)
     chunk_vecs, sent_vecs = vectors[: len(chunks)], vectors[len(chunks) :]
-    tokens, late_encoded, token_cache = None, 0, None
-    if settings.index.late_interaction:
-        old = {}
-        if previous is not None and previous.late is not None and previous.manifest.get("settings", {}).get("late_interaction") == late_model():
-            old = {c.id: i for i, c in enumerate(previous.chunks)}
-
-        def reuse(c):
-            i = old.get(c.id)
-            if i is None:
-                return None
-            sl = previous.late.chunk_rows(i)
-            return previous.late.vectors[sl], previous.late.spans[sl]
-
-        token_cache = late.TokenCache(index_dir / "cache")
-        tokens, late_encoded = late.build(chunks, reuse, progress=lambda d, t: say("late interaction vectors", d, t),
-                                          cache=token_cache, encode=encode_late, block_size=late_block)
-    if workers is not None:
-        workers.say_totals()
-    t_embed = time.perf_counter()
-
-    import bm25s
-
     tmp, build_id = store.new_build_dir(index_dir)
     try:
+        tokens, late_encoded, token_cache = None, 0, None
+        if settings.index.late_interaction:
+            tokens, late_encoded, token_cache = late_interaction(chunks, settings.index.late_codec, index_dir, tmp,
+                                                                 previous, encode_late, late_block, say)
+        if workers is not None:
+            workers.say_totals()
+        t_embed = time.perf_counter()
+
+        import bm25s
+
         say("writing index", 0, 1)
         store.write_records(tmp, docs, chunks, chunk_rows, sent_vecs)
         index = dense_index(chunk_vecs, settings.index)
         logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every build at DEBUG otherwise
         bm25 = bm25s.BM25()
         bm25.index(lexical.tokenize([c.embed_text for c in chunks], settings.index), show_progress=False)
-        store.write_indexes(tmp, index, bm25, tokens)
+        store.write_indexes(tmp, index, bm25)  # the token rows are written already
         manifest = {
             "format": store.FORMAT_VERSION,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -248,8 +268,9 @@ def _build(corpus: Path, index_dir: Path, embedder: Embedder, settings: Settings
             "pages": {d.source: {"pages": len(d.pages), "ocr": sum(p.ocr for p in d.pages)} for d in docs if d.pages},
             "fingerprint": fingerprint,
             "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
-            "counts": {"documents": len(docs), "chunks": len(chunks), "sentences": len(sentence_texts), "embedded": embedded,
-                       "late_encoded": late_encoded, "late_tokens": 0 if tokens is None else len(tokens.vectors)},
+            "counts": {"documents": len(docs), "chunks": len(chunks), "sentences": len(sentence_texts),
+                       "embedded": embedded, "late_encoded": late_encoded,
+                       "late_tokens": 0 if tokens is None else len(tokens.vectors)},
             "seconds": {"embedding": round(t_embed - t0, 3), "total": round(time.perf_counter() - t0, 3)},
             "versions": versions(),
         }
@@ -259,7 +280,7 @@ def _build(corpus: Path, index_dir: Path, embedder: Embedder, settings: Settings
         raise
     cache.save(keep={text_key(t) for t in texts})
     if token_cache is not None:
-        token_cache.compact(keep={token_cache.key(c.text) for c in chunks})
+        token_cache.clear()  # the published build holds every row: one copy on disk
     say("done", 1, 1)
     log.info("built %s: %s", final, json.dumps(manifest["counts"]))
     return final

@@ -32,6 +32,7 @@ LAYOUT2_PARTS = ("sentences", "tokens")
 """Collections of a row per sentence and per ColBERT token (layout 2): pruned with their set, never written."""
 DOCUMENT, SEALED, MANIFEST = "document", "sealed", "manifest.json"  # record names
 SENTENCES, TOKENS, SPANS = "sentences", "tokens", "spans"
+CODEC = "codec"  # record of the set's token codec (owner ``codec_owner(key)``): its codes need it to be read
 """Records of a version's packed arrays: sentence vectors (float32), ColBERT token vectors (float16) and the
 document characters each token covers (int64 pairs), in row order, base64 in PACKED_PART_CHARS parts."""
 BM25_ANALYZER = {"tokenizer": "standard"}
@@ -227,12 +228,39 @@ def write_versions(c, coll: dict[str, str], index: store.LoadedIndex, new: list[
         yield from record_rows(v.key, SENTENCES, pack(index.sentences[v.sentences], np.float32), PACKED_PART_CHARS)
         if late is not None:
             rows = np.concatenate([np.arange(late.offsets[i], late.offsets[i + 1]) for i in v.chunks] or [np.zeros(0, np.int64)])
-            yield from record_rows(v.key, TOKENS, pack(late.vectors[rows], np.float16), PACKED_PART_CHARS)
+            yield from record_rows(v.key, TOKENS, pack(late.vectors[rows], token_dtype(late.codec)), PACKED_PART_CHARS)
             yield from record_rows(v.key, SPANS, pack(late.spans[rows], np.int64), PACKED_PART_CHARS)
         yield from record_rows(v.key, DOCUMENT, v.record)
 
     write(c, coll["records"], (row for v in new for row in packed(v)))
     write(c, coll["records"], (row for v in new for row in record_rows(v.key, SEALED, "")))
+
+
+def token_dtype(codec) -> type:
+    """How token rows are packed: a codec's uint8 codes, or float16 vectors."""
+    return np.float16 if codec is None else np.uint8
+
+
+def codec_owner(key: str) -> str:
+    return f"codec-{key}"
+
+
+def write_codec(c, coll: dict[str, str], codec) -> None:
+    """The set's token codec, once (a set holds the codes of one codec: its key is in the set's tag)."""
+    owner = codec_owner(codec.key)
+    if next(read_all(c, coll["records"], ["owner"], f'owner == "{owner}" and name == "{SEALED}"'), None) is None:
+        write(c, coll["records"], record_rows(owner, CODEC, pack(codec.to_bytes(), np.uint8), PACKED_PART_CHARS))
+        write(c, coll["records"], record_rows(owner, SEALED, ""))
+
+
+def read_codec(c, coll: dict[str, str], key: str):
+    from ..models import late_codec
+
+    text = read_records(c, coll["records"], [codec_owner(key)]).get(codec_owner(key), {}).get(CODEC)
+    if text is None:
+        raise IndexCorruptError(f"Milvus holds no token codec {key}, which the build's token codes need. "
+                                "Run `python -m qa index --force --store milvus --milvus-uri URI` to rewrite it.")
+    return late_codec.from_bytes(np.frombuffer(base64.b64decode(text), dtype=np.uint8))
 
 
 def pack(array: np.ndarray, dtype) -> str:

@@ -180,9 +180,12 @@ def _tag(build_id: str) -> str:
     return "b" + "".join(ch if ch.isalnum() else "_" for ch in build_id)
 
 
-def set_tag(manifest: dict, token_dim: int | None) -> str:
-    """The collection set a build's rows go to: what decides a row besides its document, hashed."""
+def set_tag(manifest: dict, token_dim: int | None, codec_key: str | None = None) -> str:
+    """The collection set a build's rows go to: what decides a row besides its document, hashed
+    (``token_dim``: bytes of a token's codes, or its float16 dimensions; the codec's key when there is one)."""
     what = {"layout": LAYOUT, "settings": manifest.get("settings"), "model": manifest.get("model"), "tokens": token_dim}
+    if codec_key is not None:
+        what["codec"] = codec_key
     return "s" + hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -223,9 +226,12 @@ def write_build(c, settings: StoreSettings, index: store.LoadedIndex, live: str 
     """Write what the set lacks of a build, then its manifest naming ``live`` as the build before (not yet live)."""
     build_id = index.manifest["build"]
     token_dim = None if index.late is None else int(index.late.vectors.shape[1])
-    tag = set_tag(index.manifest, token_dim)
+    codec = None if index.late is None else index.late.codec
+    tag = set_tag(index.manifest, token_dim, None if codec is None else codec.key)
     coll = names(settings, tag)
     milvus_rows.create_set(c, coll, int(index.manifest["model"]["dim"]))
+    if codec is not None:
+        milvus_rows.write_codec(c, coll, codec)
     have = milvus_rows.sealed(c, coll)
     docs = milvus_rows.versions(index)
     new = [v for v in docs if v.key not in have]
@@ -236,7 +242,8 @@ def write_build(c, settings: StoreSettings, index: store.LoadedIndex, live: str 
         return written  # published before: it is live as it is
     milvus_rows.write_terms(c, terms, index, docs)
     manifest = dict(index.manifest, store={"kind": "milvus", "layout": LAYOUT, "set": tag, "collections": coll, "terms": terms,
-                                           "token_dim": token_dim, "documents": [[v.source, v.key] for v in docs], "previous": live})
+                                           "token_dim": token_dim, "token_codec": None if codec is None else codec.key,
+                                           "documents": [[v.source, v.key] for v in docs], "previous": live})
     c.delete(milvus_rows.loaded(c, coll["records"]), filter=f'owner == "{owner}"')  # a longer manifest of a killed attempt
     milvus_rows.write(c, coll["records"], milvus_rows.record_rows(owner, MANIFEST, json.dumps(manifest, ensure_ascii=False)))
     for name in coll.values():  # sealed now: loading the seed build just after publishing it took 27 s, 4.6 s flushing + 7.9 s so
@@ -321,6 +328,7 @@ def prune(c, settings: StoreSettings, live: str, touch=lambda: None) -> None:
         manifests = [m for ref, m in kept if m is not None and _split(ref)[0] == tag]
         docs[tag] = {key for m in manifests for _, key in m["store"]["documents"]}
         owners = docs[tag] | {_tag(m["build"]) for m in manifests}
+        owners |= {milvus_rows.codec_owner(m["store"]["token_codec"]) for m in manifests if m["store"].get("token_codec")}
         # the manifests first: a reader whose manifest is still there after a search saw all its rows (MilvusFirstStage.check)
         if c.has_collection(coll["records"]):
             touch()
@@ -429,6 +437,8 @@ def _load(settings: StoreSettings) -> store.LoadedIndex:
         keys = [key for _, key in info["documents"]]
         records = milvus_rows.read_records(c, coll["records"], keys)
         dim, token_dim = int(manifest["model"]["dim"]), info.get("token_dim")
+        codec = milvus_rows.read_codec(c, coll, info["token_codec"]) if token_dim and info.get("token_codec") else None
+        token_dtype = milvus_rows.token_dtype(codec)
         docs, chunks, sentence_rows, chunk_keys, tokens = {}, [], [], [], []
         sentences, token_vecs, spans, n_sentences = [], [], [], 0
         for key in keys:  # the build's rows: its versions' rows one after another
@@ -447,7 +457,7 @@ def _load(settings: StoreSettings) -> store.LoadedIndex:
             n_sentences += rec["sentences"]
             sentences.append(unpack(got[SENTENCES], np.float32, dim, rec["sentences"], f"sentence vectors of {d.source}"))
             if token_dim:
-                token_vecs.append(unpack(got[TOKENS], np.float16, int(token_dim), n_tokens, f"token vectors of {d.source}"))
+                token_vecs.append(unpack(got[TOKENS], token_dtype, int(token_dim), n_tokens, f"token vectors of {d.source}"))
                 spans.append(unpack(got[SPANS], np.int64, 2, n_tokens, f"token spans of {d.source}"))
         counts = manifest["counts"]
         if (len(chunks), n_sentences) != (counts["chunks"], counts["sentences"]):
@@ -456,9 +466,10 @@ def _load(settings: StoreSettings) -> store.LoadedIndex:
         sentences = np.concatenate(sentences) if sentences else np.zeros((0, dim), dtype=np.float32)
         late = None
         if token_dim:
-            vecs = store.widened(np.concatenate(token_vecs) if token_vecs else np.zeros((0, int(token_dim)), dtype=np.float16))
+            vecs = np.concatenate(token_vecs) if token_vecs else np.zeros((0, int(token_dim)), dtype=token_dtype)
             offsets = np.concatenate([[0], np.cumsum(tokens, dtype=np.int64)]).astype(np.int64)
-            late = TokenIndex(vecs, offsets, np.concatenate(spans) if spans else np.zeros((0, 2), dtype=np.int64))
+            late = store.with_floats(TokenIndex(vecs, offsets, np.concatenate(spans) if spans else np.zeros((0, 2), dtype=np.int64),
+                                                codec=codec))
     except (IndexCorruptError, MilvusUnavailableError):
         raise
     except Exception as e:

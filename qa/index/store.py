@@ -4,7 +4,8 @@ Layout under the index folder::
 
     CURRENT            name of the live build (replaced atomically)
     builds/<id>/       manifest.json, docs.jsonl, chunks.jsonl, dense.faiss, sentences.npy, bm25/,
-                       late_vectors.npy, late_offsets.npy, late_spans.npy (ColBERT token vectors, if built)
+                       late_vectors.npy, late_offsets.npy, late_spans.npy (ColBERT token vectors, if built:
+                       float16, or uint8 codes of the codec in late_codec.npy)
     cache/             embeddings by content hash (see embed.EmbeddingCache)
     .lock              held while building
 
@@ -16,6 +17,7 @@ and hashes in the manifest, so a truncated or foreign file is never used.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import hashlib
 import json
@@ -401,6 +403,7 @@ def read_boxes(build: Path, source: str) -> np.ndarray | None:
 
 
 LATE_FILES = ("late_vectors.npy", "late_offsets.npy", "late_spans.npy")
+LATE_CODEC = "late_codec.npy"  # the codec of late_vectors.npy's codes (qa/models/late_codec.py); absent: float16 vectors
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
@@ -410,35 +413,110 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
         os.fsync(f.fileno())
 
 
+class _Appended:
+    """A .npy file of rows appended as they come: its header, written last, has room for any shape."""
+
+    HEADER = 128
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.f, self.rows, self.dtype, self.width = path, open(path, "wb"), 0, None, None
+        self.f.write(b"\0" * self.HEADER)
+
+    def add(self, array: np.ndarray) -> None:
+        if self.dtype is None:
+            self.dtype, self.width = array.dtype, array.shape[1]
+        if array.dtype != self.dtype or array.shape[1] != self.width:
+            raise ValueError(f"{self.path.name}: rows of {array.dtype} x {array.shape[1]} after {self.dtype} x {self.width}")
+        self.f.write(np.ascontiguousarray(array).tobytes())
+        self.rows += len(array)
+
+    def close(self, dtype, width: int) -> None:
+        """Write the header (``dtype`` and ``width`` when no row came) and sync."""
+        d = {"descr": np.lib.format.dtype_to_descr(np.dtype(self.dtype or dtype)), "fortran_order": False,
+             "shape": (self.rows, int(self.width or width))}
+        text = repr(d).encode("latin1").ljust(self.HEADER - 11) + b"\n"
+        self.f.seek(0)
+        self.f.write(b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text)
+        self.f.flush()
+        os.fsync(self.f.fileno())
+        self.f.close()
+
+
+class LateWriter:
+    """Writes a build's token rows chunk by chunk as late.build hands them over (its ``sink``), so they are
+    never all in memory; ``close`` adds the offsets and the codec and returns the index, mapped from the files."""
+
+    def __init__(self, build: Path) -> None:
+        self.build = build
+        self.vectors, self.spans = _Appended(build / LATE_FILES[0]), _Appended(build / LATE_FILES[2])
+        self.lengths: list[int] = []
+
+    def add(self, rows: np.ndarray, spans: np.ndarray) -> None:
+        self.vectors.add(rows)
+        self.spans.add(np.asarray(spans, dtype=np.int64))
+        self.lengths.append(len(rows))
+
+    def close(self, codec) -> TokenIndex:
+        self.vectors.close(np.float16 if codec is None else np.uint8, 384 if codec is None else codec.code_size)
+        self.spans.close(np.int64, 2)
+        _save_npy(self.build / LATE_FILES[1], np.concatenate([[0], np.cumsum(self.lengths)]).astype(np.int64))
+        if codec is not None:
+            _save_npy(self.build / LATE_CODEC, codec.to_bytes())
+        return read_late(self.build, widen=False)
+
+
 def write_indexes(build: Path, dense, bm25, late: TokenIndex | None = None) -> None:
-    """The FAISS index over chunk vectors, the bm25s index over chunk texts and the token vectors (read by ``load``)."""
+    """The FAISS index over chunk vectors, the bm25s index over chunk texts and, unless a LateWriter
+    already wrote them, the token rows (read by ``load``)."""
     import faiss
 
     faiss.write_index(dense, str(build / "dense.faiss"))
     bm25.save(str(build / "bm25"), show_progress=False)
     if late is not None:
-        for name, array in zip(LATE_FILES, (late.vectors, late.offsets, late.spans)):
-            _save_npy(build / name, array)
+        writer = LateWriter(build)
+        for i in range(len(late.offsets) - 1):
+            sl = late.chunk_rows(i)
+            writer.add(late.vectors[sl], late.spans[sl])
+        writer.close(late.codec)
 
 
 LATE_FLOAT32_MAX_BYTES = 512 * 2**20
-"""Token vectors are stored in float16; up to this size in float32 they are widened once at load, since
-MaxSim over float16 input spent 3.5x as long converting as multiplying (134 vs 38 ms for 300 chunks,
-benchmarks/rerank_latency.py). Larger indexes stay float16, mapped from the file rather than read into
-memory (384 dimensions: 8 GB at 100k chunks), and widen only the rows a query scores."""
+"""Token vectors are stored in float16 or as a codec's codes; up to this size in float32 they are widened
+(decoded) once at load, since MaxSim over float16 input spent 3.5x as long converting as multiplying
+(134 vs 38 ms for 300 chunks, benchmarks/rerank_latency.py). Larger indexes stay as stored, mapped from
+the file rather than read into memory (float16, 384 dimensions: 8 GB at 100k chunks; codes of rpq48 0.5 GB),
+and widen only the rows a query scores."""
 
 
-def widened(vectors: np.ndarray) -> np.ndarray:
-    """Token vectors as a store serves them: float32 in memory up to LATE_FLOAT32_MAX_BYTES, else as given."""
-    return np.array(vectors, dtype=np.float32) if vectors.size * 4 <= LATE_FLOAT32_MAX_BYTES else vectors
+def widened(vectors: np.ndarray) -> np.ndarray | None:
+    """float32 vectors a store holds in memory, when they take at most LATE_FLOAT32_MAX_BYTES, else None."""
+    return np.array(vectors, dtype=np.float32) if vectors.size * 4 <= LATE_FLOAT32_MAX_BYTES else None
 
 
-def read_late(build: Path) -> TokenIndex | None:
+def read_late(build: Path, widen: bool = True) -> TokenIndex | None:
+    """The token rows ``LateWriter`` wrote (or an older build's float16 vectors), mapped from the files;
+    with ``widen``, also every vector as float32 when they fit (``LATE_FLOAT32_MAX_BYTES``)."""
     if not (build / LATE_FILES[0]).exists():
         return None
     vectors = np.load(build / LATE_FILES[0], allow_pickle=False, mmap_mode="r")
-    offsets, spans = (np.load(build / name, allow_pickle=False) for name in LATE_FILES[1:])
-    return TokenIndex(widened(vectors), offsets, spans)
+    offsets = np.load(build / LATE_FILES[1], allow_pickle=False)
+    spans = np.load(build / LATE_FILES[2], allow_pickle=False, mmap_mode="r")
+    codec = None
+    if (build / LATE_CODEC).exists():
+        from ..models import late_codec
+
+        codec = late_codec.from_bytes(np.load(build / LATE_CODEC, allow_pickle=False))
+    index = TokenIndex(vectors, offsets, spans, codec=codec)
+    return with_floats(index) if widen else index
+
+
+def with_floats(index: TokenIndex) -> TokenIndex:
+    """``index`` with every vector in float32 (widened or decoded) when they fit in LATE_FLOAT32_MAX_BYTES."""
+    if index.codec is None:
+        return dataclasses.replace(index, floats=widened(index.vectors))
+    if len(index.vectors) * index.codec.dim * 4 <= LATE_FLOAT32_MAX_BYTES:
+        return dataclasses.replace(index, floats=index.codec.decode(index.vectors))
+    return index
 
 
 def load(index_dir: Path) -> LoadedIndex:
@@ -464,6 +542,8 @@ def load(index_dir: Path) -> LoadedIndex:
     n = len(chunks)
     late_bad = late is not None and (
         len(late.offsets) != n + 1 or late.offsets[-1] != len(late.vectors) or len(late.vectors) != len(late.spans)
+        or (late.codec is None) != (late.vectors.dtype != np.uint8)
+        or (late.codec is not None and late.vectors.shape[1] != late.codec.code_size)
     )
     if late_bad or dense.ntotal != n or bm25.scores["num_docs"] != n or (rows and max(max(r) for r in rows if r) >= len(sentences)):
         raise IndexCorruptError(

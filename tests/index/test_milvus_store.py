@@ -252,29 +252,48 @@ def test_a_publish_killed_while_writing_rows_is_redone_by_the_next(tiny_corpus, 
     same_answers(local, healed, ["How many meals do kittens need?"])
 
 
-def with_tokens(index):
-    """``index`` with made-up ColBERT token vectors (the real ones need the model), decided by each chunk's id."""
+def with_tokens(index, codec=None):
+    """``index`` with made-up ColBERT token vectors (the real ones need the model), decided by each chunk's id;
+    stored as ``codec``'s codes when one is given."""
     vecs, spans, lengths = [], [], []
     for ch in index.chunks:
         rng = np.random.default_rng(int(ch.id, 16))
         n = 0 if ch.source == "page.html" else int(rng.integers(1, 6))  # a chunk with no token
-        vecs.append(rng.normal(size=(n, 8)).astype(np.float16))
+        v = rng.normal(size=(n, 8 if codec is None else codec.dim))
+        vecs.append(v.astype(np.float16) if codec is None else codec.encode(v))
         spans.append(rng.integers(0, 100, size=(n, 2)).astype(np.int64))
         lengths.append(n)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     manifest = dict(index.manifest, counts=dict(index.manifest["counts"], late_tokens=int(offsets[-1])))
-    return dataclasses.replace(index, late=TokenIndex(np.concatenate(vecs), offsets, np.concatenate(spans)), manifest=manifest)
+    late = TokenIndex(np.concatenate(vecs), offsets, np.concatenate(spans), codec=codec)
+    return dataclasses.replace(index, late=late, manifest=manifest)
 
 
-def test_token_vectors_round_trip_through_milvus_and_are_written_incrementally(tiny_corpus, tmp_path, milvus, monkeypatch):
-    """ColBERT token vectors come back as the local store holds them; a rebuild writes those of changed documents only."""
+@pytest.fixture(scope="module")
+def codec():
+    from qa.models import late_codec
+
+    return late_codec.train(np.random.default_rng(0).normal(size=(late_codec.MIN_TRAIN_TOKENS, 96)), "rpq48")
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["float16", "codes"])
+def test_token_vectors_round_trip_through_milvus_and_are_written_incrementally(tiny_corpus, tmp_path, milvus, monkeypatch,
+                                                                             compressed, request):
+    """ColBERT token vectors (or their codes and codec) come back as the local store holds them; a rebuild writes
+    those of changed documents only."""
+    token_codec = request.getfixturevalue("codec") if compressed else None
+
     def publish_and_load():
         Engine(corpus=tiny_corpus, index_dir=tmp_path / "mv", embedder=FakeEmbedder(), settings=model_free_settings())
-        local = with_tokens(store.load(tmp_path / "mv"))
+        local = with_tokens(store.load(tmp_path / "mv"), token_codec)
         milvus_store.publish(milvus, local)
         got = milvus_store.load(milvus).late
         assert np.array_equal(got.offsets, local.late.offsets) and np.array_equal(got.spans, local.late.spans)
-        assert np.array_equal(got.vectors, local.late.vectors.astype(np.float32))  # float16 -> float32 -> float16 is exact
+        assert np.array_equal(got.vectors, local.late.vectors) and got.vectors.dtype == local.late.vectors.dtype
+        if compressed:
+            assert got.codec.key == token_codec.key and np.array_equal(got.floats, token_codec.decode(local.late.vectors))
+        else:
+            assert got.codec is None and np.array_equal(got.floats, local.late.vectors.astype(np.float32))
         return local
 
     publish_and_load()
@@ -285,7 +304,7 @@ def test_token_vectors_round_trip_through_milvus_and_are_written_incrementally(t
     tokens = sum(int(local.late.offsets[i + 1] - local.late.offsets[i]) for i in local.by_source["cats.txt"])
     got = packed(log, milvus_rows.TOKENS)
     assert set(got) == {cats} and set(packed(log, milvus_rows.SPANS)) == {cats}
-    assert milvus_rows.unpack(got[cats], np.float16, local.late.vectors.shape[1], tokens, "cats").shape[0] == tokens > 0
+    assert milvus_rows.unpack(got[cats], local.late.vectors.dtype, local.late.vectors.shape[1], tokens, "cats").shape[0] == tokens > 0
 
 
 def test_milvus_finds_the_same_passages_as_the_local_store(tiny_corpus, tmp_path, milvus):

@@ -153,10 +153,12 @@ def test_large_token_vectors_are_mapped_from_their_file_and_small_ones_widened_i
     offsets, spans = np.array([0, 20, 50], dtype=np.int64), np.arange(100, dtype=np.int64).reshape(50, 2)
     for name, array in zip(store.LATE_FILES, (vectors, offsets, spans)):
         np.save(tmp_path / name, array)
-    small = store.read_late(tmp_path)
-    assert small.vectors.dtype == np.float32 and not isinstance(small.vectors, np.memmap)
+    small = store.read_late(tmp_path)  # a build written before codecs: float16, no late_codec.npy
+    assert small.codec is None and small.floats.dtype == np.float32 and not isinstance(small.floats, np.memmap)
+    assert np.array_equal(small.rows(small.chunk_rows(1)), vectors[20:50].astype(np.float32))
     monkeypatch.setattr(store, "LATE_FLOAT32_MAX_BYTES", 50 * 8 * 4 - 1)  # one byte short of widening
     large = store.read_late(tmp_path)
+    assert large.floats is None
     assert isinstance(large.vectors, np.memmap) and large.vectors.dtype == np.float16 and not large.vectors.flags.writeable
     assert np.array_equal(large.vectors, vectors) and np.array_equal(large.spans, spans)
     assert np.array_equal(large.vectors[large.chunk_rows(1)], vectors[20:50])
