@@ -74,6 +74,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -96,10 +97,23 @@ naming the build alone) are not read: the engine rebuilds, and the publish after
 _CLIENTS: dict[str, object] = {}
 
 
+_CLIENTS_LOCK = threading.RLock()
+
+
 def client(uri: str):
-    """One client per URI for the process (Milvus Lite runs one embedded server per database file)."""
-    if uri in _CLIENTS:
-        return _CLIENTS[uri]
+    """One client per URI for the process (Milvus Lite runs one embedded server per database file); made under a
+    lock, so two threads never open the same database file twice."""
+    c = _CLIENTS.get(uri)
+    if c is not None:
+        return c
+    with _CLIENTS_LOCK:
+        c = _CLIENTS.get(uri)
+        if c is None:
+            c = _CLIENTS[uri] = _open_client(uri)
+        return c
+
+
+def _open_client(uri: str):
     pm = milvus_rows.pymilvus()
     # Every query_iterator asks Milvus Lite for a timestamp it does not implement: the client logs a warning and
     # the embedded server an error with a traceback, then both go on with a client-side timestamp. Real failures
@@ -127,12 +141,12 @@ def client(uri: str):
             f"Cannot open Milvus at {uri} ({e.__class__.__name__}: {str(e)[:200]}). Check the URI; a Milvus Lite "
             "file can be open in one process at a time."
         ) from None
-    _CLIENTS[uri] = c
     return c
 
 
 def close(uri: str) -> None:
-    c = _CLIENTS.pop(uri, None)
+    with _CLIENTS_LOCK:
+        c = _CLIENTS.pop(uri, None)
     if c is not None:
         c.close()
 

@@ -12,6 +12,7 @@ span, so one encoding serves both ranking chunks and choosing the sentence.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -35,13 +36,17 @@ def _model():
 
 
 _ENCODER = None
+_ENCODER_LOCK = threading.Lock()
 
 
 def encoder():
-    """The process's one ColBERT encoder (the session itself is shared by onnx_models)."""
+    """The process's one ColBERT encoder (the session itself is shared by onnx_models); questions arriving
+    together wait for the first to make it rather than each making one."""
     global _ENCODER
     if _ENCODER is None:
-        _ENCODER = _model()
+        with _ENCODER_LOCK:
+            if _ENCODER is None:
+                _ENCODER = _model()
     return _ENCODER
 
 
