@@ -252,7 +252,7 @@ def read_document(path: Path, source: str, meta: dict | None = None,
         text = _decode_text(data)
     if not text.strip():
         raise Unreadable("it is empty (no text could be extracted); add text to it or move it out of the folder")
-    headings, skipped = detect_structure(text, markdown=suffix in (".md", ".markdown"), given=given)
+    headings, skipped = detect_structure(text, markdown=suffix in (".md", ".markdown"), given=given, pages=pages)
     meta = meta or {}
     title = (
         str(meta.get("title") or "").strip()

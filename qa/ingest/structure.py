@@ -248,11 +248,41 @@ def structure_title(text: str, headings, debris) -> str:
     return ""
 
 
-def detect_structure(text: str, markdown: bool = False, given: list[Heading] | None = None) -> tuple[list[Heading], list[Span]]:
-    """Return (headings, debris spans) for ``text``."""
+def page_number_lines(text: str, pages) -> list[Span]:
+    """Running heads and feet of a paged document: the first or last line of a page that begins or ends with the
+    number printed on that page ("Chapter 6: Legal Matters 4", "12 | Annual report"), when pages show the pattern
+    often enough (at least 3 and a quarter of them) that a heading which happens to start with the page's
+    number is not taken for one. The text differs on every page, so repeated-line detection misses them."""
+    found: dict[tuple[str, str], list[Span]] = {}
+    alone: list[Span] = []  # a line that is the page's number and nothing else ("iv", "T-2"): always a head or foot
+    for p in pages:
+        label = re.escape(p.label.strip())
+        if not label:
+            continue
+        body = [(p.start + a, p.start + b) for a, b, line in lines_with_offsets(text[p.start : p.end]) if line.strip()]
+        for where, span in (("first", body[0] if body else None), ("last", body[-1] if len(body) > 1 else None)):
+            if span is None:
+                continue
+            line = text[span[0] : span[1]].strip()
+            if len(line) > 110:
+                continue
+            if line.lower() == p.label.strip().lower():
+                alone.append(_strip_span(text, *span))
+                continue
+            side = ("starts" if re.match(rf"(?:{label})\b", line, re.I) else
+                    "ends" if re.search(rf"\b(?:{label})$", line, re.I) else None)
+            if side:  # heads with the number at their end and those with it at their start are told apart
+                found.setdefault((where, side), []).append(_strip_span(text, *span))
+    need = max(3, len(pages) // 4)
+    return sorted(alone + [s for spans in found.values() if len(spans) >= need for s in spans])
+
+
+def detect_structure(text: str, markdown: bool = False, given: list[Heading] | None = None,
+                     pages=()) -> tuple[list[Heading], list[Span]]:
+    """Return (headings, debris spans) for ``text``; ``pages`` (qa/records.py Page) for a paged document."""
     lines = lines_with_offsets(text)
     running = _running_lines(lines)
-    debris: list[Span] = []
+    debris: list[Span] = list(page_number_lines(text, pages)) if pages else []
     for s, e, line in lines:
         low = line.strip().lower()
         if not low:
@@ -265,7 +295,7 @@ def detect_structure(text: str, markdown: bool = False, given: list[Heading] | N
     toc, toc_span = _table_of_contents(lines)
     if toc_span:
         debris.append(toc_span)
-    debris.sort()
+    debris = sorted(set(debris))
     if given:
         return sorted(given, key=lambda h: h.start), debris
 

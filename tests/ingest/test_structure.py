@@ -252,3 +252,26 @@ def test_sections_by_bisection_agree_with_section_at_everywhere():
     sections = Sections(hs)
     assert all(sections(p) == section_at(hs, p) for p in range(-3, 70))
     assert Sections([])(5) == ()
+
+
+def test_running_heads_that_carry_the_page_number_are_debris_but_a_heading_that_starts_with_it_is_not():
+    from qa.ingest.structure import detect_structure, page_number_lines
+    from qa.records import Page
+
+    pages_text = [f"Chapter {n}: Topic {n} {n}\nBody text of page {n} goes on here.\nMore body." for n in range(1, 6)]
+    pages_text[0] = "1 Introduction\nThe first page starts with a heading that begins with its number."
+    text, pages, pos = "", [], 0
+    for i, t in enumerate(pages_text):
+        if i:
+            text += "\n\f\n"
+        start = len(text)
+        text += t
+        pages.append(Page(start, len(text), i + 1, str(i + 1)))
+    spans = page_number_lines(text, pages)
+    assert [text[a:b] for a, b in spans] == [f"Chapter {n}: Topic {n} {n}" for n in range(2, 6)]
+    _, debris = detect_structure(text, pages=pages)
+    assert all(text[a:b] != "1 Introduction" for a, b in debris)
+    # too few pages show the pattern: nothing is taken, but a line that is the page's number alone always is
+    assert page_number_lines(text, pages[:2]) == []
+    alone = "Some prose on the page.\nMore prose here.\niv"
+    assert [alone[a:b] for a, b in page_number_lines(alone, [Page(0, len(alone), 4, "iv")])] == ["iv"]
