@@ -694,7 +694,7 @@ def page_panel_html(view, start: int, end: int, turn: int | None = None, n: int 
         extra=_view_button(turn, n, "text"),
         where=page_words(doc, i) + (" · read by OCR" if doc.pages[i].ocr else ""),
         body=(f'<div class="qa-doc-text qa-doc-pages" id="qa-doc-text" tabindex="0" aria-label="{esc(alt)}">'
-              f'<p class="qa-page-note">{esc(note or said)}</p><div class="qa-page-steps">{step}</div>'
+              f'<p class="qa-page-note">{esc(" ".join(x for x in (note, said) if x))}</p><div class="qa-page-steps">{step}</div>'
               f'<div class="qa-page"><img src="data:image/png;base64,{image}" alt="{esc(alt)}" width="100%">'
               f'{boxes}</div>{sr}</div>'),
     )
