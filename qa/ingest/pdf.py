@@ -164,7 +164,54 @@ def _read(pdf, path: Path, progress: Callable[[int, int], None] | None) -> PdfTe
         title = sensible_title(pdf.get_metadata_value("Title"))
     except Exception as e:
         log.debug("%s: metadata unreadable (%s)", path, e)
+    if not title:
+        try:
+            title = largest_type(pdf)
+        except Exception as e:  # a title is a nicety: the document's first line stands in
+            log.debug("%s: first page's type sizes unreadable (%s)", path, e)
     return PdfText(text, title, outline_headings(pdf, text, [p.start for p in pages]), tuple(pages), boxes)
+
+
+TITLE_TYPE_RATIO = 1.4
+"""A first page's largest type is taken as its title when it is at least this much larger than the page's
+median type (a report's cover or a manual's title page); otherwise the page has no display title."""
+
+
+def largest_type(pdf) -> str:
+    """The words set in the first page's largest type, in reading order, when that type stands out (title pages,
+    covers); "" otherwise. A title broken over two lines is one title ("Information for Maintainers of GNU
+    Software", where the first heading gave only its first line)."""
+    import pypdfium2.raw as c
+
+    if len(pdf) == 0:
+        return ""
+    page = pdf[0]
+    textpage = page.get_textpage()
+    try:
+        tp = textpage.raw
+        n = textpage.count_chars()
+        if n <= 0:
+            return ""
+        codes = [c.FPDFText_GetUnicode(tp, j) for j in range(n)]
+        sizes = np.array([c.FPDFText_GetFontSize(tp, j) for j in range(n)], dtype=np.float64)
+    finally:
+        textpage.close()
+        page.close()
+    printed = np.array([chr(u).strip() != "" for u in codes])
+    if not printed.any():
+        return ""
+    top = sizes[printed].max()
+    if top < TITLE_TYPE_RATIO * np.median(sizes[printed]):
+        return ""
+    big = [j for j in range(n) if printed[j] and sizes[j] >= 0.95 * top]
+    words, last = [], None
+    for j in range(big[0], big[-1] + 1):
+        if printed[j] and sizes[j] < 0.95 * top:
+            break  # the first run of the largest type only: not a running head set as large further down
+        ch = chr(codes[j])
+        words.append(ch if printed[j] else " ")
+        last = j
+    return sensible_title(re.sub(r"\s+", " ", "".join(words[: (last or 0) - big[0] + 1])))
 
 
 def _label(pdf, i: int) -> str:

@@ -206,3 +206,22 @@ def test_scanned_page_is_read_by_ocr_with_words_where_they_are_printed(read):
     for words in ("state-of-the-art composition and performance tool", "Tarzana, CA 91356",
                   "To record a sequence, simply press RECORD and PLAY,"):
         assert words in pdf.text
+
+
+def test_a_title_page_gives_the_whole_title_in_its_largest_type(read):
+    """The manual has no /Title; its title page sets the title over two lines in large type (the first heading
+    gave only "Information for Maintainers of GNU"). Pages with no type that stands out give no title this way."""
+    assert read(MAINTAIN).title == "Information for Maintainers of GNU Software"
+    assert read(NICS).title == ""  # one size throughout the table: the loader falls back to the text's own
+
+
+def test_largest_type_title_on_a_made_page():
+    from qa.ingest.pdf import largest_type
+    from tests.pdfs import make_pdf
+
+    pdf = pdfium.PdfDocument(make_pdf([[(72, 700, "Annual Report", 28), (72, 664, "of the Harbour Board", 28),
+                                        (72, 600, "The board met nine times this year.", 11),
+                                        (72, 586, "It approved the dredging plan.", 11)]]))
+    assert largest_type(pdf) == "Annual Report of the Harbour Board"
+    plain = pdfium.PdfDocument(make_pdf([["Just body text here.", "And more of it."]]))
+    assert largest_type(plain) == ""
