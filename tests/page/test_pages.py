@@ -146,3 +146,26 @@ def test_a_pdf_citation_opens_on_its_page_and_switches_to_text(tmp_path):
     assert "Page 1 of 2" in panel and "data:image/png" in panel
     _, _, panel, _ = act(json.dumps({"action": "page", "turn": 1, "n": 1, "page": "x; drop"}), turns, [], 2, "keyword")
     assert "data:image/png" in panel  # junk page numbers open the passage's own page
+
+
+def test_a_milvus_store_shows_pages_from_the_local_build_it_was_published_from(tmp_path):
+    """Milvus keeps no boxes; the builder's machine has them in the local build the publish came from."""
+    from qa.config import StoreSettings
+    from qa.engine import Engine
+    from qa.index import milvus_store
+    from qa.page import app
+    from tests.fakes import FakeEmbedder, model_free_settings
+
+    corpus = tmp_path / "docs"
+    corpus.mkdir()
+    (corpus / "report.pdf").write_bytes(make_pdf([["Chairs were asked what authority they hold."],
+                                                  ["Most said they had none at all."]]))
+    settings = StoreSettings(kind="milvus", milvus_uri=str(tmp_path / "milvus.db"))
+    try:
+        engine = Engine(corpus=corpus, index_dir=tmp_path / "index", embedder=FakeEmbedder(),
+                        settings=model_free_settings(), storage=settings)
+        p = engine.ask("What authority do chairs hold?", k=1).passages[0]
+        html = app.cite_panel(engine, pages.PageImages(tmp_path / "cache"), p.source, p.start, p.end, p.highlights)
+        assert "data:image/png;base64," in html and 'class="qa-hbox"' in html
+    finally:
+        milvus_store.close(settings.milvus_uri)
