@@ -17,6 +17,11 @@ from ..config import IndexSettings, RetrievalSettings
 from ..ingest import lexical
 
 
+def rows_of(by_source: dict[str, np.ndarray], sources: list[str]) -> np.ndarray:
+    """The chunk rows of ``sources``' documents, in row order."""
+    return np.sort(np.concatenate([by_source[s] for s in sources]))
+
+
 class FirstStage(Protocol):
     def dense_candidates(self, qvec: np.ndarray, sources: list[str] | None, depth: int) -> np.ndarray:
         """Rows of the ``depth`` chunks nearest to ``qvec`` (inner product), best first; only ``sources``' chunks
@@ -37,9 +42,7 @@ class LocalFirstStage:
         self.index, self.settings, self.index_settings = index, settings, index_settings
 
     def _allowed(self, sources: list[str] | None) -> np.ndarray | None:
-        if not sources:
-            return None
-        return np.sort(np.concatenate([self.index.by_source[s] for s in sources]))
+        return rows_of(self.index.by_source, sources) if sources else None
 
     def dense_candidates(self, qvec: np.ndarray, sources: list[str] | None, depth: int) -> np.ndarray:
         import faiss

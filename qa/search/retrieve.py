@@ -14,7 +14,7 @@ from ..errors import UnknownDocumentError
 from .fusion import ranked, rrf
 from .spelling import Speller, model_words, vocabulary
 from ..records import Hit
-from ..index.first_stage import FirstStage, LocalFirstStage
+from ..index.first_stage import FirstStage, LocalFirstStage, rows_of
 from ..index.store import LoadedIndex
 
 
@@ -54,7 +54,7 @@ class Retriever:
             raise UnknownDocumentError(
                 f"Not in the index: {', '.join(unknown)}. Indexed documents: {', '.join(sorted(self.index.by_source))}"
             )
-        return np.sort(np.concatenate([self.index.by_source[s] for s in sources]))
+        return rows_of(self.index.by_source, sources)
 
     def uses_late(self, mode: str) -> bool:
         return mode == "hybrid" and self.index.late is not None and self.settings.late_weight > 0
@@ -68,16 +68,6 @@ class Retriever:
         finally:
             if pending is not None:
                 pending.result()
-
-    def _sources(self, allowed: np.ndarray | None) -> list[str] | None:
-        """The documents of ``allowed`` rows (allowed_rows' reverse), for a store that filters by document."""
-        return None if allowed is None else sorted({self.index.chunks[int(r)].source for r in allowed})
-
-    def dense_candidates(self, qvec: np.ndarray, allowed: np.ndarray | None, depth: int) -> np.ndarray:
-        return self.first_stage.dense_candidates(qvec, self._sources(allowed), depth)
-
-    def bm25_scores(self, question: str, allowed: np.ndarray | None, depth: int) -> dict[int, float]:
-        return self.first_stage.bm25_scores(question, self._sources(allowed), depth)
 
     def sentence_scores(self, qvec: np.ndarray, row: int) -> np.ndarray:
         """Cosine of the question with each sentence of the chunk at ``row``, in the chunk's order."""
@@ -132,13 +122,14 @@ class Retriever:
             qvec = self.embed_query(question, mode)  # BM25 alone never embeds the question
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
-        allowed = self.allowed_rows(sources)
+        allowed = self.allowed_rows(sources)  # checks the names too
+        names = sorted(set(sources)) if sources else None
         dense: dict[int, float] = {}
         lexical: dict[int, float] = {}
         if mode in ("dense", "hybrid"):
-            dense = self.dense_scores(qvec, self.dense_candidates(qvec, allowed, depth))
+            dense = self.dense_scores(qvec, self.first_stage.dense_candidates(qvec, names, depth))
         if mode in ("bm25", "hybrid"):
-            lexical = self.bm25_scores(question, allowed, depth)
+            lexical = self.first_stage.bm25_scores(question, names, depth)
         latent: dict[int, float] = {}
         if self.uses_late(mode):
             latent = self.late_scores(question, allowed, set(dense) | set(lexical), depth)

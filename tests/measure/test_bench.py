@@ -98,7 +98,7 @@ def test_filtered_search_on_the_approximate_index_is_exact(quick, tmp_path_facto
     sources = sorted(engine.index.by_source)[:2]
     allowed = np.sort(np.concatenate([engine.index.by_source[s] for s in sources]))
     qvec = engine.retriever.embed_query("Why is collaboration harder than competition?")
-    got = engine.retriever.dense_candidates(qvec, allowed, depth=5)
+    got = engine.retriever.first_stage.dense_candidates(qvec, sources, depth=5)
     vecs = engine.index.dense.reconstruct_batch(allowed)
     want = allowed[np.argsort(-(vecs @ qvec), kind="stable")[:5]]
     assert list(got) == list(want)
