@@ -190,8 +190,8 @@ def test_a_build_removes_build_folders_of_dead_processes_and_keeps_a_live_ones(t
     assert not dead.exists() and live.exists()
 
 
-@pytest.mark.parametrize("stage", ["records", "indexes", "publish"])
-def test_a_failing_build_removes_its_own_build_folder(tmp_path, monkeypatch, stage):
+def _built_then_changed(tmp_path):
+    """(documents, index folder, live build): one document indexed, then a second added, so a build has work."""
     d = tmp_path / "docs"
     d.mkdir()
     (d / "good.txt").write_text(GOOD, encoding="utf-8")
@@ -199,6 +199,12 @@ def test_a_failing_build_removes_its_own_build_folder(tmp_path, monkeypatch, sta
     builder.build(d, ix, FakeEmbedder(), model_free_settings())
     live = store.current_build(ix)
     (d / "more.txt").write_text(CAFE, encoding="utf-8")
+    return d, ix, live
+
+
+@pytest.mark.parametrize("stage", ["records", "indexes", "publish"])
+def test_a_failing_build_removes_its_own_build_folder(tmp_path, monkeypatch, stage):
+    d, ix, live = _built_then_changed(tmp_path)
 
     def boom(*a, **k):
         raise RuntimeError("boom")
@@ -220,13 +226,7 @@ def test_a_failing_build_removes_its_own_build_folder(tmp_path, monkeypatch, sta
     RuntimeError("Error: 'ret == (size)' failed: write error in index.faiss: 9728 != 76800 (No space left on device)"),
 ], ids=["enospc", "numpy-short-write", "faiss"])
 def test_a_full_disk_says_so_and_leaves_the_live_index(tmp_path, monkeypatch, error, capsys):
-    d = tmp_path / "docs"
-    d.mkdir()
-    (d / "good.txt").write_text(GOOD, encoding="utf-8")
-    ix = tmp_path / "ix"
-    builder.build(d, ix, FakeEmbedder(), model_free_settings())
-    live = store.current_build(ix)
-    (d / "more.txt").write_text(CAFE, encoding="utf-8")
+    d, ix, live = _built_then_changed(tmp_path)
 
     def full(*a, **k):
         raise error
