@@ -116,7 +116,7 @@ def main(argv=None) -> int:
     ap.add_argument("--url", help="an already served page (default: serve one here)")
     args = ap.parse_args(argv)
 
-    import app
+    from qa.page import app
     from qa import Engine
 
     engine = Engine(index_dir=args.index_dir)
