@@ -73,7 +73,7 @@ def run(url: str, plan: list[list[str]], expected: dict, texts: dict) -> dict:
     with ThreadPoolExecutor(len(plan)) as pool:
         list(pool.map(client, plan))
     wall = time.perf_counter() - t0
-    q = statistics.quantiles(lat, n=100) if len(lat) > 1 else [lat[0] if lat else 0.0] * 99
+    q = statistics.quantiles(lat, n=100, method="inclusive") if len(lat) > 1 else [lat[0] if lat else 0.0] * 99
     return {"requests": sum(len(x) for x in plan), "answered": len(lat), "errors": errors, "wrong": wrong,
             "wall_s": wall, "rps": len(lat) / wall if wall else 0.0,
             "p50_ms": statistics.median(lat) * 1e3 if lat else 0.0, "p95_ms": q[94] * 1e3, "max_ms": max(lat, default=0) * 1e3}
