@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..records import Document, Hit, Span
+from ..records import Document, Hit, LeadReason, Span
 from .question import kind_of, mentions, names
 from .quotable import quotable
 from .short import short_answer
@@ -102,16 +102,36 @@ def features(question: str, hits: Sequence[Hit], cands: Sequence[Candidate]) -> 
     return x
 
 
+def _scored(question: str, hits: Sequence[Hit], ok: Sequence[Sequence[bool]], weights: Mapping[str, float],
+            passages: int) -> tuple[list[Candidate], np.ndarray, np.ndarray, np.ndarray]:
+    """(candidates, their features, the weights as a vector, the model's chance for each), in candidate order."""
+    cands = candidates(hits, ok, passages)
+    w = np.array([weights.get(f, 0.0) for f in FEATURES])
+    if not cands:
+        return [], np.zeros((0, len(FEATURES))), w, np.zeros(0)
+    x = features(question, hits, cands)
+    return cands, x, w, softmax(x @ w)
+
+
 def rank(question: str, hits: Sequence[Hit], ok: Sequence[Sequence[bool]], weights: Mapping[str, float],
          passages: int = 3) -> tuple[list[Candidate], np.ndarray]:
     """The candidates and the model's chance for each that it answers (summing to 1), best first."""
-    cands = candidates(hits, ok, passages)
-    if not cands:
-        return [], np.zeros(0)
-    w = np.array([weights.get(f, 0.0) for f in FEATURES])
-    p = softmax(features(question, hits, cands) @ w)
+    cands, _, _, p = _scored(question, hits, ok, weights, passages)
     order = np.argsort(-p, kind="stable")
     return [cands[i] for i in order], p[order]
+
+
+def choose(question: str, hits: Sequence[Hit], ok: Sequence[Sequence[bool]], weights: Mapping[str, float],
+           passages: int = 3) -> tuple[Candidate, LeadReason] | None:
+    """The best candidate (as ``rank`` orders them) and why: the model's chance for it, how many sentences it
+    weighed, and each feature's value for it with its weight (their products summed are its score)."""
+    cands, x, w, p = _scored(question, hits, ok, weights, passages)
+    if not cands:
+        return None
+    best = int(np.argsort(-p, kind="stable")[0])
+    reason = LeadReason(probability=float(p[best]), candidates=len(cands),
+                        features=tuple((f, float(x[best, i]), float(w[i])) for i, f in enumerate(FEATURES)))
+    return cands[best], reason
 
 
 def quotable_flags(hits: Sequence[Hit], docs: Mapping[str, Document], passages: int = 3) -> list[list[bool]]:
