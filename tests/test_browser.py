@@ -540,3 +540,43 @@ def test_a_pdf_citation_opens_on_its_page_with_the_sentence_boxed_where_it_is_pr
     page.locator("#qa-panel button[data-view=page]").first.click()
     page.locator("#qa-panel .qa-page img").wait_for()
     assert page.errors == []
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("size", list(SIZES))
+def test_how_the_answer_was_chosen_is_closed_and_opens_on_labelled_figures(browser, seed_app, size, scheme):
+    ctx, page = _open(browser, size, scheme)
+    try:
+        load(page, seed_app[0])
+        ask(page, TIMMINS)
+        view = newest(page).locator("details.qa-details")
+        assert view.count() == 1 and view.get_attribute("open") is None
+        assert not view.locator("table").is_visible()
+        assert "Cross-encoder" not in newest(page).locator(".qa-bot").inner_text()  # closed: no figure shows
+        summary = view.locator("summary")
+        assert summary.inner_text() == "How this answer was chosen"
+        summary.focus()
+        page.keyboard.press("Enter")
+        page.locator("#qa-chat .qa-turn:last-child details.qa-details[open] table").wait_for()
+        text = squash(view.inner_text())
+        assert re.search(r"Calibrated chance that it answers \d+%: leads scored like this were right (about \d|fewer "
+                         r"than 1|more than 9) in 10 times on the evaluation set", text), text
+        headers = [squash(x) for x in view.locator("tbody th").all_inner_texts()]
+        assert any(h.startswith("Cross-encoder relevance (a logit: higher is more relevant; not a probability)")
+                   for h in headers), headers
+        assert all(re.search(r"\(.+\)$", h) for h in headers), "every row says what its figures are and their scale"
+        cells = view.locator("tbody td").all_inner_texts()
+        assert cells and all(re.fullmatch(r"−?\d+(\.\d+)?|—", c.strip()) for c in cells), cells
+        assert page.evaluate("() => document.documentElement.scrollWidth <= innerWidth")  # wide tables scroll in their box
+        view.evaluate("e => e.scrollIntoView({block: 'start'})")
+        shot(page, f"details-{scheme}")
+        axe(page)
+        view.locator("table").evaluate("e => e.scrollIntoView({block: 'center'})")
+        shot(page, f"details-table-{scheme}")
+        newest(page).locator("button.qa-copy").click()
+        page.wait_for_function("() => !!window.qaLastCopy")
+        md = page.evaluate("() => window.qaLastCopy")
+        assert "How this answer was chosen" not in md and "logit" not in md and "Cross-encoder" not in md
+        assert page.errors == []
+    finally:
+        ctx.close()

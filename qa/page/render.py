@@ -538,8 +538,8 @@ def feedback_html(turn: int, verdict: str | None = None) -> str:
 
 
 def turn_html(turn) -> str:
-    """One exchange (qa/page/turns.py Turn): the question, then the reply (or a pending note), its copy button
-    and thumbs."""
+    """One exchange (qa/page/turns.py Turn): the question, then the reply (or a pending note), the closed "How
+    this answer was chosen" view (qa/page/details.py), its copy button and thumbs."""
     t = turn.number
     reply = turn.html or '<div class="qa-answer qa-pending"><p>Searching the documents…</p></div>'
     tools = ""
@@ -549,10 +549,11 @@ def turn_html(turn) -> str:
             f'data-md="{esc(turn.text)}">Copy answer</button>{feedback_html(t, turn.verdict)}</div>'
         )
     label = f"Answer {t}" if turn.answered else ("Error" if turn.kind == "error" else "Waiting")
+    details = turn.details if turn.answered else ""
     return (
         f'<div class="qa-turn" id="qa-turn-{t}" data-turn="{t}" data-text="{esc(turn.text)}">'
         f'<section class="qa-user" aria-label="Question {t}">{question_html(turn.question, turn.note)}</section>'
-        f'<section class="qa-bot" aria-label="{label}">{reply}{tools}</section></div>'
+        f'<section class="qa-bot" aria-label="{label}">{reply}{details}{tools}</section></div>'
     )
 
 

@@ -35,6 +35,21 @@ from .short import short_answer
 
 FEATURES = ("second", "third", "logit_gap", "after_lead_in", "kind_match", "position", "context", "cross", "late",
             "named_before")
+FEATURE_WORDS = {
+    "second": ("It is in the second passage", "yes/no"),
+    "third": ("It is in the third passage", "yes/no"),
+    "logit_gap": ("Its passage's cross-encoder relevance less the first passage's", "logit"),
+    "after_lead_in": ("The sentence before it ends with a colon", "yes/no"),
+    "kind_match": ("It holds the kind of short answer the question asks for", "yes/no"),
+    "position": ("Where it sits in its passage", "position"),
+    "context": ("Cross-encoder: the question against it with the sentence before", "z"),
+    "cross": ("Cross-encoder: the question's topic against it", "z"),
+    "late": ("ColBERT: the question's topic inside it", "z"),
+    "named_before": ("The question's names come in the three sentences before it, not in it", "share"),
+}
+"""Each feature in words, and its scale: "yes/no" (1 or 0), "logit" (a difference of logits), "position" (0 first
+to 1 last), "z" (standard deviations from the mean over the question's candidates), "share" (of the names, 0 to 1).
+What a reader is told when they ask why a sentence leads (the page's "How this answer was chosen")."""
 NO_LOGIT_GAP = -3.0
 """``logit_gap`` of a passage the cross-encoder did not read."""
 

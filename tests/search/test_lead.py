@@ -120,3 +120,8 @@ def test_without_the_lead_model_there_is_no_reason_to_give():
     doc, h = hit([0.9, 0.5, 0.6, 0.1], [3, 0, 1, -5], [2, 1, 4, -3])
     answer = make_answer("What is hard?", [h], {"d.txt": doc}, "hybrid", AnswerSettings(lead_weights=()))
     assert answer.lead is not None and answer.lead_reason is None and answer.to_dict()["lead_reason"] is None
+
+
+def test_every_feature_is_put_in_words_with_its_scale():
+    assert list(lead.FEATURE_WORDS) == list(lead.FEATURES)
+    assert {scale for _, scale in lead.FEATURE_WORDS.values()} <= {"yes/no", "logit", "position", "z", "share"}
