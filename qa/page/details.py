@@ -117,7 +117,7 @@ def _passages_html(answer: Answer, order: list[int]) -> str:
     if not order or any(s is None for s in scores):
         return ""
     lists = {"hybrid": "the semantic, keyword" + (" and ColBERT lists" if any(s.rank_late for s in scores) else
-                                                   " lists") + " combined by reciprocal rank fusion",
+                                                   " lists") + " fused by reciprocal rank",
              "dense": "the semantic list alone", "bm25": "the keyword list alone"}.get(answer.mode, "the first stage")
     reranked = any(s.rerank is not None for s in scores)
     rows = [
@@ -128,8 +128,8 @@ def _passages_html(answer: Answer, order: list[int]) -> str:
          [_ordinal_cell(s.rank_fused) for s in scores]),
         ("Cross-encoder relevance", "a logit: higher is more relevant; not a probability",
          [_score_cell(s.rerank) for s in scores]),
-        ("ColBERT late-interaction score", f"up to {LATE_MAX}: each of the question's {LATE_MAX} token vectors "
-         "matched to its closest in the passage, summed; higher matches more closely",
+        ("ColBERT late-interaction score", f"up to {LATE_MAX}: the best match in the passage of each of the "
+         f"question's {LATE_MAX} token vectors, summed; higher is closer",
          [_score_cell(s.late, 1) for s in scores]),
         ("Rank in the ColBERT list", "1 is first", [_ordinal_cell(s.rank_late) for s in scores]),
         ("Rank in the semantic list", "1 is first; MiniLM embeddings, closest in meaning",

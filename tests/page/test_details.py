@@ -81,7 +81,7 @@ def test_each_passage_shows_its_ranks_and_scores_under_labels_that_say_what_and_
     text = visible(view)
     assert "Cross-encoder relevance (a logit: higher is more relevant; not a probability)" in text
     assert "ColBERT late-interaction score (up to 32:" in text
-    assert "Rank after fusion (1 is first; the semantic, keyword and ColBERT lists combined by reciprocal rank fusion)" in text
+    assert "Rank after fusion (1 is first; the semantic, keyword and ColBERT lists fused by reciprocal rank)" in text
     assert "— : not measured for that passage" in text
     # columns by marker, each naming its passage for a screen reader; titles escaped
     assert '<th scope="col">[1]<span class="qa-sr"> A &lt;b&gt;report&lt;/b&gt;</span></th>' in view

@@ -87,6 +87,8 @@
     const el = document.getElementById('qa-focus');
     if (!box || !el) return;
     box.scrollTop += el.getBoundingClientRect().top - box.getBoundingClientRect().top - 40;
+    const zoomed = document.querySelector('#qa-page-zoom.qa-zoomed');  // and across, on a zoomed page
+    if (zoomed) zoomed.scrollLeft = el.offsetLeft - 16;
     const r = box.getBoundingClientRect();
     if (r.top < 0 || r.top > window.innerHeight - 60) box.scrollIntoView({block: 'start'});
   }
@@ -100,9 +102,7 @@
     box.classList.toggle('qa-zoomed', on);
     btn.setAttribute('aria-pressed', String(on));
     if (on) box.setAttribute('tabindex', '0'); else box.removeAttribute('tabindex');  // a scroll box keys can reach
-    const focus = document.getElementById('qa-focus');
-    box.scrollLeft = on && focus ? focus.offsetLeft - 16 : 0;
-    focusPassage();
+    focusPassage();  // the answering sentence in view, across as well as down
     if (say) announce(on ? 'Page zoomed to twice its width: scroll sideways to read across it.' : 'Page fitted to the panel.');
   }
 
