@@ -6,6 +6,7 @@ so ``doc.text[start:end]`` is exactly the passage shown.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -110,6 +111,7 @@ class Hit:
     bm25: float | None = None
     rank_dense: int | None = None
     rank_bm25: int | None = None
+    rank_fused: int | None = None  # 1-based place in the first stage's list (the fused one in hybrid mode)
     row: int = -1  # the chunk's row in the index, for looking up its vectors
     sentence_scores: tuple[float, ...] = ()  # the question against each of chunk.sentences, in order
     late: float | None = None  # ColBERT MaxSim
@@ -117,6 +119,43 @@ class Hit:
     rerank: float | None = None  # the cross-encoder's relevance logit, when the hit was reranked
     back_matter: bool = False  # most of the chunk is references, about the author, imprint or bylines
     signals: SentenceSignals | None = None  # the second stage's sentence measurements, for the first few hits
+
+
+@dataclass(frozen=True)
+class Scores:
+    """How one passage was ranked, each figure on its own scale, for a reader who asks (the page's "How this
+    answer was chosen"): the hit's measurements, carried past the answer stage. None: not measured for it (a
+    list the mode does not use, a passage outside a list's candidates, or past the cross-encoder's depth)."""
+
+    rank_fused: int | None = None  # place in the first stage's list, from 1 (fused in hybrid mode)
+    rerank: float | None = None  # the cross-encoder's relevance logit (higher is more relevant; not a probability)
+    late: float | None = None  # ColBERT MaxSim: the sum over the question's 32 token vectors of each one's best cosine
+    rank_late: int | None = None
+    dense: float | None = None  # cosine similarity, -1 to 1 (the passage or its best sentence)
+    rank_dense: int | None = None
+    bm25: float | None = None  # BM25, 0 and up (no fixed top)
+    rank_bm25: int | None = None
+
+    @classmethod
+    def of(cls, hit: Hit) -> Scores:
+        return cls(rank_fused=hit.rank_fused, rerank=hit.rerank, late=hit.late, rank_late=hit.rank_late,
+                   dense=hit.dense, rank_dense=hit.rank_dense, bm25=hit.bm25, rank_bm25=hit.rank_bm25)
+
+    def to_dict(self) -> dict:
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in dataclasses.asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class LeadReason:
+    """Why the answer leads with its sentence: what the lead model (qa/search/lead.py) made of it."""
+
+    probability: float  # the lead model's share for it among the candidates (they sum to 1; not calibrated)
+    candidates: int  # how many quotable sentences it weighed
+    features: tuple[tuple[str, float, float], ...]  # (feature, the lead's value, its weight), as lead.FEATURES
+
+    def to_dict(self) -> dict:
+        return {"probability": round(self.probability, 4), "candidates": self.candidates,
+                "features": [{"name": f, "value": round(v, 4), "weight": w} for f, v, w in self.features]}
 
 
 @dataclass(frozen=True)
@@ -132,6 +171,7 @@ class Passage:
     highlight_scores: tuple[float, ...] = ()
     quotable: tuple[bool, ...] = ()  # per highlight: may it be quoted as the answer (not back matter, a citation...)
     pages: str = ""  # where a paged document prints it: "p. 12" or "pp. 12-13"; "" for text files
+    scores: Scores | None = None  # how it was ranked, every figure with its scale
 
     @property
     def citation(self) -> str:
@@ -155,6 +195,7 @@ class Answer:
     chance: float | None = None  # calibrated chance that the lead answers (qa/search/answer.py lead_chance)
     kind: str = "logit"  # what ``confidence`` is: "logit", "late", "cross", "cosine" or "terms"
     searched: str = ""  # the question as searched when misspelt words were put right ("" when as asked)
+    lead_reason: LeadReason | None = None  # why the lead model chose the lead (None: it did not choose it)
     timings: dict = field(default_factory=dict, compare=False)
 
     def short_text(self) -> str:
@@ -188,6 +229,7 @@ class Answer:
             "confidence_kind": self.kind,
             "chance": None if self.chance is None else round(self.chance, 4),
             "lead": None if self.lead is None else {"passage": self.lead[0] + 1, "start": self.lead[1][0], "end": self.lead[1][1]},
+            "lead_reason": None if self.lead_reason is None else self.lead_reason.to_dict(),
             "short": None if self.short is None else {"start": self.short[0], "end": self.short[1],
                                                       "text": self.short_text()},
             "passages": [
@@ -206,6 +248,7 @@ class Answer:
                         for (s, e), sc in zip(p.highlights, p.highlight_scores or (0.0,) * len(p.highlights))
                     ],
                     "citation": p.citation,
+                    "scores": None if p.scores is None else p.scores.to_dict(),
                 }
                 for i, p in enumerate(self.passages)
             ],

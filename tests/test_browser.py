@@ -540,3 +540,94 @@ def test_a_pdf_citation_opens_on_its_page_with_the_sentence_boxed_where_it_is_pr
     page.locator("#qa-panel button[data-view=page]").first.click()
     page.locator("#qa-panel .qa-page img").wait_for()
     assert page.errors == []
+
+
+def boxes_on_image(page) -> list[tuple[float, float, float, float]]:
+    """Each highlight box as fractions of the page image shown: (left, top, width, height)."""
+    return page.evaluate("""() => {
+        const img = document.querySelector('#qa-panel .qa-page img').getBoundingClientRect();
+        return Array.from(document.querySelectorAll('#qa-panel .qa-hbox, #qa-panel .qa-pbox')).map(e => {
+            const r = e.getBoundingClientRect();
+            return [(r.left - img.left) / img.width, (r.top - img.top) / img.height, r.width / img.width, r.height / img.height];
+        });
+    }""")
+
+
+def test_the_pdf_page_zooms_on_a_button_or_a_tap_and_its_boxes_stay_on_their_text(page, pdf_app):
+    load(page, pdf_app)
+    ask(page, "What authority do chairs hold?")
+    newest(page).locator("a.qa-cite").first.click()
+    page.wait_for_function("() => { const i = document.querySelector('#qa-panel .qa-page img'); "
+                           "return i && i.complete && i.naturalWidth > 0; }")
+    zoom = page.get_by_role("button", name="Zoom")
+    assert zoom.get_attribute("aria-pressed") == "false"
+    fitted, before = rect(page, "#qa-panel .qa-page img"), boxes_on_image(page)
+    assert before and fitted["width"] <= rect(page, "#qa-page-zoom")["width"] + 1
+
+    zoom.click()
+    page.locator("#qa-panel .qa-zoom[aria-pressed='true']").wait_for()
+    zoomed = rect(page, "#qa-panel .qa-page img")
+    # twice the width (and height) of the page's box; the image inside its 1-px border a pixel or two more
+    assert 2 <= zoomed["width"] / fitted["width"] < 2.02 and 2 <= zoomed["height"] / fitted["height"] < 2.02
+    after = boxes_on_image(page)
+    assert len(after) == len(before)
+    for b, a in zip(before, after):  # the same place on the page, to within a pixel of the fitted image
+        assert all(abs(x - y) <= 1.5 / fitted["width"] for x, y in zip(b, a)), (b, a)
+    # the zoomed page scrolls inside its own box, never the whole screen, and the answering sentence is in view
+    box, mark = rect(page, "#qa-page-zoom"), rect(page, "#qa-panel .qa-hbox")
+    assert box["left"] - 1 <= mark["left"] < box["right"] and zoomed["width"] > box["width"]
+    assert page.evaluate("() => document.documentElement.scrollWidth <= innerWidth")
+    assert page.locator("#qa-page-zoom").get_attribute("tabindex") == "0"  # the keyboard can scroll it
+    shot(page, "pdf-page-zoomed")
+    axe(page)
+
+    # a tap on the page puts it back; the keyboard toggles it too
+    page.locator("#qa-panel .qa-page img").click()
+    page.locator("#qa-panel .qa-zoom[aria-pressed='false']").wait_for()
+    assert abs(rect(page, "#qa-panel .qa-page img")["width"] - fitted["width"]) <= 1
+    zoom.focus()
+    page.keyboard.press("Space")
+    page.locator("#qa-panel .qa-zoom[aria-pressed='true']").wait_for()
+    page.keyboard.press("Enter")
+    page.locator("#qa-panel .qa-zoom[aria-pressed='false']").wait_for()
+    assert page.errors == []
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("size", list(SIZES))
+def test_how_the_answer_was_chosen_is_closed_and_opens_on_labelled_figures(browser, seed_app, size, scheme):
+    ctx, page = _open(browser, size, scheme)
+    try:
+        load(page, seed_app[0])
+        ask(page, TIMMINS)
+        view = newest(page).locator("details.qa-details")
+        assert view.count() == 1 and view.get_attribute("open") is None
+        assert not view.locator("table").is_visible()
+        assert "Cross-encoder" not in newest(page).locator(".qa-bot").inner_text()  # closed: no figure shows
+        summary = view.locator("summary")
+        assert summary.inner_text() == "How this answer was chosen"
+        summary.focus()
+        page.keyboard.press("Enter")
+        page.locator("#qa-chat .qa-turn:last-child details.qa-details[open] table").wait_for()
+        text = squash(view.inner_text())
+        assert re.search(r"Calibrated chance that it answers \d+%: leads scored like this were right (about \d|fewer "
+                         r"than 1|more than 9) in 10 times on the evaluation set", text), text
+        headers = [squash(x) for x in view.locator("tbody th").all_inner_texts()]
+        assert any(h.startswith("Cross-encoder relevance (a logit: higher is more relevant; not a probability)")
+                   for h in headers), headers
+        assert all(re.search(r"\(.+\)$", h) for h in headers), "every row says what its figures are and their scale"
+        cells = view.locator("tbody td").all_inner_texts()
+        assert cells and all(re.fullmatch(r"−?\d+(\.\d+)?|—", c.strip()) for c in cells), cells
+        assert page.evaluate("() => document.documentElement.scrollWidth <= innerWidth")  # wide tables scroll in their box
+        view.evaluate("e => e.scrollIntoView({block: 'start'})")
+        shot(page, f"details-{scheme}")
+        axe(page)
+        view.locator("table").evaluate("e => e.scrollIntoView({block: 'center'})")
+        shot(page, f"details-table-{scheme}")
+        newest(page).locator("button.qa-copy").click()
+        page.wait_for_function("() => !!window.qaLastCopy")
+        md = page.evaluate("() => window.qaLastCopy")
+        assert "How this answer was chosen" not in md and "logit" not in md and "Cross-encoder" not in md
+        assert page.errors == []
+    finally:
+        ctx.close()

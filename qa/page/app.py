@@ -25,7 +25,7 @@ from ..engine import MAX_QUESTION_CHARS, normalise_question
 from ..engine import check_sources as check_source_names
 from ..errors import QAError
 from ..options import add_store_options, storage_from_args
-from . import feedback, pages, render
+from . import details, feedback, pages, render
 from .turns import Turn, find
 from .live import BusyError, Gate, LiveIndex, answer_build  # noqa: E402
 
@@ -198,7 +198,7 @@ def build_demo(engine, feedback_path=None, examples: list[str] | None = None, li
                     [list(h) for h in answer.passages[i].highlights]) for i in order],
             lead=[(answer.passages[i].source, a, b) for i, (a, b) in render.lead_sentences(answer)],
             html=render.answer_html(answer, n, settings, dates, len(docs), titles, render.nice_date(live.indexed())),
-            text=md,
+            details=details.details_html(answer), text=md,
         )
 
     def show(turns):

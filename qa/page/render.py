@@ -52,7 +52,7 @@ ACTIONS = {
     "not-helpful": "server", "search-all": "server",
     # done in the browser alone (qa/page/static/page.js)
     "highlight": "browser", "copy": "browser", "copy-all": "browser", "why": "browser", "more": "browser",
-    "newest": "browser",
+    "newest": "browser", "zoom": "browser",
 }
 """Every ``data-action`` this module writes, and where it is handled: the one list the markup, the page's script
 and the server's handler are checked against (tests/page/test_actions.py)."""
@@ -538,8 +538,8 @@ def feedback_html(turn: int, verdict: str | None = None) -> str:
 
 
 def turn_html(turn) -> str:
-    """One exchange (qa/page/turns.py Turn): the question, then the reply (or a pending note), its copy button
-    and thumbs."""
+    """One exchange (qa/page/turns.py Turn): the question, then the reply (or a pending note), the closed "How
+    this answer was chosen" view (qa/page/details.py), its copy button and thumbs."""
     t = turn.number
     reply = turn.html or '<div class="qa-answer qa-pending"><p>Searching the documents…</p></div>'
     tools = ""
@@ -549,10 +549,11 @@ def turn_html(turn) -> str:
             f'data-md="{esc(turn.text)}">Copy answer</button>{feedback_html(t, turn.verdict)}</div>'
         )
     label = f"Answer {t}" if turn.answered else ("Error" if turn.kind == "error" else "Waiting")
+    details = turn.details if turn.answered else ""
     return (
         f'<div class="qa-turn" id="qa-turn-{t}" data-turn="{t}" data-text="{esc(turn.text)}">'
         f'<section class="qa-user" aria-label="Question {t}">{question_html(turn.question, turn.note)}</section>'
-        f'<section class="qa-bot" aria-label="{label}">{reply}{tools}</section></div>'
+        f'<section class="qa-bot" aria-label="{label}">{reply}{details}{tools}</section></div>'
     )
 
 
@@ -694,10 +695,22 @@ def page_panel_html(view, start: int, end: int, turn: int | None = None, n: int 
         extra=_view_button(turn, n, "text"),
         where=page_words(doc, i) + (" · read by OCR" if doc.pages[i].ocr else ""),
         body=(f'<div class="qa-doc-text qa-doc-pages" id="qa-doc-text" tabindex="0" aria-label="{esc(alt)}">'
-              f'<p class="qa-page-note">{esc(" ".join(x for x in (note, said) if x))}</p><div class="qa-page-steps">{step}</div>'
+              f'<p class="qa-page-note">{esc(" ".join(x for x in (note, said) if x))}</p>'
+              f'<div class="qa-page-steps">{step}{ZOOM_BUTTON}</div>'
+              f'<div class="qa-page-zoom" id="{ZOOM_ID}" role="group" aria-label="The page as printed">'
               f'<div class="qa-page"><img src="data:image/png;base64,{image}" alt="{esc(alt)}" width="100%">'
-              f'{boxes}</div>{sr}</div>'),
+              f'{boxes}</div></div>{sr}</div>'),
     )
+
+
+ZOOM_ID = "qa-page-zoom"
+"""The box the page image sits in: zoomed, the page is twice its width and the box scrolls sideways."""
+ZOOM_BUTTON = (f'<button type="button" class="qa-btn qa-step qa-zoom" data-action="zoom" aria-pressed="false" '
+               f'aria-controls="{ZOOM_ID}" title="Show the page at twice the width (or tap the page); scroll to move '
+               'across it">Zoom</button>')
+"""Toggles the zoomed page (qa/page/static/page.js; a tap on the page does the same): on a phone the page is
+scaled to the screen's width, and its small print needs it. The boxes are placed in fractions of the page, so
+they stay on their text at either size."""
 
 
 PANEL_CONTEXT_CHARS = 20_000

@@ -15,6 +15,7 @@ class Turn:
     note: str = ""  # said under the question: it was cut, or misspelt words were put right
     kind: str = "pending"  # "pending" until answered, then "answer" or "error"
     html: str = ""  # the reply as shown (qa/page/render.py answer_html or error_html)
+    details: str = ""  # "How this answer was chosen", closed under the reply (qa/page/details.py); not copied
     text: str = ""  # the exchange as plain Markdown, for Copy conversation
     answer: dict | None = None  # Answer.to_dict(), as /ask returns it
     settings: dict = field(default_factory=dict)  # k, mode and sources it was asked with

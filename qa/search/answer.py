@@ -16,7 +16,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..config import AnswerSettings
-from ..records import Answer, Document, Hit, Passage, Span
+from ..records import Answer, Document, Hit, Passage, Scores, Span
 from . import lead
 from .quotable import quotable
 from .short import short_answer
@@ -97,6 +97,7 @@ def make_passage(doc: Document, hit: Hit, settings: AnswerSettings = AnswerSetti
         highlight_scores=tuple(float(scores[i]) if i < len(scores) else 0.0 for i in chosen),
         quotable=tuple(bool(ok[i]) for i in chosen),
         pages=doc.page_range(c.start, c.end),
+        scores=Scores.of(hit),
     )
 
 
@@ -177,9 +178,7 @@ def make_answer(
     fused = None
     if settings.lead_weights and any(h.signals is not None for h in hits[: settings.lead_passages]):
         ok = lead.quotable_flags(hits, docs, settings.lead_passages)
-        cands, probs = lead.rank(question, hits, ok, dict(settings.lead_weights), settings.lead_passages)
-        if cands:
-            fused = (cands[0], float(probs[0]))
+        fused = lead.choose(question, hits, ok, dict(settings.lead_weights), settings.lead_passages)
     seen: set[str] = set()
     lead_span = {fused[0].passage: fused[0].span} if fused else {}
     order = sorted(range(len(hits)), key=lambda i: i not in lead_span)  # the lead's passage claims its sentence first
@@ -196,7 +195,7 @@ def make_answer(
     chance = None
     if fused:
         first = hits[0].rerank if hits[0].rerank is not None else 0.0
-        chance = lead_chance(fused[1], first, settings)
+        chance = lead_chance(fused[1].probability, first, settings)
         top = (fused[0].passage, fused[0].span)
     else:
         top = _lead(passages, lead_passages)
@@ -210,7 +209,8 @@ def make_answer(
         short = (a + rel[0], a + rel[1]) if rel else None
     return Answer(question=question, passages=passages, abstained=abstained, message=message,
                   confidence=confidence, mode=mode, level=confidence_level(confidence, abstained, settings, kind, chance),
-                  build=build, lead=top, short=short, chance=chance, kind=kind)
+                  build=build, lead=top, short=short, chance=chance, kind=kind,
+                  lead_reason=fused[1] if fused else None)
 
 
 def _lead(passages: tuple[Passage, ...], n: int) -> tuple[int, Span] | None:

@@ -28,13 +28,28 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..records import Document, Hit, Span
+from ..records import Document, Hit, LeadReason, Span
 from .question import kind_of, mentions, names
 from .quotable import quotable
 from .short import short_answer
 
 FEATURES = ("second", "third", "logit_gap", "after_lead_in", "kind_match", "position", "context", "cross", "late",
             "named_before")
+FEATURE_WORDS = {
+    "second": ("It is in the second passage", "yes/no"),
+    "third": ("It is in the third passage", "yes/no"),
+    "logit_gap": ("Its passage's cross-encoder relevance less the first passage's", "logit"),
+    "after_lead_in": ("The sentence before it ends with a colon", "yes/no"),
+    "kind_match": ("It holds the kind of short answer the question asks for", "yes/no"),
+    "position": ("Where it sits in its passage", "position"),
+    "context": ("Cross-encoder: the question against it with the sentence before", "z"),
+    "cross": ("Cross-encoder: the question's topic against it", "z"),
+    "late": ("ColBERT: the question's topic inside it", "z"),
+    "named_before": ("The question's names come in the three sentences before it, not in it", "share"),
+}
+"""Each feature in words, and its scale: "yes/no" (1 or 0), "logit" (a difference of logits), "position" (0 first
+to 1 last), "z" (standard deviations from the mean over the question's candidates), "share" (of the names, 0 to 1).
+What a reader is told when they ask why a sentence leads (the page's "How this answer was chosen")."""
 NO_LOGIT_GAP = -3.0
 """``logit_gap`` of a passage the cross-encoder did not read."""
 
@@ -102,16 +117,36 @@ def features(question: str, hits: Sequence[Hit], cands: Sequence[Candidate]) -> 
     return x
 
 
+def _scored(question: str, hits: Sequence[Hit], ok: Sequence[Sequence[bool]], weights: Mapping[str, float],
+            passages: int) -> tuple[list[Candidate], np.ndarray, np.ndarray, np.ndarray]:
+    """(candidates, their features, the weights as a vector, the model's chance for each), in candidate order."""
+    cands = candidates(hits, ok, passages)
+    w = np.array([weights.get(f, 0.0) for f in FEATURES])
+    if not cands:
+        return [], np.zeros((0, len(FEATURES))), w, np.zeros(0)
+    x = features(question, hits, cands)
+    return cands, x, w, softmax(x @ w)
+
+
 def rank(question: str, hits: Sequence[Hit], ok: Sequence[Sequence[bool]], weights: Mapping[str, float],
          passages: int = 3) -> tuple[list[Candidate], np.ndarray]:
     """The candidates and the model's chance for each that it answers (summing to 1), best first."""
-    cands = candidates(hits, ok, passages)
-    if not cands:
-        return [], np.zeros(0)
-    w = np.array([weights.get(f, 0.0) for f in FEATURES])
-    p = softmax(features(question, hits, cands) @ w)
+    cands, _, _, p = _scored(question, hits, ok, weights, passages)
     order = np.argsort(-p, kind="stable")
     return [cands[i] for i in order], p[order]
+
+
+def choose(question: str, hits: Sequence[Hit], ok: Sequence[Sequence[bool]], weights: Mapping[str, float],
+           passages: int = 3) -> tuple[Candidate, LeadReason] | None:
+    """The best candidate (as ``rank`` orders them) and why: the model's chance for it, how many sentences it
+    weighed, and each feature's value for it with its weight (their products summed are its score)."""
+    cands, x, w, p = _scored(question, hits, ok, weights, passages)
+    if not cands:
+        return None
+    best = int(np.argsort(-p, kind="stable")[0])
+    reason = LeadReason(probability=float(p[best]), candidates=len(cands),
+                        features=tuple((f, float(x[best, i]), float(w[i])) for i, f in enumerate(FEATURES)))
+    return cands[best], reason
 
 
 def quotable_flags(hits: Sequence[Hit], docs: Mapping[str, Document], passages: int = 3) -> list[list[bool]]:

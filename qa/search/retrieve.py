@@ -159,13 +159,14 @@ class Retriever:
                 bm25=lexical.get(r),
                 rank_dense=pos_d.get(r),
                 rank_bm25=pos_b.get(r),
+                rank_fused=place,
                 row=r,
                 sentence_scores=tuple(float(x) for x in (self.sentence_scores(qvec, r) if qvec is not None else terms.score(r))),
                 late=latent.get(r),
                 rank_late=pos_l.get(r),
                 back_matter=self.is_back_matter(r),
             )
-            for r in self.distinct(ranked(fused), k)
+            for place, r in enumerate(self.distinct(ranked(fused), k), 1)
         ]
 
     def is_back_matter(self, row: int) -> bool:

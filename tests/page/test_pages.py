@@ -115,6 +115,23 @@ def test_the_page_panel_is_an_image_with_boxes_and_a_switch_to_text(paged, tmp_p
     assert 'data-view="page"' in text and "Why not the page." in text and "p. 1" in text
 
 
+def test_the_page_can_be_zoomed_with_a_labelled_toggle_that_holds_the_image_and_its_boxes(paged, tmp_path):
+    doc, build, corpus = paged
+    a, b = span_of(doc, "Chairs were asked what authority they hold.")
+    view = pages.page_view(doc, build, corpus, pages.PageImages(tmp_path / "cache"), a, b, [(a, b)])
+    html = render.page_panel_html(view, a, b, turn=2, n=1, total=3)
+    button = re.search(r'<button type="button" class="[^"]*qa-zoom"[^>]*>([^<]+)</button>', html)
+    assert button and button.group(1) == "Zoom"
+    assert 'data-action="zoom"' in button.group(0) and 'aria-pressed="false"' in button.group(0)
+    target = re.search(r'aria-controls="([^"]+)"', button.group(0)).group(1)
+    # what it controls holds the page: the image and every box, placed in fractions of the page
+    inside = re.search(rf'<div class="qa-page-zoom" id="{target}"[^>]*>(<div class="qa-page">.*?</div>)</div>', html).group(1)
+    assert "<img " in inside and inside.count('class="qa-hbox"') == 1 and 'id="qa-focus"' in inside
+    styles = re.findall(r"(?:left|top|width|height):([\d.%-]+)", inside)
+    assert len(styles) == 4 * inside.count("<span") and all(s.endswith("%") for s in styles)
+    assert render.ACTIONS["zoom"] == "browser"
+
+
 def test_a_pdf_citation_opens_on_its_page_and_switches_to_text(tmp_path):
     """Through the page's own handlers: ask, open [1] (the page, boxed), next page, text view."""
     import json

@@ -90,3 +90,38 @@ def test_a_refusal_marks_no_short_answer():
     h = Hit(chunk=chunk, score=1.0, row=0, sentence_scores=(0.1, 0.9), rerank=-20.0)
     answer = make_answer("How many leaders were interviewed?", [h], {"d.txt": doc}, "hybrid")
     assert answer.abstained and answer.short is None and answer.level == "low"
+
+
+def test_the_answer_says_why_its_lead_was_chosen_feature_by_feature():
+    doc, h = hit([0.9, 0.5, 0.6, 0.1], [3, 0, 1, -5], [2, 1, 4, -3])
+    weights = {"context": 1.0, "named_before": 2.0}
+    q = "What does Claire Fuller find hardest?"
+    answer = make_answer(q, [h], {"d.txt": doc}, "hybrid", AnswerSettings(lead_weights=tuple(weights.items())))
+    why = answer.lead_reason
+    ok = lead.quotable_flags([h], {"d.txt": doc})
+    cands = lead.candidates([h], ok)
+    x = lead.features(q, [h], cands)  # rows in candidate order: sentences 0, 2, 3
+    best = [c.sentence for c in cands].index(2)
+    assert answer.lead == (0, cands[best].span) and why.candidates == 3
+    assert why.probability == lead.rank(q, [h], ok, weights)[1][0]
+    assert [f for f, _, _ in why.features] == list(lead.FEATURES)
+    assert [v for _, v, _ in why.features] == x[best].tolist()
+    assert {f: w for f, _, w in why.features if w} == weights
+    # value x weight, summed, is the lead's score; the softmax of the scores is its probability
+    w = np.array([weights.get(f, 0.0) for f in lead.FEATURES])
+    assert np.isclose(sum(v * wt for _, v, wt in why.features), (x @ w)[best])
+    assert np.isclose(why.probability, lead.softmax(x @ w)[best])
+    col = lead.FEATURES.index("context")
+    assert answer.to_dict()["lead_reason"]["features"][col] == {"name": "context", "value": round(x[best, col], 4),
+                                                                "weight": 1.0}
+
+
+def test_without_the_lead_model_there_is_no_reason_to_give():
+    doc, h = hit([0.9, 0.5, 0.6, 0.1], [3, 0, 1, -5], [2, 1, 4, -3])
+    answer = make_answer("What is hard?", [h], {"d.txt": doc}, "hybrid", AnswerSettings(lead_weights=()))
+    assert answer.lead is not None and answer.lead_reason is None and answer.to_dict()["lead_reason"] is None
+
+
+def test_every_feature_is_put_in_words_with_its_scale():
+    assert list(lead.FEATURE_WORDS) == list(lead.FEATURES)
+    assert {scale for _, scale in lead.FEATURE_WORDS.values()} <= {"yes/no", "logit", "position", "z", "share"}

@@ -52,3 +52,9 @@ def test_a_chunk_mostly_inside_a_better_one_is_passed_over(fake_engine):
     rows = list(range(len(fake_engine.index.chunks)))
     # the same chunk twice: the second copy is all shared text, so it is passed over
     assert r.distinct([rows[0], rows[0]] + rows[1:], k=len(rows)) == rows
+
+
+def test_each_hit_knows_its_place_in_the_first_stage_list(fake_engine):
+    for mode in ("hybrid", "dense", "bm25"):
+        hits = fake_engine.search("When should roses be pruned?", k=4, mode=mode)
+        assert [h.rank_fused for h in hits] == list(range(1, len(hits) + 1)), mode

@@ -4,7 +4,7 @@
 (() => {
   const $ = (s, root = document) => root.querySelector(s);
   const $$ = (s, root = document) => Array.from(root.querySelectorAll(s));
-  const state = {lastAnswer: 0, lastTurns: 0, opener: null, wantPanel: false, panelKey: ''};
+  const state = {lastAnswer: 0, lastTurns: 0, opener: null, wantPanel: false, panelKey: '', zoom: false};
 
   function announce(text) {
     let live = document.getElementById('qa-announce');
@@ -87,13 +87,33 @@
     const el = document.getElementById('qa-focus');
     if (!box || !el) return;
     box.scrollTop += el.getBoundingClientRect().top - box.getBoundingClientRect().top - 40;
+    const zoomed = document.querySelector('#qa-page-zoom.qa-zoomed');  // and across, on a zoomed page
+    if (zoomed) zoomed.scrollLeft = el.offsetLeft - 16;
     const r = box.getBoundingClientRect();
     if (r.top < 0 || r.top > window.innerHeight - 60) box.scrollIntoView({block: 'start'});
+  }
+
+  function zoomPage(btn, on, say = true) {
+    // the page view at twice its width inside a box that scrolls sideways; the boxes are placed in fractions
+    // of the page, so they stay on their text. Kept while the panel is open, as pages are stepped through.
+    const box = document.getElementById('qa-page-zoom');
+    if (!box || !btn) return;
+    state.zoom = on;
+    box.classList.toggle('qa-zoomed', on);
+    btn.setAttribute('aria-pressed', String(on));
+    if (on) box.setAttribute('tabindex', '0'); else box.removeAttribute('tabindex');  // a scroll box keys can reach
+    focusPassage();  // the answering sentence in view, across as well as down
+    if (say) announce(on ? 'Page zoomed to twice its width: scroll sideways to read across it.' : 'Page fitted to the panel.');
   }
 
   document.addEventListener('click', (e) => {
     const t = e.target.closest ? e.target : e.target.parentElement;
     if (!t) return;
+    if (t.closest('#qa-page-zoom .qa-page')) {  // a tap on the page zooms it, or back
+      const z = $('#qa-panel .qa-zoom');
+      if (z) zoomPage(z, z.getAttribute('aria-pressed') !== 'true');
+      return;
+    }
     const cite = t.closest('a.qa-cite, a.qa-show');
     if (cite) {
       e.preventDefault(); e.stopPropagation();
@@ -114,6 +134,7 @@
     const act = b.dataset.action, turn = b.dataset.turn;
     if (act === 'open') { openSource(turn, b.dataset.n, null); }
     else if (act === 'highlight') { focusPassage(); }
+    else if (act === 'zoom') { zoomPage(b, b.getAttribute('aria-pressed') !== 'true'); }
     else if (act === 'newest') {
       e.preventDefault();
       const turns = $$('#qa-chat .qa-turn');
@@ -131,7 +152,7 @@
       send(msg);
     }
     else if (act === 'close') {
-      setOpen(false); state.wantPanel = false; send({action: 'close'});
+      setOpen(false); state.wantPanel = false; state.zoom = false; send({action: 'close'});
       if (state.opener && document.contains(state.opener)) state.opener.focus(); else question()?.focus();
       announce('Source closed.');
     }
@@ -214,6 +235,7 @@
         if (hasDoc && state.wantPanel) {
           state.wantPanel = false;
           setOpen(true);
+          if (state.zoom) zoomPage(panel.querySelector('.qa-zoom'), true, false);
           setTimeout(() => {
             focusPassage();
             const label = document.getElementById('qa-panel-label');
