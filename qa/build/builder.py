@@ -116,7 +116,7 @@ def late_interaction(chunks: list, codec_name: str, index_dir: Path, build: Path
         if i is None:
             return None
         sl = prev.chunk_rows(i)
-        return prev.vectors[sl], prev.spans[sl] - previous.chunks[i].start + c.start
+        return prev.vectors[sl], prev.spans[sl].astype(np.int64) - previous.chunks[i].start + c.start  # int64: no wrap past 2**31
 
     tokens, encoded = late.build(chunks, reuse, progress=lambda d, t: say("late interaction vectors", d, t), cache=token_cache,
                                  encode=encode, block_size=block_size, codec_name=codec_name, codec=codec,

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .embed import text_key
-from ..records import Chunk, Span, TokenIndex
+from ..records import SPAN_DTYPE, Chunk, Span, TokenIndex, stored_spans
 
 MODEL = "colbert"
 DTYPE = np.float16
@@ -154,7 +154,7 @@ class TokenCache:
         k = self.key(text)
         ckey = FLOAT16 if rows.dtype != np.uint8 else self.codec.key
         if self.entries.get(k, (None, None, None))[2] != ckey:
-            self.entries[k] = (rows, spans, ckey)
+            self.entries[k] = (rows, stored_spans(spans), ckey)
             self._new.append(k)
         if time.monotonic() - self._last_save >= self.save_interval_s:
             self.flush()
@@ -204,13 +204,13 @@ class MemorySink:
 
     def add(self, rows: np.ndarray, spans: np.ndarray) -> None:
         self.rows.append(rows)
-        self.spans.append(spans)
+        self.spans.append(stored_spans(spans))
 
     def close(self, codec) -> TokenIndex:
         offsets = np.concatenate([[0], np.cumsum([len(r) for r in self.rows])]).astype(np.int64)
         empty = np.zeros((0, 384), dtype=DTYPE) if codec is None else np.zeros((0, codec.code_size), dtype=np.uint8)
         matrix = np.concatenate(self.rows) if self.rows else empty
-        spans = np.concatenate(self.spans) if self.spans else np.zeros((0, 2), dtype=np.int64)
+        spans = np.concatenate(self.spans) if self.spans else np.zeros((0, 2), dtype=SPAN_DTYPE)
         return TokenIndex(matrix, offsets, spans, codec=codec)
 
 
@@ -296,7 +296,7 @@ def build(chunks: Sequence[Chunk], reuse: Callable[[Chunk], tuple[np.ndarray, np
                     shared[c.text] = (rows, rel)
             else:
                 rows, rel = shared[c.text]
-            sink.add(rows, rel + c.start)
+            sink.add(rows, np.asarray(rel, dtype=np.int64) + c.start)  # int64: a stored (int32) span + start may pass 2**31
             state["written"] += 1
 
     write_ready(final=not todo)
