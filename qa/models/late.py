@@ -217,7 +217,7 @@ class MemorySink:
 def build(chunks: Sequence[Chunk], reuse: Callable[[Chunk], tuple[np.ndarray, np.ndarray] | None] = lambda c: None,
           progress: Callable[[int, int], None] | None = None, cache: TokenCache | None = None,
           encode: Callable[[Sequence[Chunk]], list] = encode_here, block_size: int = ENCODE_BLOCK,
-          codec_name: str = "none", codec=None, sink=None) -> tuple[TokenIndex, int]:
+          codec_name: str = "none", codec=None, sink=None, timings: dict | None = None) -> tuple[TokenIndex, int]:
     """Token rows of every chunk, handed to ``sink`` in chunk order as soon as they are known (a build
     streams them to its files: the whole float set is never held); returns (``sink.close(codec)``, chunks encoded).
 
@@ -226,7 +226,8 @@ def build(chunks: Sequence[Chunk], reuse: Callable[[Chunk], tuple[np.ndarray, np
     repeats, by ``encode`` (in this process by default; a build on Ray passes its workers'), ``block_size``
     chunks at a time. With ``codec_name`` other than ``none`` and no ``codec`` given, one is trained
     (late_codec.train) on the first chunks' vectors, late_codec.TRAIN_TOKENS of them, before any row is
-    written; too few vectors for one and the rows stay float16. ``progress(done, to encode)``."""
+    written; too few vectors for one and the rows stay float16. ``progress(done, to encode)``; ``timings``, if
+    given, gets the seconds spent training the codec as ``codec_train``."""
     from . import late_codec
 
     late_codec.check_name(codec_name)
@@ -276,7 +277,10 @@ def build(chunks: Sequence[Chunk], reuse: Callable[[Chunk], tuple[np.ndarray, np
                 state["scanned"] += 1
             if not final and state["sampled"] < late_codec.TRAIN_TOKENS:
                 return
+            t = time.perf_counter()
             codec = late_codec.train(np.concatenate(sample) if sample else np.zeros((0, 384), np.float32), codec_name)
+            if timings is not None:
+                timings["codec_train"] = timings.get("codec_train", 0.0) + time.perf_counter() - t
             decided = True
             sample.clear()
             if cache is not None:
