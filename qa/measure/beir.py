@@ -51,12 +51,15 @@ def files(folder: Path) -> dict[str, Path]:
     """corpus, queries and qrels of the BEIR folder ``folder`` (or its ``scifact/``, as the zip unpacks), or
     EvalSetError saying which is missing and where to get them."""
     folder = Path(folder)
+    tried = []
     for base in (folder, folder / "scifact"):
         found = {"corpus": next((p for p in (base / "corpus.jsonl", base / "corpus.jsonl.gz") if p.is_file()), None),
                  "queries": next((p for p in (base / "queries.jsonl", base / "queries.jsonl.gz") if p.is_file()), None),
                  "qrels": base / "qrels" / f"{SPLIT}.tsv" if (base / "qrels" / f"{SPLIT}.tsv").is_file() else None}
         if all(found.values()):
             return found  # type: ignore[return-value]
+        tried.append(found)
+    found = max(tried, key=lambda f: sum(v is not None for v in f.values()))  # the folder that holds most of them
     missing = ", ".join(k for k, v in found.items() if v is None)
     raise EvalSetError(f"No BEIR SciFact files in {folder} ({missing} missing): {GET_IT}.")
 
@@ -65,6 +68,7 @@ def read(folder: Path) -> BeirSet:
     """The corpus, the test queries and their judgements; EvalSetError naming the line that is not BEIR's format."""
     where = files(folder)
     docs, queries, qrels = {}, {}, {}
+    n = 0
     try:
         for n, line in enumerate(_lines(where["qrels"]), 1):
             cols = line.rstrip("\n").split("\t")

@@ -99,6 +99,11 @@ def test_missing_files_say_where_to_get_them_before_any_build(tmp_path):
         beir.read(tmp_path)
     msg = str(e.value)
     assert "\n" not in msg and "scifact.zip" in msg and "corpus, queries, qrels missing" in msg and "--scifact DIR" in msg
+    (tmp_path / "scifact" / "qrels").mkdir(parents=True)  # the zip's folder, one file short
+    (tmp_path / "scifact" / "corpus.jsonl").write_text("", encoding="utf-8")
+    (tmp_path / "scifact" / "qrels" / "test.tsv").write_text("", encoding="utf-8")
+    with pytest.raises(EvalSetError, match=r"\(queries missing\)"):
+        beir.files(tmp_path)
     opt = Namespace(scifact=str(tmp_path), short_docs=0, corpus=str(tmp_path))
     with pytest.raises(EvalSetError, match="scifact.zip"):
         build_rate.build_rate_section(opt, tmp_path / "work", None)  # before the seeds are built
