@@ -94,7 +94,7 @@ def late_model() -> dict:
 
 
 def late_interaction(chunks: list, codec_name: str, index_dir: Path, build: Path, previous: store.LoadedIndex | None,
-                     encode, block_size: int, say) -> tuple:
+                     encode, block_size: int, say, timings: dict | None = None) -> tuple:
     """Every chunk's ColBERT token rows, streamed into ``build`` as they are encoded: (index, chunks encoded, cache).
 
     A chunk whose text the previous build holds takes its rows from there (codes are copied when that build's
@@ -116,11 +116,11 @@ def late_interaction(chunks: list, codec_name: str, index_dir: Path, build: Path
         if i is None:
             return None
         sl = prev.chunk_rows(i)
-        return prev.vectors[sl], prev.spans[sl] - previous.chunks[i].start + c.start
+        return prev.vectors[sl], prev.spans[sl].astype(np.int64) - previous.chunks[i].start + c.start  # int64: no wrap past 2**31
 
     tokens, encoded = late.build(chunks, reuse, progress=lambda d, t: say("late interaction vectors", d, t), cache=token_cache,
                                  encode=encode, block_size=block_size, codec_name=codec_name, codec=codec,
-                                 sink=store.LateWriter(build))
+                                 sink=store.LateWriter(build), timings=timings)
     return tokens, encoded, token_cache
 
 
@@ -172,6 +172,18 @@ def previous_chunks(
     return out
 
 
+def _stopwatch(into: dict[str, float]) -> Callable[[str], None]:
+    """``lap(name)``: the seconds since the previous lap (or since this call) go to ``into[name]``."""
+    last = [time.perf_counter()]
+
+    def lap(name: str) -> None:
+        now = time.perf_counter()
+        into[name] = into.get(name, 0.0) + now - last[0]
+        last[0] = now
+
+    return lap
+
+
 def build(
     corpus: Path,
     index_dir: Path,
@@ -199,10 +211,13 @@ def _build(corpus: Path, index_dir: Path, embedder: Embedder, settings: Settings
            warn: Callable | None, previous: store.LoadedIndex | None, workers: RayWorkers | None) -> Path:
     settings = Settings.of(settings)
     t0 = time.perf_counter()
+    stages: dict[str, float] = {}  # seconds per stage, in the manifest (the bench's build rate section reports them)
+    lap = _stopwatch(stages)
     say = progress or (lambda stage, done, total: None)
     corpus = Path(corpus)
     fingerprint = corpus_fingerprint(corpus)
     docs, skipped = load_folder(corpus, warn=warn, progress=say)
+    lap("read")
     say("chunking", 0, len(docs))
     max_seq = embedder.max_seq_length
     reusable = previous_chunks(index_dir, embedder, settings, previous)
@@ -227,6 +242,7 @@ def _build(corpus: Path, index_dir: Path, embedder: Embedder, settings: Settings
                 sentence_texts.append(model_text(by_source[c.source].text[a:b], prefixers[c.source](c.section)[0]))
             rows.append(sentence_rows[key])
         chunk_rows.append(rows)
+    lap("chunk")
 
     cache = EmbeddingCache(index_dir / "cache" / f"{text_key(embedder.name)[:16]}.npz")
     texts = [c.embed_text for c in chunks] + sentence_texts
@@ -237,12 +253,14 @@ def _build(corpus: Path, index_dir: Path, embedder: Embedder, settings: Settings
         encode, encode_late, late_block = workers.embed, workers.encode_late, workers.late_block
     vectors, embedded = cache.embed(embedder, texts, progress=lambda d, t: say("embedding", d, t), encode=encode)
     chunk_vecs, sent_vecs = vectors[: len(chunks)], vectors[len(chunks) :]
+    lap("embed")
     tmp, build_id = store.new_build_dir(index_dir)
     try:
         tokens, late_encoded, token_cache = None, 0, None
         if settings.index.late_interaction:
             tokens, late_encoded, token_cache = late_interaction(chunks, settings.index.late_codec, index_dir, tmp,
-                                                                 previous, encode_late, late_block, say)
+                                                                 previous, encode_late, late_block, say, stages)
+        lap("late")  # ColBERT token vectors, written as they come; of which "codec_train" training their codec
         if workers is not None:
             workers.say_totals()
         t_embed = time.perf_counter()
@@ -251,11 +269,15 @@ def _build(corpus: Path, index_dir: Path, embedder: Embedder, settings: Settings
 
         say("writing index", 0, 1)
         store.write_records(tmp, docs, chunks, chunk_rows, sent_vecs)
+        lap("write_records")
         index = dense_index(chunk_vecs, settings.index)
+        lap("dense_index")
         logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every build at DEBUG otherwise
         bm25 = bm25s.BM25()
         bm25.index(lexical.tokenize([c.embed_text for c in chunks], settings.index), show_progress=False)
+        lap("bm25")
         store.write_indexes(tmp, index, bm25)  # the token rows are written already
+        lap("write_indexes")
         manifest = {
             "format": store.FORMAT_VERSION,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -271,7 +293,8 @@ def _build(corpus: Path, index_dir: Path, embedder: Embedder, settings: Settings
             "counts": {"documents": len(docs), "chunks": len(chunks), "sentences": len(sentence_texts),
                        "embedded": embedded, "late_encoded": late_encoded,
                        "late_tokens": 0 if tokens is None else len(tokens.vectors)},
-            "seconds": {"embedding": round(t_embed - t0, 3), "total": round(time.perf_counter() - t0, 3)},
+            "seconds": {"embedding": round(t_embed - t0, 3), "total": round(time.perf_counter() - t0, 3),
+                        "stages": {k: round(v, 3) for k, v in stages.items()}},  # publishing (hashing, renaming) after
             "versions": versions(),
         }
         final = store.publish(index_dir, tmp, build_id, manifest)

@@ -17,6 +17,7 @@ from ..ingest import lexical
 from . import store
 from ..config import IndexSettings
 from ..errors import IndexCorruptError, QAError
+from ..records import SPAN_DTYPE, stored_spans
 
 INSTALL_HINT = "Install the Milvus extra: `pip install -e '.[milvus]'` (or `make install`)."
 PART_CHARS = 16_000
@@ -34,7 +35,8 @@ DOCUMENT, SEALED, MANIFEST = "document", "sealed", "manifest.json"  # record nam
 SENTENCES, TOKENS, SPANS = "sentences", "tokens", "spans"
 CODEC = "codec"  # record of the set's token codec (owner ``codec_owner(key)``): its codes need it to be read
 """Records of a version's packed arrays: sentence vectors (float32), ColBERT token vectors (float16) and the
-document characters each token covers (int64 pairs), in row order, base64 in PACKED_PART_CHARS parts."""
+document characters each token covers (int32 pairs; int64 as older versions wrote them, told apart by size:
+``unpack_spans``), in row order, base64 in PACKED_PART_CHARS parts."""
 BM25_ANALYZER = {"tokenizer": "standard"}
 """Milvus only splits the ``terms`` field on spaces: it holds the chunk's terms as qa/ingest/lexical.py makes them
 (bm25s's tokeniser, Snowball stemmer, stop list), and a question is sent as its terms the same way, so both
@@ -229,7 +231,7 @@ def write_versions(c, coll: dict[str, str], index: store.LoadedIndex, new: list[
         if late is not None:
             rows = np.concatenate([np.arange(late.offsets[i], late.offsets[i + 1]) for i in v.chunks] or [np.zeros(0, np.int64)])
             yield from record_rows(v.key, TOKENS, pack(late.vectors[rows], token_dtype(late.codec)), PACKED_PART_CHARS)
-            yield from record_rows(v.key, SPANS, pack(late.spans[rows], np.int64), PACKED_PART_CHARS)
+            yield from record_rows(v.key, SPANS, pack(stored_spans(late.spans[rows]), SPAN_DTYPE), PACKED_PART_CHARS)
         yield from record_rows(v.key, DOCUMENT, v.record)
 
     write(c, coll["records"], (row for v in new for row in packed(v)))
@@ -275,6 +277,13 @@ def unpack(text: str, dtype, width: int, rows: int, what: str) -> np.ndarray:
         raise IndexCorruptError(f"Milvus holds {out.size} values of {what}, its record says {rows} x {width}. "
                                 "Run `python -m qa index --force --store milvus --milvus-uri URI` to rewrite it.")
     return out.reshape(rows, width)
+
+
+def unpack_spans(text: str, rows: int, what: str) -> np.ndarray:
+    """The (rows, 2) token spans ``pack`` wrote: int32 pairs, or int64 pairs from a version an older qa wrote
+    (told apart by their size, which differs whenever there is a token)."""
+    dtype = np.int64 if len(base64.b64decode(text)) == rows * 2 * np.dtype(np.int64).itemsize and rows else SPAN_DTYPE
+    return unpack(text, dtype, 2, rows, what)
 
 
 def loaded(c, name: str) -> str:

@@ -85,7 +85,7 @@ from ..ingest import lexical
 from . import milvus_claim, milvus_rows, store
 from ..config import IndexSettings, StoreSettings
 from ..errors import IndexCorruptError, IndexMissingError, IndexStaleError, PublishConflictError
-from ..records import TokenIndex
+from ..records import SPAN_DTYPE, TokenIndex
 from .milvus_rows import (DOCUMENT, INSTALL_HINT, MANIFEST, PARTS, PLACEHOLDER, SENTENCES, SPANS, TOKENS, MilvusUnavailableError,
                           index_settings, unpack)
 
@@ -472,7 +472,7 @@ def _load(settings: StoreSettings) -> store.LoadedIndex:
             sentences.append(unpack(got[SENTENCES], np.float32, dim, rec["sentences"], f"sentence vectors of {d.source}"))
             if token_dim:
                 token_vecs.append(unpack(got[TOKENS], token_dtype, int(token_dim), n_tokens, f"token vectors of {d.source}"))
-                spans.append(unpack(got[SPANS], np.int64, 2, n_tokens, f"token spans of {d.source}"))
+                spans.append(milvus_rows.unpack_spans(got[SPANS], n_tokens, f"token spans of {d.source}"))
         counts = manifest["counts"]
         if (len(chunks), n_sentences) != (counts["chunks"], counts["sentences"]):
             raise IndexCorruptError(f"The Milvus index {build_id} at {settings.milvus_uri} has {len(chunks)} chunks and "
@@ -482,7 +482,7 @@ def _load(settings: StoreSettings) -> store.LoadedIndex:
         if token_dim:
             vecs = np.concatenate(token_vecs) if token_vecs else np.zeros((0, int(token_dim)), dtype=token_dtype)
             offsets = np.concatenate([[0], np.cumsum(tokens, dtype=np.int64)]).astype(np.int64)
-            late = store.with_floats(TokenIndex(vecs, offsets, np.concatenate(spans) if spans else np.zeros((0, 2), dtype=np.int64),
+            late = store.with_floats(TokenIndex(vecs, offsets, np.concatenate(spans) if spans else np.zeros((0, 2), dtype=SPAN_DTYPE),
                                                 codec=codec))
     except (IndexCorruptError, MilvusUnavailableError):
         raise

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DiskFullError, IndexBusyError, IndexCorruptError, IndexMissingError
-from ..records import Chunk, Document, Heading, Page, TokenIndex
+from ..records import SPAN_DTYPE, Chunk, Document, Heading, Page, TokenIndex, stored_spans
 
 FORMAT_VERSION = 2
 """2: documents carry back_matter spans, and structure found by this version (reference sections, captions)."""
@@ -453,12 +453,12 @@ class LateWriter:
 
     def add(self, rows: np.ndarray, spans: np.ndarray) -> None:
         self.vectors.add(rows)
-        self.spans.add(np.asarray(spans, dtype=np.int64))
+        self.spans.add(stored_spans(spans))
         self.lengths.append(len(rows))
 
     def close(self, codec) -> TokenIndex:
         self.vectors.close(np.float16 if codec is None else np.uint8, 384 if codec is None else codec.code_size)
-        self.spans.close(np.int64, 2)
+        self.spans.close(SPAN_DTYPE, 2)
         _save_npy(self.build / LATE_FILES[1], np.concatenate([[0], np.cumsum(self.lengths)]).astype(np.int64))
         if codec is not None:
             _save_npy(self.build / LATE_CODEC, codec.to_bytes())

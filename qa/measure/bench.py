@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from .. import config
-from . import pdf_bench, scale
+from . import build_rate, pdf_bench, scale
 from .tables import fmt as _f
 from .tables import table as _table
 from .scenarios import (
@@ -129,23 +129,6 @@ def chunking_section(opt, work: Path, inproc) -> dict:
     return {"rows": rows}
 
 
-def build_rate_section(opt, work: Path, inproc) -> dict:
-    """Documents per second, end to end (read, chunk, embed, ColBERT vectors, write), model loaded, empty cache:
-    a generated folder of short documents (abstract-sized) and the seeds."""
-    pool = sentence_pool(Path(opt.corpus))
-    folder = write_short_docs(work / "short-docs", opt.short_docs, pool)
-    rows = []
-    for name, corpus in (("short documents", folder), ("seeds", Path(opt.corpus))):
-        b = run("build", {"corpus": str(corpus), "index_dir": str(work / f"rate-{corpus.name}")}, inproc)
-        n = b["counts"]["documents"]
-        rows.append({"name": name, "documents": n, "chunks": b["counts"]["chunks"], "sentences": b["counts"]["sentences"],
-                     "mb": disk_bytes(corpus) / 1e6, "build_s": b["build_s"], "encode_s": b["encode_s"],
-                     "model_load_s": b["model_load_s"], "docs_per_s": n / b["build_s"],
-                     "s_per_mb": b["build_s"] / max(disk_bytes(corpus) / 1e6, 1e-9), "peak_rss_mb": b["peak_rss_mb"],
-                     "cpu_s": b.get("cpu_s"), "loadavg": b["loadavg"]})
-    return {"rows": rows}
-
-
 def ann_section(opt, growth: dict, inproc) -> dict:
     last = growth["sizes"][-1]
     a = {"build": last["build_path"], "questions": questions(opt.questions), "M": opt.hnsw_m, "efSearch": opt.ef_search,
@@ -195,12 +178,7 @@ def render(r: dict) -> str:
                         f"{_f(x['rss_before_mb'], 0)} / {_f(x['rss_after_mb'], 0)}", _f(x["peak_rss_mb"], 0)) for x in ch["rows"]])
     br = r.get("build_rate")
     if br:
-        out += _table("Build rate (model loaded, empty cache)",
-                      ("corpus", "documents", "chunks", "sentences", "MB", "build (s)", "of which MiniLM embedding (s)",
-                       "documents/s", "s per MB", "peak RSS (MB)"),
-                      [(x["name"], f"{x['documents']:,}", f"{x['chunks']:,}", f"{x['sentences']:,}", f"{x['mb']:.2f}",
-                        _f(x["build_s"]), _f(x["encode_s"]), _f(x["docs_per_s"], 2), _f(x["s_per_mb"]), _f(x["peak_rss_mb"], 0))
-                       for x in br["rows"]])
+        out += build_rate.render(br)
     g = r.get("growth")
     if g:
         out += ["### Growth (synthetic collections from the seed text)", "",
@@ -289,7 +267,13 @@ def add_arguments(p) -> None:
                    "scale (build rate in one process against Ray on local nodes), stores (local against Milvus Lite "
                    "at --store-sizes), pdf (reading, OCR and page rendering; no model); the last three are not in the default run")
     p.add_argument("--chunk-mb", default="1,10,50", help="sizes (MB) of the single generated texts the chunking section reads")
-    p.add_argument("--short-docs", type=int, default=2000, help="short documents the build_rate section indexes")
+    p.add_argument("--short-docs", type=int, default=2000, help="generated short documents the build_rate section indexes (0: none)")
+    p.add_argument("--scifact", metavar="DIR", help="also build BEIR SciFact from DIR (corpus.jsonl, queries.jsonl, qrels/test.tsv; "
+                   "benchmarks/README.md says where to get them) in the build_rate section, and score its nDCG@10")
+    p.add_argument("--scifact-docs", type=int, default=None, metavar="N",
+                   help="only N SciFact documents: those of test queries (up to half of N), then others; scores only the "
+                   "queries whose relevant documents are all kept")
+    p.add_argument("--scifact-modes", default="hybrid,bm25", help="retrieval modes SciFact's queries are asked in")
     p.add_argument("--scale-docs", type=int, default=400, help="short documents the scale section builds each way")
     p.add_argument("--ray-nodes", default="1,2", help="local Ray cluster sizes (nodes) the scale section builds on")
     p.add_argument("--cpus-per-node", type=int, default=1, help="CPUs (= workers) of each local Ray node in the scale section")
@@ -342,6 +326,7 @@ def main(args) -> int:
         opt.hnsw_m, opt.ef_search = "16", "16,64"
         opt.chunk_mb = "0.05,0.2" if opt.chunk_mb == "1,10,50" else opt.chunk_mb
         opt.short_docs = min(opt.short_docs, 20)
+        opt.scifact_docs = min(opt.scifact_docs or 40, 40)
         opt.pdf_runs, opt.ocr_runs, opt.render_pages = min(opt.pdf_runs, 2), 1, min(opt.render_pages, 3)
     opt.sizes = [int(x) for x in str(opt.sizes).split(",")] if isinstance(opt.sizes, str) else opt.sizes
     opt.chunk_mb = [float(x) for x in str(opt.chunk_mb).split(",")] if isinstance(opt.chunk_mb, str) else opt.chunk_mb
@@ -350,6 +335,7 @@ def main(args) -> int:
     opt.ray_nodes = [int(x) for x in str(opt.ray_nodes).split(",")]
     opt.store_sizes = [int(x) for x in str(opt.store_sizes).split(",")]
     opt.stores = [x.strip() for x in str(opt.stores).split(",") if x.strip()]
+    opt.scifact_modes = [config.check_mode(x.strip()) for x in str(opt.scifact_modes).split(",") if x.strip()]
     scratch = Path(tempfile.gettempdir())
     opt.out = opt.out or str(scratch / "qa-bench-quick.json" if opt.quick else OUT_DIR / "results.json")
     opt.plot = opt.plot or str(scratch / "qa-bench-quick.png" if opt.quick else OUT_DIR / "growth.png")
@@ -360,6 +346,8 @@ def main(args) -> int:
     unknown = set(sections) - set(known)
     if unknown:
         raise ValueError(f"Unknown bench section(s) {', '.join(sorted(unknown))}; choose from {', '.join(known)}")
+    if opt.scifact and "build_rate" not in sections:
+        raise ValueError("--scifact is measured by the build_rate section: add build_rate to --sections")
     Path(opt.out).parent.mkdir(parents=True, exist_ok=True)
     old = json.loads(Path(opt.out).read_text()) if opt.update and Path(opt.out).exists() else {}
     opt._result = old
@@ -382,7 +370,7 @@ def main(args) -> int:
         if "chunking" in sections:
             _save_partial(opt, "chunking", chunking_section(opt, work, inproc))
         if "build_rate" in sections:
-            _save_partial(opt, "build_rate", build_rate_section(opt, work, inproc))
+            _save_partial(opt, "build_rate", build_rate.build_rate_section(opt, work, inproc))
         if "growth" in sections:
             _save_partial(opt, "growth", growth_section(opt, work, inproc))
         if "scale" in sections:

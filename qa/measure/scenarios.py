@@ -140,6 +140,7 @@ def scenario_build(a: dict, shared=None) -> dict:
     return {"model_load_s": load_s, "build_s": build_s, "encode_s": emb.encode_s - e0, "encoded": emb.encoded - n0,
             "approximated": getattr(emb, "approximated", 0), "late_approximated": late_counts.get("approximated", 0),
             "tokenize_s": emb.tokenize_s - k0, "counts": m["counts"], "dense_index": m["dense_index"],
+            "stages_s": m.get("seconds", {}).get("stages", {}),
             "index_bytes": disk_bytes(path), "cache_bytes": disk_bytes(index_dir / "cache"), "path": str(path)}
 
 
@@ -389,7 +390,9 @@ def run(kind: str, a: dict, inproc=None, module: str = "qa.measure.scenarios") -
     load0 = os.getloadavg()[0]
     t = time.perf_counter()
     if inproc is not None:
-        out = SCENARIOS[kind](a, shared=inproc)
+        import importlib
+
+        out = importlib.import_module(module).SCENARIOS[kind](a, shared=inproc)
         out["peak_rss_mb"] = peak_rss_mb()
         out["peak_rss_note"] = "whole bench process (--quick runs in-process)"
     else:

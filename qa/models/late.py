@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .embed import text_key
-from ..records import Chunk, Span, TokenIndex
+from ..records import SPAN_DTYPE, Chunk, Span, TokenIndex, stored_spans
 
 MODEL = "colbert"
 DTYPE = np.float16
@@ -154,7 +154,7 @@ class TokenCache:
         k = self.key(text)
         ckey = FLOAT16 if rows.dtype != np.uint8 else self.codec.key
         if self.entries.get(k, (None, None, None))[2] != ckey:
-            self.entries[k] = (rows, spans, ckey)
+            self.entries[k] = (rows, stored_spans(spans), ckey)
             self._new.append(k)
         if time.monotonic() - self._last_save >= self.save_interval_s:
             self.flush()
@@ -204,20 +204,20 @@ class MemorySink:
 
     def add(self, rows: np.ndarray, spans: np.ndarray) -> None:
         self.rows.append(rows)
-        self.spans.append(spans)
+        self.spans.append(stored_spans(spans))
 
     def close(self, codec) -> TokenIndex:
         offsets = np.concatenate([[0], np.cumsum([len(r) for r in self.rows])]).astype(np.int64)
         empty = np.zeros((0, 384), dtype=DTYPE) if codec is None else np.zeros((0, codec.code_size), dtype=np.uint8)
         matrix = np.concatenate(self.rows) if self.rows else empty
-        spans = np.concatenate(self.spans) if self.spans else np.zeros((0, 2), dtype=np.int64)
+        spans = np.concatenate(self.spans) if self.spans else np.zeros((0, 2), dtype=SPAN_DTYPE)
         return TokenIndex(matrix, offsets, spans, codec=codec)
 
 
 def build(chunks: Sequence[Chunk], reuse: Callable[[Chunk], tuple[np.ndarray, np.ndarray] | None] = lambda c: None,
           progress: Callable[[int, int], None] | None = None, cache: TokenCache | None = None,
           encode: Callable[[Sequence[Chunk]], list] = encode_here, block_size: int = ENCODE_BLOCK,
-          codec_name: str = "none", codec=None, sink=None) -> tuple[TokenIndex, int]:
+          codec_name: str = "none", codec=None, sink=None, timings: dict | None = None) -> tuple[TokenIndex, int]:
     """Token rows of every chunk, handed to ``sink`` in chunk order as soon as they are known (a build
     streams them to its files: the whole float set is never held); returns (``sink.close(codec)``, chunks encoded).
 
@@ -226,7 +226,8 @@ def build(chunks: Sequence[Chunk], reuse: Callable[[Chunk], tuple[np.ndarray, np
     repeats, by ``encode`` (in this process by default; a build on Ray passes its workers'), ``block_size``
     chunks at a time. With ``codec_name`` other than ``none`` and no ``codec`` given, one is trained
     (late_codec.train) on the first chunks' vectors, late_codec.TRAIN_TOKENS of them, before any row is
-    written; too few vectors for one and the rows stay float16. ``progress(done, to encode)``."""
+    written; too few vectors for one and the rows stay float16. ``progress(done, to encode)``; ``timings``, if
+    given, gets the seconds spent training the codec as ``codec_train``."""
     from . import late_codec
 
     late_codec.check_name(codec_name)
@@ -276,7 +277,10 @@ def build(chunks: Sequence[Chunk], reuse: Callable[[Chunk], tuple[np.ndarray, np
                 state["scanned"] += 1
             if not final and state["sampled"] < late_codec.TRAIN_TOKENS:
                 return
+            t = time.perf_counter()
             codec = late_codec.train(np.concatenate(sample) if sample else np.zeros((0, 384), np.float32), codec_name)
+            if timings is not None:
+                timings["codec_train"] = timings.get("codec_train", 0.0) + time.perf_counter() - t
             decided = True
             sample.clear()
             if cache is not None:
@@ -296,7 +300,7 @@ def build(chunks: Sequence[Chunk], reuse: Callable[[Chunk], tuple[np.ndarray, np
                     shared[c.text] = (rows, rel)
             else:
                 rows, rel = shared[c.text]
-            sink.add(rows, rel + c.start)
+            sink.add(rows, np.asarray(rel, dtype=np.int64) + c.start)  # int64: a stored (int32) span + start may pass 2**31
             state["written"] += 1
 
     write_ready(final=not todo)

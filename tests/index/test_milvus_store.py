@@ -307,6 +307,18 @@ def test_token_vectors_round_trip_through_milvus_and_are_written_incrementally(t
     assert milvus_rows.unpack(got[cats], local.late.vectors.dtype, local.late.vectors.shape[1], tokens, "cats").shape[0] == tokens > 0
 
 
+def test_token_spans_are_packed_as_int32_and_older_int64_records_still_unpack():
+    spans = np.array([[0, 4], [5, 9], [10, 2**31 - 1]], dtype=np.int64)
+    new = milvus_rows.pack(spans, milvus_rows.SPAN_DTYPE)
+    assert len(base64.b64decode(new)) == spans.size * 4
+    old = milvus_rows.pack(spans, np.int64)  # as qa wrote them before
+    for text in (new, old):
+        assert np.array_equal(milvus_rows.unpack_spans(text, 3, "spans"), spans)
+    assert milvus_rows.unpack_spans(milvus_rows.pack(np.zeros((0, 2)), np.int32), 0, "spans").shape == (0, 2)
+    with pytest.raises(IndexCorruptError):
+        milvus_rows.unpack_spans(new, 2, "spans")
+
+
 def test_milvus_finds_the_same_passages_as_the_local_store(tiny_corpus, tmp_path, milvus):
     local, remote = engines(tiny_corpus, tmp_path, milvus)
     assert remote.index.first_stage is not None and remote.index.dense is None  # really answered by Milvus

@@ -146,6 +146,28 @@ def test_rebuild_chunks_only_the_changed_documents(tiny_corpus, tmp_path, embedd
     assert sorted(chunked) == sorted(second.docs)
 
 
+def test_token_spans_are_written_as_int32_and_a_build_with_int64_spans_still_reads(tmp_path):
+    import numpy as np
+
+    vectors = np.ones((3, 384), dtype=np.float16)
+    spans = np.array([[0, 4], [5, 9], [2**31 - 2, 2**31 - 1]], dtype=np.int64)  # the last pair: the most int32 holds
+    new = tmp_path / "new"
+    new.mkdir()
+    writer = store.LateWriter(new)
+    writer.add(vectors[:1], spans[:1])
+    writer.add(vectors[1:], spans[1:])
+    got = writer.close(None)
+    assert np.load(new / store.LATE_FILES[2]).dtype == np.int32 and got.spans.dtype == np.int32
+    assert np.array_equal(got.spans, spans) and np.array_equal(got.offsets, [0, 1, 3])
+    old = tmp_path / "old"  # as LateWriter wrote them before: int64 pairs
+    old.mkdir()
+    for name, array in zip(store.LATE_FILES, (vectors, np.array([0, 1, 3], dtype=np.int64), spans)):
+        np.save(old / name, array)
+    assert np.array_equal(store.read_late(old).spans, spans)
+    with pytest.raises(ValueError, match="2 GiB"):
+        store.LateWriter(tmp_path).add(vectors[:1], np.array([[2**31 - 1, 2**31]], dtype=np.int64))
+
+
 def test_large_token_vectors_are_mapped_from_their_file_and_small_ones_widened_in_memory(tmp_path, monkeypatch):
     import numpy as np
 
