@@ -32,9 +32,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) process ``pid`` has used so far; nan when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: fields 14 and 15 of stat
+
+
 class Watch:
     """Polls a process's VmRSS every ``every`` s in a thread while the ``with`` block runs; ``result`` then holds the
-    highest and last VmRSS seen and VmHWM at the end (MB), and how many samples were taken."""
+    highest and last VmRSS seen and VmHWM at the end (MB), how many samples were taken, and the CPU seconds the
+    process used meanwhile (on a shared machine, what its work cost when wall time is inflated by others)."""
 
     def __init__(self, pid: int, every: float = 0.25) -> None:
         self.pid, self.every, self.result = pid, every, {}
@@ -51,6 +62,7 @@ class Watch:
             self._sample()
 
     def __enter__(self) -> Watch:
+        self._cpu0 = cpu_s(self.pid)
         self._sample()
         self._thread = threading.Thread(target=self._poll, daemon=True)
         self._thread.start()
@@ -61,7 +73,8 @@ class Watch:
         self._thread.join()
         self._sample()
         self.result = {"rss_max_mb": max(self._seen, default=None), "rss_end_mb": self._seen[-1] if self._seen else None,
-                       "hwm_mb": proc_status_mb("VmHWM", self.pid), "samples": len(self._seen)}
+                       "hwm_mb": proc_status_mb("VmHWM", self.pid), "samples": len(self._seen),
+                       "cpu_s": cpu_s(self.pid) - self._cpu0}
 
 
 class MilvusLiteServer:

@@ -197,22 +197,25 @@ def render_stores(st: dict) -> list[str]:
              f"{x['late_tokens']:,}" if x.get("late_tokens") is not None else "-",
              _f(x["publish_s"]) if x.get("publish_s") is not None else "-", _f(x["open_s"]),
              _f(x["latency_ms"]["p50"]), _f(x["latency_ms"]["p95"]), str(x["latency_ms"]["n"]), _mb(x["rss_open_mb"]),
-             _mb(x["peak_rss_mb"]), _mb(x.get("anon_rss_end_mb")),
+             _mb(x["peak_rss_mb"]), _mb(x.get("anon_rss_end_mb")), _f(x.get("cpu_s")),
              _mb(x["server"]["queries"]["hwm_mb"]) if x.get("server") else "-") for x in st["rows"]]
     out = _table("Stores at scale: hybrid answers from a growth collection (chunk vectors approximated)",
                  ("store", "chunks", "ColBERT token vectors", "publish (s)", "open (s)", "p50 (ms)", "p95 (ms)", "questions",
-                  "RSS after open (MB)", "peak RSS (MB)", "own (anonymous) RSS at the end (MB)", "server peak RSS (MB)"), rows)
+                  "RSS after open (MB)", "peak RSS (MB)", "own (anonymous) RSS at the end (MB)",
+                  "query process CPU: models, open, questions (s)", "server peak RSS (MB)"), rows)
     if any(x.get("late_approximated") for x in st["rows"]):
         out += ["*: ColBERT vectors of all but the first chunks borrowed word piece by word piece (`--approx-late-above`)", ""]
     servers = [x for x in st["rows"] if x.get("server")]
     if servers:
         out += _table("Milvus Lite server process (VmRSS polled every 0.25 s; VmHWM its peak since start)",
                       ("chunks", "start (s)", "RSS idle (MB)", "publish: RSS max / VmHWM (MB)", "queries: RSS max / VmHWM (MB)",
+                       "CPU: publish / query process's life (s)",
                        "data folder after publish / at the end (MB)", "publishing process peak RSS (MB)",
                        "query process own RSS after open (MB)", "stop"),
                       [(f"{x['chunks']:,}", _f(v["start_s"]), _mb(v["idle"]["rss_mb"]),
                         f"{_mb(v['publish']['rss_max_mb'])} / {_mb(v['publish']['hwm_mb'])}",
                         f"{_mb(v['queries']['rss_max_mb'])} / {_mb(v['queries']['hwm_mb'])}",
+                        f"{_f(v['publish'].get('cpu_s'))} / {_f(v['queries'].get('cpu_s'))}",
                         f"{v['data_bytes_published'] / 2**20:,.0f} / {v['data_bytes_end'] / 2**20:,.0f}",
                         _mb(x["peak_publish_mb"]), _mb(x.get("anon_rss_open_mb")), f"{v['stop']} ({_f(v['stop_s'])} s)")
                        for x in servers for v in [x["server"]]])
