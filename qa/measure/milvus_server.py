@@ -44,8 +44,10 @@ def cpu_s(pid: int) -> float:
 
 class Watch:
     """Polls a process's VmRSS every ``every`` s in a thread while the ``with`` block runs; ``result`` then holds the
-    highest and last VmRSS seen and VmHWM at the end (MB), how many samples were taken, and the CPU seconds the
-    process used meanwhile (on a shared machine, what its work cost when wall time is inflated by others)."""
+    highest and last VmRSS seen, VmHWM at the end and the peak, the larger of the two (MB: the kernel updates VmHWM
+    only now and then, so a sample can pass it by a few pages, as a short peak between samples can pass the samples),
+    how many samples were taken, and the CPU seconds the process used meanwhile (on a shared machine, what its work
+    cost when wall time is inflated by others)."""
 
     def __init__(self, pid: int, every: float = 0.25) -> None:
         self.pid, self.every, self.result = pid, every, {}
@@ -72,9 +74,9 @@ class Watch:
         self._stop.set()
         self._thread.join()
         self._sample()
-        self.result = {"rss_max_mb": max(self._seen, default=None), "rss_end_mb": self._seen[-1] if self._seen else None,
-                       "hwm_mb": proc_status_mb("VmHWM", self.pid), "samples": len(self._seen),
-                       "cpu_s": cpu_s(self.pid) - self._cpu0}
+        hwm, top = proc_status_mb("VmHWM", self.pid), max(self._seen, default=float("nan"))
+        self.result = {"rss_max_mb": top, "rss_end_mb": self._seen[-1] if self._seen else None, "hwm_mb": hwm,
+                       "peak_mb": max(hwm, top), "samples": len(self._seen), "cpu_s": cpu_s(self.pid) - self._cpu0}
 
 
 class MilvusLiteServer:
