@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,12 +33,6 @@ print(time.perf_counter() - t0, len(index.chunks))
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("index_dir")
@@ -48,23 +41,14 @@ def main() -> None:
     from qa import Engine
     from qa.config import StoreSettings
     from qa.index import milvus_store, store
+    from qa.measure.milvus_server import MilvusLiteServer
 
     tmp = Path(tempfile.mkdtemp(prefix="qa-milvus-bench-"))
-    port = free_port()
-    uri = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(tmp / "data"),
-                               "--host", "127.0.0.1", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = MilvusLiteServer(tmp / "data")
+    uri = server.uri
     try:
-        from pymilvus import MilvusClient
-
-        t0 = time.perf_counter()
-        while True:
-            try:
-                MilvusClient(uri=uri, timeout=2).list_collections()
-                break
-            except Exception:
-                time.sleep(0.1)
-        print(f"server answering after {time.perf_counter() - t0:.1f} s")
+        server.start()
+        print(f"server answering after {server.started_s:.1f} s")
         local_dir = tmp / "index"
         shutil.copytree(args.index_dir, local_dir)
         local = store.load(local_dir)
@@ -93,8 +77,7 @@ def main() -> None:
             print(f"Engine.ask {name}: p50 {statistics.median(got):.0f} ms, p95 {got[int(0.95 * (len(got) - 1))]:.0f} ms "
                   f"({len(got)} questions)")
     finally:
-        server.kill()
-        server.wait()
+        server.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

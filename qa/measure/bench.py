@@ -264,8 +264,8 @@ def add_arguments(p) -> None:
     p.add_argument("--quick", action="store_true", help="tiny, fast run that checks the benchmark works (CI)")
     p.add_argument("--sections", default="seed,chunking,build_rate,growth,ann",
                    help="comma-separated: seed, chunking, build_rate, growth, ann (approximate-index recall), "
-                   "scale (build rate in one process against Ray on local nodes), stores (local against Milvus Lite "
-                   "at --store-sizes), pdf (reading, OCR and page rendering; no model); the last three are not in the default run")
+                   "scale (build rate in one process against Ray on local nodes), stores (local against a Milvus Lite "
+                   "server at --store-sizes), pdf (reading, OCR and page rendering; no model); the last three are not in the default run")
     p.add_argument("--chunk-mb", default="1,10,50", help="sizes (MB) of the single generated texts the chunking section reads")
     p.add_argument("--short-docs", type=int, default=2000, help="generated short documents the build_rate section indexes (0: none)")
     p.add_argument("--scifact", metavar="DIR", help="also build BEIR SciFact from DIR (corpus.jsonl, queries.jsonl, qrels/test.tsv; "
@@ -279,7 +279,9 @@ def add_arguments(p) -> None:
     p.add_argument("--cpus-per-node", type=int, default=1, help="CPUs (= workers) of each local Ray node in the scale section")
     p.add_argument("--store-sizes", default="10000", help="growth collection sizes (chunks) the stores section queries")
     p.add_argument("--store-questions", type=int, default=60, help="eval questions each store answers in the stores section")
-    p.add_argument("--stores", default="local,milvus", help="the stores the stores section queries")
+    p.add_argument("--stores", default="local,milvus-server",
+                   help="the stores the stores section queries: local (the index folder's files), milvus (a Milvus Lite "
+                   "file, opened in the query process), milvus-server (Milvus Lite's server in a process of its own)")
     p.add_argument("--approx-late-above", type=int, default=20_000,
                    help="in the stores section, collections above this many chunks encode this many with ColBERT and give "
                    "the rest vectors borrowed word piece by word piece (their query cost is the same; marked in the report)")
@@ -327,6 +329,8 @@ def main(args) -> int:
         opt.chunk_mb = "0.05,0.2" if opt.chunk_mb == "1,10,50" else opt.chunk_mb
         opt.short_docs = min(opt.short_docs, 20)
         opt.scifact_docs = min(opt.scifact_docs or 40, 40)
+        opt.store_sizes = "40" if opt.store_sizes == "10000" else opt.store_sizes
+        opt.store_questions = min(opt.store_questions, 4)
         opt.pdf_runs, opt.ocr_runs, opt.render_pages = min(opt.pdf_runs, 2), 1, min(opt.render_pages, 3)
     opt.sizes = [int(x) for x in str(opt.sizes).split(",")] if isinstance(opt.sizes, str) else opt.sizes
     opt.chunk_mb = [float(x) for x in str(opt.chunk_mb).split(",")] if isinstance(opt.chunk_mb, str) else opt.chunk_mb

@@ -8,6 +8,7 @@ collections for the growth section, built from the seed text.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import random
@@ -64,6 +65,24 @@ def rss_mb() -> float:
     """Current resident memory of this process (MB)."""
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def proc_status_mb(field: str, pid: int | str = "self") -> float:
+    """A memory line of /proc/PID/status in MB (VmRSS, VmHWM, RssAnon...); nan when the process or line is not there."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def anon_rss_mb() -> float:
+    """Resident memory of this process that is its own (RssAnon): without the pages of files it maps, such as
+    large token vectors (store.read_late), which the kernel shares with its page cache and can drop at will."""
+    return proc_status_mb("RssAnon")
 
 
 def peak_rss_mb() -> float:
@@ -139,6 +158,7 @@ def scenario_build(a: dict, shared=None) -> dict:
     m = store.read_manifest(path)
     return {"model_load_s": load_s, "build_s": build_s, "encode_s": emb.encode_s - e0, "encoded": emb.encoded - n0,
             "approximated": getattr(emb, "approximated", 0), "late_approximated": late_counts.get("approximated", 0),
+            "late_real": late_counts.get("real"),
             "tokenize_s": emb.tokenize_s - k0, "counts": m["counts"], "dense_index": m["dense_index"],
             "stages_s": m.get("seconds", {}).get("stages", {}),
             "index_bytes": disk_bytes(path), "cache_bytes": disk_bytes(index_dir / "cache"), "path": str(path)}
@@ -390,8 +410,6 @@ def run(kind: str, a: dict, inproc=None, module: str = "qa.measure.scenarios") -
     load0 = os.getloadavg()[0]
     t = time.perf_counter()
     if inproc is not None:
-        import importlib
-
         out = importlib.import_module(module).SCENARIOS[kind](a, shared=inproc)
         out["peak_rss_mb"] = peak_rss_mb()
         out["peak_rss_note"] = "whole bench process (--quick runs in-process)"

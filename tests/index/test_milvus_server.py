@@ -8,7 +8,6 @@ folder under tmp_path; builders that must be other processes are `python -c` wit
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from qa.config import StoreSettings
 from qa.errors import PublishConflictError
 from qa.index import milvus_claim, milvus_store
 from qa.index.milvus_rows import MilvusUnavailableError
+from qa.measure.milvus_server import MilvusLiteServer
 from qa.page.live import LiveIndex
 from tests.conftest import ROOT, free_port
 from tests.fakes import FakeEmbedder, model_free_settings
@@ -59,38 +59,19 @@ def wait_for(what: str, check, deadline: float = DEADLINE_S):
         time.sleep(0.1)
 
 
-class Server:
-    """A Milvus Lite server in a subprocess, on one port and data folder across restarts."""
+class Server(MilvusLiteServer):
+    """The bench's Milvus Lite server (qa/measure/milvus_server.py), killed and restarted on one port and data folder;
+    a server that does not come up fails the test."""
 
     def __init__(self, data: Path) -> None:
-        self.data, self.port, self.proc = data, free_port(), None
-        self.uri = f"http://127.0.0.1:{self.port}"
+        super().__init__(data)
         self.settings = StoreSettings(kind="milvus", milvus_uri=self.uri)
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(self.data), "--host", "127.0.0.1",
-             "--port", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        wait_for("the Milvus Lite server answering", self.answers)
-
-    def answers(self) -> bool:
-        """A client call succeeds (a client of its own: the store's cached one is what the tests watch)."""
-        if self.proc.poll() is not None:
-            pytest.fail(f"the Milvus Lite server exited with {self.proc.returncode}")
-        from pymilvus import MilvusClient
-
         try:
-            c = MilvusClient(uri=self.uri, timeout=2)
-            c.list_collections()
-            c.close()
-            return True
-        except Exception:
-            return False
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
+            super().start()
+        except RuntimeError as e:
+            pytest.fail(str(e))
 
 
 @pytest.fixture

@@ -161,3 +161,28 @@ def test_approximated_colbert_vectors_keep_each_chunks_word_pieces_and_spans():
     pieces = dict(zip(late.chunk_tokens(real)[0][late.chunk_tokens(real)[1]].tolist(), vecs))
     seq, body, _ = late.chunk_tokens(again)
     assert all(np.array_equal(v, pieces[i]) for i, v in zip(seq[body].tolist(), got) if i in pieces)
+
+
+def test_the_stores_section_answers_from_a_milvus_server_and_measures_both_processes(tmp_path, embedder):
+    """`--quick --sections stores`: 40 chunks, local and a Milvus Lite server of its own, 4 questions each; the
+    server's memory is watched during the publish and the questions, and it is stopped cleanly at the end."""
+    from qa.measure import scale
+
+    out = tmp_path / "stores.json"
+    args = measure_cli.parser("bench").parse_args(
+        ["--quick", "--sections", "stores", "--work", str(tmp_path / "work"), "--out", str(out)])
+    assert args.func(args) == 0
+    st = json.loads(out.read_text())["stores"]
+    local, server = st["rows"]
+    assert (local["store"], server["store"]) == ("local", "milvus-server")
+    assert local["chunks"] == server["chunks"] > 0 and local["publish_s"] is None and server["publish_s"] > 0
+    for x in (local, server):
+        assert x["latency_ms"]["n"] == 4 and x["open_s"] > 0 and x["rss_open_mb"] > 0 and x["anon_rss_end_mb"] > 0
+    v = server["server"]
+    assert v["stop"] == "clean" and v["start_s"] > 0 and v["data_bytes_published"] > 0
+    assert 0 < v["idle"]["rss_mb"] <= v["publish"]["rss_max_mb"] <= v["publish"]["peak_mb"]
+    assert v["publish"]["hwm_mb"] <= v["queries"]["hwm_mb"]  # the kernel's, since the server started
+    assert v["queries"]["rss_max_mb"] <= v["queries"]["peak_mb"] and v["queries"]["samples"] > 0
+    assert v["publish"]["cpu_s"] > 0 and v["queries"]["cpu_s"] > 0  # it did the work: rows written, searches answered
+    text = "\n".join(scale.render_stores(st))
+    assert f"| milvus-server | {server['chunks']:,} |" in text and "| clean (" in text
