@@ -42,7 +42,6 @@ from .scenarios import (
     summary,
     write_collection,
     write_long_text,
-    write_short_docs,
 )
 
 
