@@ -16,9 +16,9 @@ import numpy as np
 from ..ingest import lexical
 from . import store
 from ..config import IndexSettings
-from ..errors import IndexCorruptError, QAError
+from ..errors import IndexCorruptError
+from .milvus_client import pymilvus
 
-INSTALL_HINT = "Install the Milvus extra: `pip install -e '.[milvus]'` (or `make install`)."
 PART_CHARS = 16_000
 """Characters of record text per row: at most 4 bytes each in UTF-8, so under the 65,535-byte VARCHAR limit."""
 PACKED_PART_CHARS = 65_532
@@ -43,18 +43,6 @@ ignores the "_english_" stop list and does not stem ("cat" never matched "Cats")
 BM25_PARAMS = {"bm25_k1": 1.5, "bm25_b": 0.75}
 """bm25s's defaults (k1 1.5, b 0.75), which the local index uses; Milvus's own default k1 is 1.2."""
 PLACEHOLDER = [0.0, 1.0]  # the vector of a collection that only needs one to exist
-
-
-class MilvusUnavailableError(QAError):
-    """pymilvus or milvus-lite is not installed, or the Milvus at the URI cannot be reached."""
-
-
-def pymilvus():
-    try:
-        import pymilvus
-    except ImportError as e:
-        raise MilvusUnavailableError(f"The milvus store needs pymilvus ({e.name or e} is missing). {INSTALL_HINT}") from None
-    return pymilvus
 
 
 def one_of(field: str, values) -> str:

@@ -53,9 +53,9 @@ from part of a build. The page reloads by itself: it polls the ``current`` recor
 (``pointer``, one small query) as it polls the local store's CURRENT (qa/page/live.py), so
 a page on any machine follows what any builder publishes to a shared Milvus server.
 
-A Milvus server that stops answering (``guard``) is a MilvusUnavailableError for the question
-or publish under way, saying how to start it; the next call connects again, loading the
-collections a restarted server holds released.
+A Milvus server that stops answering (qa/index/milvus_client.py ``guard``) is a
+MilvusUnavailableError for the question or publish under way, saying how to start it; the next
+call connects again, loading the collections a restarted server holds released.
 
 Dense candidates, BM25 candidates and document filters are Milvus searches, chunk vectors
 for rescoring are fetched by key; fusion, rescoring, reranking and answers stay the
@@ -73,117 +73,24 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import logging
-import threading
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
 
 import numpy as np
 
 from ..ingest import lexical
 from . import milvus_claim, milvus_rows, store
+from .milvus_client import MilvusUnavailableError, client, guard, pymilvus, released, server_down
 from ..config import IndexSettings, StoreSettings
 from ..errors import IndexCorruptError, IndexMissingError, IndexStaleError, PublishConflictError
 from ..records import TokenIndex
-from .milvus_rows import (DOCUMENT, INSTALL_HINT, MANIFEST, PARTS, PLACEHOLDER, SENTENCES, SPANS, TOKENS, MilvusUnavailableError,
-                          index_settings, unpack)
+from .milvus_rows import DOCUMENT, MANIFEST, PARTS, PLACEHOLDER, SENTENCES, SPANS, TOKENS, index_settings, unpack
 
 CURRENT = "current"
 LAYOUT = 3
 """3: rows keyed by document version, written incrementally, sentence and token vectors packed in records.
 2 (a row per sentence and per token) and 1 (a collection set per build, ``<prefix>_b<build>_``, ``current``
 naming the build alone) are not read: the engine rebuilds, and the publish after that drops them."""
-_CLIENTS: dict[str, object] = {}
-
-
-_CLIENTS_LOCK = threading.RLock()
-
-
-def client(uri: str):
-    """One client per URI for the process (Milvus Lite runs one embedded server per database file); made under a
-    lock, so two threads never open the same database file twice."""
-    c = _CLIENTS.get(uri)
-    if c is not None:
-        return c
-    with _CLIENTS_LOCK:
-        c = _CLIENTS.get(uri)
-        if c is None:
-            c = _CLIENTS[uri] = _open_client(uri)
-        return c
-
-
-def _open_client(uri: str):
-    pm = milvus_rows.pymilvus()
-    # Every query_iterator asks Milvus Lite for a timestamp it does not implement: the client logs a warning and
-    # the embedded server an error with a traceback, then both go on with a client-side timestamp. Real failures
-    # still reach us as exceptions.
-    logging.getLogger("pymilvus.client.iterator.query_iterator").setLevel(logging.ERROR)
-    if "://" not in uri:
-        logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
-    local = "://" not in uri
-    if local:
-        try:
-            import milvus_lite  # noqa: F401
-        except ImportError:
-            raise MilvusUnavailableError(
-                f"--milvus-uri {uri} is a file, which means embedded Milvus Lite, and milvus-lite is not installed. "
-                f"{INSTALL_HINT} Or give http://host:19530 for a Milvus server."
-            ) from None
-        Path(uri).parent.mkdir(parents=True, exist_ok=True)
-    try:
-        c = pm.MilvusClient(uri=str(Path(uri).resolve()) if local else uri)
-    except Exception as e:
-        if not local and is_down(e):
-            raise MilvusUnavailableError(f"Nothing answers at {uri}: start the Milvus server ({start_hint(uri)}), "
-                                         "or check --milvus-uri.") from None
-        raise MilvusUnavailableError(
-            f"Cannot open Milvus at {uri} ({e.__class__.__name__}: {str(e)[:200]}). Check the URI; a Milvus Lite "
-            "file can be open in one process at a time."
-        ) from None
-    return c
-
-
-def close(uri: str) -> None:
-    with _CLIENTS_LOCK:
-        c = _CLIENTS.pop(uri, None)
-    if c is not None:
-        c.close()
-
-
-def is_down(e: BaseException) -> bool:
-    """Whether ``e`` says the Milvus server cannot be reached (refused, reset, unavailable), not that it refused a call."""
-    code = getattr(e, "code", None)
-    code = code() if callable(code) else code
-    text = f"{getattr(code, 'name', code)} {e}".lower()
-    return code == 2 or any(w in text for w in ("unavailable", "fail connecting", "connection refused", "socket closed",
-                                                "connection reset", "failed to connect"))
-
-
-def start_hint(uri: str) -> str:
-    """How to start a Milvus Lite server for ``uri`` (README "Storing the index in Milvus")."""
-    port = urlparse(uri).port or 19530
-    return f"Milvus Lite: `python -m milvus_lite server --data-dir DIR --host 127.0.0.1 --port {port}`"
-
-
-@contextlib.contextmanager
-def guard(uri: str):
-    """Turn a server that stopped answering into one line saying so; the next call opens a new connection."""
-    try:
-        yield
-    except MilvusUnavailableError:
-        raise
-    except Exception as e:
-        if "://" not in uri or not is_down(e):
-            raise
-        _CLIENTS.pop(uri, None)  # a new client next time: no backoff of the old channel to wait out
-        raise MilvusUnavailableError(f"The Milvus server at {uri} stopped answering ({str(e)[:120]}); ask again once it "
-                                     f"is back ({start_hint(uri)} restarts it).") from None
-
-
-def released(e: BaseException) -> bool:
-    """Whether ``e`` says a collection is released: what a restarted server holds every collection as."""
-    return "released" in str(e) or "load()" in str(e)
 
 
 # -- names --------------------------------------------------------------------------------------------
@@ -281,7 +188,7 @@ def withdraw(c, settings: StoreSettings, written: Written) -> None:
 
 def _switch(c, settings: StoreSettings, ref: str) -> None:
     """Point the current record at ``ref`` ("<set tag>:<build>"): the one write that makes a build live."""
-    pm = milvus_rows.pymilvus()
+    pm = pymilvus()
     D = pm.DataType
     name = _current_name(settings)
     if not c.has_collection(name):
@@ -410,7 +317,7 @@ def manifest_of(c, settings: StoreSettings, ref: str) -> dict | None:
     try:
         return json.loads(milvus_rows.read_records(c, coll["records"], [_tag(build_id)])[_tag(build_id)][MANIFEST])
     except Exception as e:  # unreadable: treated as missing; a server gone is not
-        if "://" in settings.milvus_uri and is_down(e):
+        if server_down(settings.milvus_uri, e):
             raise
         return None
 
@@ -487,7 +394,7 @@ def _load(settings: StoreSettings) -> store.LoadedIndex:
     except (IndexCorruptError, MilvusUnavailableError):
         raise
     except Exception as e:
-        if "://" in settings.milvus_uri and is_down(e):
+        if server_down(settings.milvus_uri, e):
             raise
         raise IndexCorruptError(f"The Milvus index {build_id} at {settings.milvus_uri} cannot be read "
                                 f"({e.__class__.__name__}: {str(e)[:200]}). {redo}") from None

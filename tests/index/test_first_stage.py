@@ -9,7 +9,7 @@ import pytest
 
 from qa import Engine
 from qa.config import StoreSettings
-from qa.index import milvus_store
+from qa.index import milvus_client, milvus_store
 from qa.index.first_stage import LocalFirstStage
 from tests.fakes import FakeEmbedder, model_free_settings
 
@@ -28,7 +28,7 @@ def stages(tmp_path_factory):
     settings = StoreSettings(kind="milvus", milvus_uri=str(root / "milvus.db"))
     remote = Engine(corpus=corpus, index_dir=root / "mv", embedder=emb, settings=model_free_settings(), storage=settings)
     yield {"local": (local.retriever.first_stage, local), "milvus": (remote.retriever.first_stage, remote)}
-    milvus_store.close(settings.milvus_uri)
+    milvus_client.close(settings.milvus_uri)
 
 
 def _ranked(stage, qvec, rows) -> list[tuple[float, frozenset]]:

@@ -20,7 +20,7 @@ from qa import Engine
 
 from qa.index import milvus_rows
 
-from qa.index import milvus_store
+from qa.index import milvus_client, milvus_store
 
 from qa.index import store
 from qa.config import StoreSettings
@@ -44,7 +44,7 @@ def milvus(tmp_path):
     """A Milvus Lite database file of this test's own; its embedded server is stopped afterwards."""
     settings = StoreSettings(kind="milvus", milvus_uri=str(tmp_path / "milvus.db"))
     yield settings
-    milvus_store.close(settings.milvus_uri)
+    milvus_client.close(settings.milvus_uri)
 
 
 def engines(corpus, tmp_path, milvus, emb=None):
@@ -84,7 +84,7 @@ def versions(index) -> dict[str, str]:
 
 def stored(milvus, index) -> dict[str, set[str]]:
     """{collection part: document version keys with rows there} of the set ``index`` lives in."""
-    c = milvus_store.client(milvus.milvus_uri)
+    c = milvus_client.client(milvus.milvus_uri)
     coll = milvus_store.names(milvus, index.manifest["store"]["set"])
     field = {"chunks": "doc", "records": "owner"}
     return {part: {r[f] for r in milvus_rows.read_all(c, coll[part], [f])} for part, f in field.items()}
@@ -92,7 +92,7 @@ def stored(milvus, index) -> dict[str, set[str]]:
 
 def record_writes(milvus, monkeypatch) -> list[tuple[str, list[dict]]]:
     """(collection, rows) of every insert and upsert the Milvus client makes from now on."""
-    c = milvus_store.client(milvus.milvus_uri)
+    c = milvus_client.client(milvus.milvus_uri)
     log = []
     for method in ("insert", "upsert"):
         def write(name, data, *args, _real=getattr(c, method), **kwargs):
@@ -167,7 +167,7 @@ def test_an_incremental_rebuild_writes_only_changed_and_added_documents(tiny_cor
     builds = {milvus_store._tag(e.index.manifest["build"]) for e in (again, third)}  # their manifests' owner
     assert stored(milvus, third.index)["records"] == want | builds
     assert searches(again) == again_before  # the build before the live one still answers exactly as it did
-    c = milvus_store.client(milvus.milvus_uri)
+    c = milvus_client.client(milvus.milvus_uri)
     assert [c.has_collection(e.index.manifest["store"]["terms"]) for e in (first, again, third)] == [False, True, True]
     with pytest.raises(IndexStaleError, match="reload"):
         first.search("How often should adult cats be fed?")
@@ -204,7 +204,7 @@ def test_a_publish_killed_before_the_flip_leaves_the_previous_build_answering(ti
         Engine(corpus=tiny_corpus, index_dir=tmp_path / "mv", embedder=emb, settings=model_free_settings(), storage=milvus)
     orphan = {v.source: v.key for v in milvus_rows.versions(store.load(tmp_path / "mv"))}["cats.txt"]  # the local build went through
     assert orphan in stored(milvus, first.index)["chunks"]  # its rows are in the live build's collections...
-    c = milvus_store.client(milvus.milvus_uri)
+    c = milvus_client.client(milvus.milvus_uri)
     assert milvus_store.current_build(c, milvus) == live
     assert searches(first) == before  # ...and answer nothing: the loaded engine answers exactly as before
     reader = milvus_store.load(milvus)  # as does a reader that loads now
@@ -241,7 +241,7 @@ def test_a_publish_killed_while_writing_rows_is_redone_by_the_next(tiny_corpus, 
         Engine(corpus=tiny_corpus, index_dir=tmp_path / "mv", embedder=emb, settings=model_free_settings(), storage=milvus)
     cats = {v.source: v.key for v in milvus_rows.versions(store.load(tmp_path / "mv"))}["cats.txt"]
     assert cats in stored(milvus, first.index)["chunks"]
-    c = milvus_store.client(milvus.milvus_uri)
+    c = milvus_client.client(milvus.milvus_uri)
     assert milvus_store.current_build(c, milvus) == first.index.manifest["build"]
     monkeypatch.setattr(milvus_rows, "write", real_write)
     log = record_writes(milvus, monkeypatch)
@@ -332,7 +332,7 @@ def test_a_document_filter_is_a_milvus_filter(tiny_corpus, tmp_path, milvus):
 def test_a_reopened_milvus_loads_its_released_collections(tiny_corpus, tmp_path, milvus):
     """A new process finds every collection of a Milvus Lite file released; reading must load them first."""
     _, remote = engines(tiny_corpus, tmp_path, milvus)
-    c = milvus_store.client(milvus.milvus_uri)
+    c = milvus_client.client(milvus.milvus_uri)
     for name in c.list_collections():
         c.release_collection(name)
     again = Engine(corpus=tiny_corpus, index_dir=tmp_path / "mv", embedder=FakeEmbedder(), settings=model_free_settings(),
@@ -348,12 +348,12 @@ def test_no_index_in_milvus_says_how_to_build_one(milvus):
 
 def test_a_missing_client_says_how_to_install_it(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "pymilvus", None)
-    with pytest.raises(milvus_store.MilvusUnavailableError, match=r"pip install -e '\.\[milvus\]'"):
-        milvus_store.client(str(tmp_path / "none.db"))
+    with pytest.raises(milvus_client.MilvusUnavailableError, match=r"pip install -e '\.\[milvus\]'"):
+        milvus_client.client(str(tmp_path / "none.db"))
     monkeypatch.delitem(sys.modules, "pymilvus")
     monkeypatch.setitem(sys.modules, "milvus_lite", None)
-    with pytest.raises(milvus_store.MilvusUnavailableError, match="milvus-lite is not installed"):
-        milvus_store.client(str(tmp_path / "none.db"))
+    with pytest.raises(milvus_client.MilvusUnavailableError, match="milvus-lite is not installed"):
+        milvus_client.client(str(tmp_path / "none.db"))
 
 
 def test_store_settings_and_options():
@@ -391,7 +391,7 @@ def test_the_page_takes_the_store_options():
 
 def test_a_settings_change_starts_a_new_collection_set_and_the_old_layout_is_dropped(tiny_corpus, tmp_path, milvus, monkeypatch):
     """Rows depend on the settings, so new settings mean a new set; the set before goes once no kept build reads it."""
-    c = milvus_store.client(milvus.milvus_uri)
+    c = milvus_client.client(milvus.milvus_uri)
     old_layout = f"{milvus.milvus_prefix}_b20200101_000000_00000000_chunks"  # a build written by layout 1
     c.create_collection(old_layout, dimension=2)
     milvus_store._switch(c, milvus, "20200101-000000-00000000")
@@ -419,7 +419,7 @@ def test_a_settings_change_starts_a_new_collection_set_and_the_old_layout_is_dro
 def test_a_build_in_the_row_per_token_layout_is_rebuilt_and_its_collections_dropped(tiny_corpus, tmp_path, milvus, monkeypatch):
     """Layout 2 kept a row per sentence and per token; a reader refuses it with what to run, the engine rebuilds,
     and once no kept build reads the old set its collections, those two included, are dropped."""
-    c = milvus_store.client(milvus.milvus_uri)
+    c = milvus_client.client(milvus.milvus_uri)
     emb = FakeEmbedder()
 
     def open_engine():
