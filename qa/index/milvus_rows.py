@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -110,15 +111,22 @@ def create(c, name: str, fields, indexes: list[tuple]) -> None:
         # another publisher created it meanwhile (a shared Milvus server): the same name means the same schema
 
 
+DROP_SETTLE_S = 2.0
+"""How long a failed drop waits for a drop of the same collection by another publisher to finish: Milvus Lite
+3.2.2 fails one of two simultaneous drops ("No such file or directory") while the other is still removing it."""
+
+
 def drop(c, name: str) -> None:
-    """Drop collection ``name`` if it exists; another publisher dropping it at the same moment is not an error
-    (Milvus Lite 3.2.2 then fails one of the two with "No such file or directory")."""
+    """Drop collection ``name`` if it exists; another publisher dropping it at the same moment is not an error."""
     try:
         if c.has_collection(name):
             c.drop_collection(name)
     except Exception:
-        if c.has_collection(name):
-            raise
+        end = time.monotonic() + DROP_SETTLE_S
+        while c.has_collection(name):
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.05)
 
 
 def write(c, name: str, rows) -> None:
