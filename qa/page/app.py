@@ -18,7 +18,6 @@ import logging
 import os
 import sys
 import time
-from pathlib import Path
 
 from .. import config  # first: it sets the environment (no downloads, no analytics) before Gradio is imported
 from ..engine import MAX_QUESTION_CHARS, normalise_question
@@ -97,15 +96,6 @@ def check_question(question) -> tuple[str, str]:
     return q, ""
 
 
-def boxes_build(engine) -> Path:
-    """The build folder that keeps the documents' character boxes: the loaded build's own, or, for a Milvus store
-    (which keeps no boxes), the local build it was published from when this machine has it."""
-    path = Path(engine.index.path)
-    if path.is_dir():
-        return path
-    return Path(engine.index_dir) / "builds" / str((engine.index.manifest or {}).get("build") or "none")
-
-
 def cite_panel(engine, images: pages.PageImages, source: str, start: int, end: int, highlights, turn: int | None = None,
                n: int | None = None, total: int | None = None, view: str = "page", page: int | None = None,
                note: str = "") -> str:
@@ -118,7 +108,8 @@ def cite_panel(engine, images: pages.PageImages, source: str, start: int, end: i
         render.check_span(doc, start, end, hls)
         if doc.pages and view == "page":
             try:
-                shown = pages.page_view(doc, boxes_build(engine), engine.corpus, images, start, end, hls, page)
+                boxes = engine.store.build_folder(engine.index)  # Milvus keeps none: the local build it came from
+                shown = pages.page_view(doc, boxes, engine.corpus, images, start, end, hls, page)
                 return render.page_panel_html(shown, start, end, turn, n, total, note=note)
             except pages.PageUnavailable as e:
                 note = " ".join(x for x in (note, str(e)) if x)
