@@ -254,8 +254,7 @@ def read_codec(c, coll: dict[str, str], key: str):
 
     text = read_records(c, coll["records"], [codec_owner(key)]).get(codec_owner(key), {}).get(CODEC)
     if text is None:
-        raise IndexCorruptError(f"Milvus holds no token codec {key}, which the build's token codes need. "
-                                "Run `python -m qa index --force --store milvus --milvus-uri URI` to rewrite it.")
+        raise IndexCorruptError(f"Milvus holds no token codec {key}, which the build's token codes need.")
     return late_codec.from_bytes(np.frombuffer(base64.b64decode(text), dtype=np.uint8))
 
 
@@ -268,8 +267,7 @@ def unpack(text: str, dtype, width: int, rows: int, what: str) -> np.ndarray:
     """The (rows, width) array ``pack`` wrote; IndexCorruptError if its size is not that."""
     out = np.frombuffer(base64.b64decode(text), dtype=dtype)
     if out.size != rows * width:
-        raise IndexCorruptError(f"Milvus holds {out.size} values of {what}, its record says {rows} x {width}. "
-                                "Run `python -m qa index --force --store milvus --milvus-uri URI` to rewrite it.")
+        raise IndexCorruptError(f"Milvus holds {out.size} values of {what}, its record says {rows} x {width}.")
     return out.reshape(rows, width)
 
 

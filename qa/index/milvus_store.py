@@ -382,8 +382,8 @@ def _load(settings: StoreSettings) -> store.LoadedIndex:
                 spans.append(unpack(got[SPANS], np.int64, 2, n_tokens, f"token spans of {d.source}"))
         counts = manifest["counts"]
         if (len(chunks), n_sentences) != (counts["chunks"], counts["sentences"]):
-            raise IndexCorruptError(f"The Milvus index {build_id} at {settings.milvus_uri} has {len(chunks)} chunks and "
-                                    f"{n_sentences} sentences, its manifest says {counts['chunks']} and {counts['sentences']}. {redo}")
+            raise IndexCorruptError(f"it has {len(chunks)} chunks and {n_sentences} sentences, its manifest says "
+                                    f"{counts['chunks']} and {counts['sentences']}.")
         sentences = np.concatenate(sentences) if sentences else np.zeros((0, dim), dtype=np.float32)
         late = None
         if token_dim:
@@ -391,8 +391,10 @@ def _load(settings: StoreSettings) -> store.LoadedIndex:
             offsets = np.concatenate([[0], np.cumsum(tokens, dtype=np.int64)]).astype(np.int64)
             late = store.with_floats(TokenIndex(vecs, offsets, np.concatenate(spans) if spans else np.zeros((0, 2), dtype=np.int64),
                                                 codec=codec))
-    except (IndexCorruptError, MilvusUnavailableError):
+    except MilvusUnavailableError:
         raise
+    except IndexCorruptError as e:  # rows that are not what the manifest and the records say
+        raise IndexCorruptError(f"The Milvus index {build_id} at {settings.milvus_uri} is damaged: {e} {redo}") from None
     except Exception as e:
         if server_down(settings.milvus_uri, e):
             raise
