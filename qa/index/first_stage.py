@@ -3,8 +3,8 @@
 ``FirstStage`` is what the Retriever asks of a store: the chunks nearest a question's vector, the chunks BM25
 scores highest, and stored chunk vectors, each limited to some documents. ``LocalFirstStage`` answers from the
 build's files (FAISS and bm25s); ``qa.index.milvus_store.MilvusFirstStage`` from a Milvus collection.
-tests/index/test_first_stage.py holds both to one contract: same rows, same scores (BM25 times k1 + 1 in
-Milvus), the document filter obeyed.
+The store contract (tests/index/test_store_contract.py) holds both to the same rows and scores on the seed
+questions (BM25 times k1 + 1 in Milvus) and to the document filter at any depth.
 """
 
 from __future__ import annotations
