@@ -248,19 +248,12 @@ def with_tokens(index, codec=None):
     return dataclasses.replace(index, late=late, manifest=manifest)
 
 
-@pytest.fixture(scope="module")
-def codec():
-    from qa.models import late_codec
-
-    return late_codec.train(np.random.default_rng(0).normal(size=(late_codec.MIN_TRAIN_TOKENS, 96)), "rpq48")
-
-
 @pytest.mark.parametrize("compressed", [False, True], ids=["float16", "codes"])
 def test_token_vectors_round_trip_through_milvus_and_are_written_incrementally(tiny_corpus, tmp_path, milvus, monkeypatch,
                                                                              compressed, request):
     """ColBERT token vectors (or their codes and codec) come back as the local store holds them; a rebuild writes
     those of changed documents only."""
-    token_codec = request.getfixturevalue("codec") if compressed else None
+    token_codec = request.getfixturevalue("token_codec") if compressed else None
 
     def publish_and_load():
         Engine(corpus=tiny_corpus, index_dir=tmp_path / "mv", embedder=FakeEmbedder(), settings=model_free_settings())
