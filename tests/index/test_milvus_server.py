@@ -27,6 +27,8 @@ from qa.page.live import LiveIndex
 from tests.conftest import ROOT, free_port
 from tests.fakes import FakeEmbedder, model_free_settings
 
+pytestmark = pytest.mark.slow  # a Milvus Lite server and builders in processes of their own
+
 DEADLINE_S = 60.0
 """Generous: a busy CI machine may be twice as slow; every wait ends as soon as its state is reached."""
 

@@ -186,6 +186,7 @@ def test_table_rows_are_lines_with_their_cells_on_their_row(read):
 
 
 @needs_tesseract
+@pytest.mark.slow  # Tesseract over a 300-dpi page (tests/ingest/test_pdf.py OCRs a small one in the fast suite)
 def test_scanned_page_is_read_by_ocr_with_words_where_they_are_printed(read):
     pdf = read(SCAN)
     [page] = pdf.pages

@@ -88,6 +88,7 @@ def test_a_build_streamed_to_its_files_holds_the_codes_of_a_build_in_memory(corp
     assert (read.spans[read.chunk_rows(14)] - read.spans[read.chunk_rows(7)] == 700).all()  # one text, its own place
 
 
+@pytest.mark.slow  # two codec trainings
 def test_a_codec_trained_midway_writes_what_training_first_would(monkeypatch, tmp_path):
     """Rows wait while the first chunks' vectors train the codec, then every row is written as codes."""
     monkeypatch.setattr(late_codec, "TRAIN_TOKENS", 4_500)  # 150 of the 200 chunks: training happens mid-build
