@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +24,7 @@ from qa import Engine
 from qa.config import RetrievalSettings, StoreSettings
 from qa.errors import IndexCorruptError, IndexMissingError, UnknownDocumentError
 from qa.index import milvus_client, milvus_rows, milvus_store, store
-from qa.index.first_stage import LocalFirstStage
+from qa.index.first_stage import LocalFirstStage, MilvusFirstStage
 from qa.index.stores import LocalStore, MilvusStore, open_store
 from qa.search.retrieve import Retriever
 from tests.conftest import ROOT, SEEDS
@@ -125,6 +127,18 @@ def searches(engine: Engine) -> dict:
 def test_open_store_picks_the_store_the_settings_name(tmp_path):
     assert isinstance(open_store(StoreSettings(), tmp_path), LocalStore)
     assert isinstance(open_store(StoreSettings(kind="milvus", milvus_uri="x.db"), tmp_path), MilvusStore)
+
+
+def test_the_local_store_never_imports_milvus(tiny_corpus):
+    """pymilvus and milvus-lite are imported when a Milvus store is first asked something, never otherwise."""
+    code = ("import sys; from qa import Engine; from tests.fakes import FakeEmbedder, model_free_settings; "
+            f"e = Engine(corpus={str(tiny_corpus)!r}, index_dir={str(tiny_corpus.parent / 'ix')!r}, embedder=FakeEmbedder(), "
+            "settings=model_free_settings(), preload=False); e.ask('When was the Thames Barrier built?'); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pymilvus', 'milvus_lite')))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                       env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_nothing_published_yet_says_how_to_build(case, tiny_corpus):
@@ -296,7 +310,7 @@ def same_candidates(local, remote, q: str, qvec, sources, depth: int) -> None:
 def test_both_stores_give_equal_candidates_and_scores_on_the_seed_questions(seed_stores):
     local, remote = seed_stores["local"], seed_stores["milvus"]
     stages = local.retriever.first_stage, remote.retriever.first_stage
-    assert isinstance(stages[0], LocalFirstStage) and isinstance(stages[1], milvus_store.MilvusFirstStage)
+    assert isinstance(stages[0], LocalFirstStage) and isinstance(stages[1], MilvusFirstStage)
     assert remote.index.dense is None  # really answered by Milvus
     assert [c.id for c in remote.index.chunks] == [c.id for c in local.index.chunks]
     assert np.array_equal(remote.index.sentences, local.index.sentences)
