@@ -1,4 +1,4 @@
-"""The index in Milvus: a local build written to Milvus incrementally, and the first stage answered from it.
+"""The index in Milvus: a local build written to Milvus incrementally, and loaded back with its first stage.
 
 The local builder (qa/build/builder.py) still does the work: chunks, vectors, ColBERT token
 vectors and the caches stay in the index folder. ``publish`` then writes that build to
@@ -39,7 +39,8 @@ place within that document. In one set a version decides its rows, so a publish 
 6. the record in ``<prefix>_current`` ("<tag>:<build>"): the one write that makes it live;
    then the claim is dropped.
 
-Readers. A loaded build filters each dense search to its own versions (``doc in [...]``,
+Readers. A loaded build (its first stage: qa/index/first_stage.py ``MilvusFirstStage``)
+filters each dense search to its own versions (``doc in [...]``,
 or those of the documents asked for) and searches its own terms collection for BM25, so
 rows of a publish under way or killed, and rows kept for the build before, are never
 candidates; row keys map to the build's own row numbers, so the Retriever, rescoring
