@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from .build import builder
 from . import config
 from .index import store
+from .index.stores import Store, open_store
 from .search.answer import make_answer
 from .config import ChunkSettings, Settings, StoreSettings, check_k, check_mode
 from .models.embed import Embedder
@@ -115,6 +116,7 @@ class Engine:
         self.embedder = embedder or Embedder(model)
         self.settings = Settings.of(settings)
         self.storage = storage or StoreSettings()
+        self.store: Store = open_store(self.storage, self.index_dir)
         self.workers = workers
         self.reranker = Reranker(self.settings.rerank)
         self._progress = progress
@@ -159,20 +161,19 @@ class Engine:
             self.rebuild(force=True)
             return
         try:
-            index = self._load()
+            index = self.store.load()
         except (IndexMissingError, IndexCorruptError) as e:
             if build == "never":
                 raise
             if isinstance(e, IndexMissingError):
                 self._check_may_build()
-                where = self.index_dir if self.storage.kind == "local" else f"Milvus at {self.storage.milvus_uri}"
-                log.warning("No index in %s yet: building it now.", where)
+                log.warning("No index in %s yet: building it now.", self.store.where)
             else:
                 log.warning("Rebuilding the index, the current one is unusable: %s", str(e).split(" Run `")[0])
             self.rebuild()
             return
         self._check_corpus(index.manifest)
-        reasons = builder.stale_reasons(index.manifest, self.corpus, self.embedder, self.settings)
+        reasons = self._stale(index.manifest)
         if reasons:
             if build == "never":
                 raise IndexStaleError(
@@ -209,8 +210,7 @@ class Engine:
         default = d.resolve() == config.index_dir(config.PROJECT_ROOT / "index").resolve()
         if default:
             return
-        milvus_file = Path(self.storage.milvus_uri).resolve() if self.storage.milvus_uri else None
-        if d.is_dir() and any(p.resolve() != milvus_file for p in d.iterdir()):
+        if d.is_dir() and not all(self.store.owns(p) for p in d.iterdir()):
             raise IndexMissingError(
                 f"{d} is not an index folder and is not empty, so no index is built there. Give --index-dir a new or "
                 "empty folder, or the one `python -m qa index` built."
@@ -222,58 +222,35 @@ class Engine:
             )
 
     def rebuild(self, force: bool = False) -> None:
-        """Build under the lock; unless ``force``, use a fresh index another process built meanwhile."""
+        """Build under the lock, then let the store make the build live; unless ``force``, use a fresh build another
+        process made live meanwhile, and reuse the index folder's live build (its chunks and vectors)."""
         self._check_may_build(force)
         with store.build_lock(self.index_dir):
-            live = None  # the stale live build, loaded here once and handed to the build for reuse
-            if not force and self.storage.kind == "milvus":
-                from .index import milvus_store
-
-                manifest = milvus_store.live_manifest(self.storage)  # loading all of it only to learn it is stale costs seconds
-                if manifest is not None and not builder.stale_reasons(manifest, self.corpus, self.embedder, self.settings):
-                    self._use(self._load())
-                    return
-            elif not force:
-                try:
-                    live = store.load(self.index_dir)
-                    if not builder.stale_reasons(live.manifest, self.corpus, self.embedder, self.settings):
-                        self._use(live)
+            if not force:
+                live = self.store.live_manifest()  # loading a whole build only to learn it is stale costs seconds
+                if live is not None and not self._stale(live):
+                    try:
+                        self._use(self.store.load())
                         return
-                except (IndexMissingError, IndexCorruptError):
-                    pass
-            if self.storage.kind == "milvus":
-                self._use(self._build_milvus(force))
-                return
-            builder.build(self.corpus, self.index_dir, self.embedder, self.settings, self._progress, self._warn, previous=live,
-                          workers=self.workers)
-            self._use(store.load(self.index_dir))
+                    except (IndexMissingError, IndexCorruptError):
+                        pass
+            local = None if force else self._local_build()
+            if local is None or self._stale(local.manifest):
+                builder.build(self.corpus, self.index_dir, self.embedder, self.settings, self._progress, self._warn,
+                              previous=local, workers=self.workers)
+                local = store.load(self.index_dir)
+            self._use(self.store.publish_from(local, self._progress))
 
-    def _load(self) -> store.LoadedIndex:
-        """The live build of the configured store (IndexMissingError or IndexCorruptError if there is none)."""
-        if self.storage.kind == "milvus":
-            from .index import milvus_store
-
-            return milvus_store.load(self.storage)
-        return store.load(self.index_dir)
-
-    def _build_milvus(self, force: bool) -> store.LoadedIndex:
-        """Bring the local build up to date (reusing it if fresh), write it to Milvus, make it live there, load it."""
-        from .index import milvus_store
-
-        local = None
+    def _local_build(self) -> store.LoadedIndex | None:
+        """The index folder's live build (for any store, the build it was made live from), or None if unusable."""
         try:
-            local = store.load(self.index_dir)
-            fresh = not builder.stale_reasons(local.manifest, self.corpus, self.embedder, self.settings)
+            return store.load(self.index_dir)
         except (IndexMissingError, IndexCorruptError):
-            fresh = False
-        if force or not fresh:
-            builder.build(self.corpus, self.index_dir, self.embedder, self.settings, self._progress, self._warn, previous=local,
-                          workers=self.workers)
-            local = store.load(self.index_dir)
-        if self._progress:
-            self._progress("writing to Milvus", 0, 1)
-        milvus_store.publish(self.storage, local)
-        return milvus_store.load(self.storage)
+            return None
+
+    def _stale(self, manifest: dict) -> list[str]:
+        """Why the build with ``manifest`` no longer matches the documents and settings ([] if fresh)."""
+        return builder.stale_reasons(manifest, self.corpus, self.embedder, self.settings)
 
     def _use(self, index: store.LoadedIndex) -> None:
         with self._lock:

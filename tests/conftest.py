@@ -111,6 +111,18 @@ def engine(seed_index_dir, embedder):
     return Engine(corpus=SEEDS, index_dir=seed_index_dir, embedder=embedder, build="never")
 
 
+@pytest.fixture(scope="session")
+def token_codec():
+    """A ColBERT codec (rpq48) trained once for the session on ``fake_tokens`` of ``fake_token_texts()`` (6,000
+    vectors): training takes seconds, and any test that needs a codec can share one."""
+    import numpy as np
+
+    from qa.models import late_codec
+    from tests.fakes import fake_token_texts, fake_tokens
+
+    return late_codec.train(np.concatenate([fake_tokens(t) for t in fake_token_texts()]), "rpq48")
+
+
 @pytest.fixture
 def tiny_corpus(tmp_path):
     """A four-document corpus, small enough to reason about by hand."""

@@ -1,4 +1,4 @@
-"""A stand-in for the embedding model: deterministic bag-of-words vectors, no model to load.
+"""Stand-ins for the models: deterministic bag-of-words vectors and clustered token vectors, no model to load.
 
 Enough for tests of building, storing and retrieving, where what matters is
 that texts sharing words are near each other, not what a real model thinks.
@@ -52,3 +52,24 @@ def model_free_settings(**chunk):
         chunk=ChunkSettings(**chunk), index=IndexSettings(late_interaction=False),
         rerank=RerankSettings(model="none", sentences="cosine"),
     )
+
+
+TOKEN_DIM, TOKEN_TOPICS = 96, 64
+TOKEN_CENTRES = np.random.default_rng(1).standard_normal((TOKEN_TOPICS, TOKEN_DIM)).astype(np.float32)
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def fake_tokens(text: str, n: int = 30) -> np.ndarray:
+    """A chunk's ColBERT-like token vectors: a deterministic function of its text, near 3 of 64 topics (clustered
+    like real token vectors, so a codec trained on them decodes them closely)."""
+    rng = np.random.default_rng(int(hashlib.sha256(text.encode()).hexdigest()[:8], 16))
+    topics = rng.choice(TOKEN_TOPICS, 3, replace=False)
+    return unit(TOKEN_CENTRES[rng.choice(topics, n)] + 0.6 * rng.standard_normal((n, TOKEN_DIM)))
+
+
+def fake_token_texts(n: int = 200) -> list[str]:
+    """The texts whose ``fake_tokens`` the session's codec is trained on (tests/conftest.py ``token_codec``)."""
+    return [f"chunk {i}" for i in range(n)]

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from ..config import StoreSettings
 from ..errors import PublishConflictError
 from . import milvus_rows
+from .milvus_client import pymilvus
 from .milvus_rows import PLACEHOLDER
 
 CLAIM_STALE_S = 60.0
@@ -90,7 +91,7 @@ def _row(ref: str) -> dict:
 
 
 def _create(c, name: str, ref: str) -> None:
-    pm = milvus_rows.pymilvus()
+    pm = pymilvus()
     D = pm.DataType
     fields = [("name", D.VARCHAR, {"is_primary": True, "max_length": 16}), ("build", D.VARCHAR, {"max_length": 160}),
               ("holder", D.VARCHAR, {"max_length": 300}), ("at", D.VARCHAR, {"max_length": 32}),

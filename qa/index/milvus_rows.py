@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,10 +17,10 @@ import numpy as np
 from ..ingest import lexical
 from . import store
 from ..config import IndexSettings
-from ..errors import IndexCorruptError, QAError
+from ..errors import IndexCorruptError
 from ..records import SPAN_DTYPE, stored_spans
+from .milvus_client import pymilvus
 
-INSTALL_HINT = "Install the Milvus extra: `pip install -e '.[milvus]'` (or `make install`)."
 PART_CHARS = 16_000
 """Characters of record text per row: at most 4 bytes each in UTF-8, so under the 65,535-byte VARCHAR limit."""
 PACKED_PART_CHARS = 65_532
@@ -45,18 +46,6 @@ ignores the "_english_" stop list and does not stem ("cat" never matched "Cats")
 BM25_PARAMS = {"bm25_k1": 1.5, "bm25_b": 0.75}
 """bm25s's defaults (k1 1.5, b 0.75), which the local index uses; Milvus's own default k1 is 1.2."""
 PLACEHOLDER = [0.0, 1.0]  # the vector of a collection that only needs one to exist
-
-
-class MilvusUnavailableError(QAError):
-    """pymilvus or milvus-lite is not installed, or the Milvus at the URI cannot be reached."""
-
-
-def pymilvus():
-    try:
-        import pymilvus
-    except ImportError as e:
-        raise MilvusUnavailableError(f"The milvus store needs pymilvus ({e.name or e} is missing). {INSTALL_HINT}") from None
-    return pymilvus
 
 
 def one_of(field: str, values) -> str:
@@ -112,27 +101,61 @@ def schema(pm, fields: list[tuple], functions: list = ()):
     return out
 
 
+INDEX_WAIT_S = 60.0
+"""How long a new collection's indexes may take to be built (an empty collection's are built at once)."""
+
+
 def create(c, name: str, fields, indexes: list[tuple]) -> None:
+    """Create collection ``name`` with its ``indexes`` (field, type, metric, params), loaded for queries.
+
+    What ``create_collection(index_params=...)`` does, but waiting for each index by asking at once and then
+    more slowly, where pymilvus sleeps half a second before it first asks: 2.5 s of every first publish (five
+    collections)."""
     params = c.prepare_index_params()
     for field, index_type, metric, extra in indexes:
         params.add_index(field_name=field, index_type=index_type, metric_type=metric, params=extra)
     try:
-        c.create_collection(name, schema=fields, index_params=params, consistency_level="Strong")
+        c.create_collection(name, schema=fields, consistency_level="Strong")
+        c.create_index(name, params, sync=False)
+        for field, *_ in indexes:
+            wait_for_index(c, name, field)
+        c.load_collection(name)
     except Exception:
         if not c.has_collection(name):
             raise
         # another publisher created it meanwhile (a shared Milvus server): the same name means the same schema
 
 
+def wait_for_index(c, name: str, field: str) -> None:
+    """Return once the index on ``field`` of collection ``name`` is built; raise if Milvus says it failed."""
+    end, pause = time.monotonic() + INDEX_WAIT_S, 0.005
+    while True:
+        got = c.describe_index(name, field) or {}
+        if got.get("state") == "Finished":
+            return
+        if got.get("state") == "Failed" or time.monotonic() > end:
+            raise RuntimeError(f"the index on {field} of Milvus collection {name} was not built "
+                               f"({got.get('state', 'no index')}: {got.get('index_state_fail_reason', '')})")
+        time.sleep(pause)
+        pause = min(2 * pause, 0.25)
+
+
+DROP_SETTLE_S = 2.0
+"""How long a failed drop waits for a drop of the same collection by another publisher to finish: Milvus Lite
+3.2.2 fails one of two simultaneous drops ("No such file or directory") while the other is still removing it."""
+
+
 def drop(c, name: str) -> None:
-    """Drop collection ``name`` if it exists; another publisher dropping it at the same moment is not an error
-    (Milvus Lite 3.2.2 then fails one of the two with "No such file or directory")."""
+    """Drop collection ``name`` if it exists; another publisher dropping it at the same moment is not an error."""
     try:
         if c.has_collection(name):
             c.drop_collection(name)
     except Exception:
-        if c.has_collection(name):
-            raise
+        end = time.monotonic() + DROP_SETTLE_S
+        while c.has_collection(name):
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.05)
 
 
 def write(c, name: str, rows) -> None:
@@ -260,8 +283,7 @@ def read_codec(c, coll: dict[str, str], key: str):
 
     text = read_records(c, coll["records"], [codec_owner(key)]).get(codec_owner(key), {}).get(CODEC)
     if text is None:
-        raise IndexCorruptError(f"Milvus holds no token codec {key}, which the build's token codes need. "
-                                "Run `python -m qa index --force --store milvus --milvus-uri URI` to rewrite it.")
+        raise IndexCorruptError(f"Milvus holds no token codec {key}, which the build's token codes need.")
     return late_codec.from_bytes(np.frombuffer(base64.b64decode(text), dtype=np.uint8))
 
 
@@ -274,8 +296,7 @@ def unpack(text: str, dtype, width: int, rows: int, what: str) -> np.ndarray:
     """The (rows, width) array ``pack`` wrote; IndexCorruptError if its size is not that."""
     out = np.frombuffer(base64.b64decode(text), dtype=dtype)
     if out.size != rows * width:
-        raise IndexCorruptError(f"Milvus holds {out.size} values of {what}, its record says {rows} x {width}. "
-                                "Run `python -m qa index --force --store milvus --milvus-uri URI` to rewrite it.")
+        raise IndexCorruptError(f"Milvus holds {out.size} values of {what}, its record says {rows} x {width}.")
     return out.reshape(rows, width)
 
 

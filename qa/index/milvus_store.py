@@ -1,4 +1,4 @@
-"""The index in Milvus: a local build written to Milvus incrementally, and the first stage answered from it.
+"""The index in Milvus: a local build written to Milvus incrementally, and loaded back with its first stage.
 
 The local builder (qa/build/builder.py) still does the work: chunks, vectors, ColBERT token
 vectors and the caches stay in the index folder. ``publish`` then writes that build to
@@ -39,7 +39,8 @@ place within that document. In one set a version decides its rows, so a publish 
 6. the record in ``<prefix>_current`` ("<tag>:<build>"): the one write that makes it live;
    then the claim is dropped.
 
-Readers. A loaded build filters each dense search to its own versions (``doc in [...]``,
+Readers. A loaded build (its first stage: qa/index/first_stage.py ``MilvusFirstStage``)
+filters each dense search to its own versions (``doc in [...]``,
 or those of the documents asked for) and searches its own terms collection for BM25, so
 rows of a publish under way or killed, and rows kept for the build before, are never
 candidates; row keys map to the build's own row numbers, so the Retriever, rescoring
@@ -53,9 +54,9 @@ from part of a build. The page reloads by itself: it polls the ``current`` recor
 (``pointer``, one small query) as it polls the local store's CURRENT (qa/page/live.py), so
 a page on any machine follows what any builder publishes to a shared Milvus server.
 
-A Milvus server that stops answering (``guard``) is a MilvusUnavailableError for the question
-or publish under way, saying how to start it; the next call connects again, loading the
-collections a restarted server holds released.
+A Milvus server that stops answering (qa/index/milvus_client.py ``guard``) is a
+MilvusUnavailableError for the question or publish under way, saying how to start it; the next
+call connects again, loading the collections a restarted server holds released.
 
 Dense candidates, BM25 candidates and document filters are Milvus searches, chunk vectors
 for rescoring are fetched by key; fusion, rescoring, reranking and answers stay the
@@ -73,117 +74,24 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import logging
-import threading
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
 
 import numpy as np
 
-from ..ingest import lexical
 from . import milvus_claim, milvus_rows, store
-from ..config import IndexSettings, StoreSettings
-from ..errors import IndexCorruptError, IndexMissingError, IndexStaleError, PublishConflictError
+from .first_stage import MilvusFirstStage
+from .milvus_client import MilvusUnavailableError, client, guard, pymilvus, released, server_down
+from ..config import StoreSettings
+from ..errors import IndexCorruptError, IndexMissingError, PublishConflictError
 from ..records import SPAN_DTYPE, TokenIndex
-from .milvus_rows import (DOCUMENT, INSTALL_HINT, MANIFEST, PARTS, PLACEHOLDER, SENTENCES, SPANS, TOKENS, MilvusUnavailableError,
-                          index_settings, unpack)
+from .milvus_rows import DOCUMENT, MANIFEST, PARTS, PLACEHOLDER, SENTENCES, SPANS, TOKENS, index_settings, unpack
 
 CURRENT = "current"
 LAYOUT = 3
 """3: rows keyed by document version, written incrementally, sentence and token vectors packed in records.
 2 (a row per sentence and per token) and 1 (a collection set per build, ``<prefix>_b<build>_``, ``current``
 naming the build alone) are not read: the engine rebuilds, and the publish after that drops them."""
-_CLIENTS: dict[str, object] = {}
-
-
-_CLIENTS_LOCK = threading.RLock()
-
-
-def client(uri: str):
-    """One client per URI for the process (Milvus Lite runs one embedded server per database file); made under a
-    lock, so two threads never open the same database file twice."""
-    c = _CLIENTS.get(uri)
-    if c is not None:
-        return c
-    with _CLIENTS_LOCK:
-        c = _CLIENTS.get(uri)
-        if c is None:
-            c = _CLIENTS[uri] = _open_client(uri)
-        return c
-
-
-def _open_client(uri: str):
-    pm = milvus_rows.pymilvus()
-    # Every query_iterator asks Milvus Lite for a timestamp it does not implement: the client logs a warning and
-    # the embedded server an error with a traceback, then both go on with a client-side timestamp. Real failures
-    # still reach us as exceptions.
-    logging.getLogger("pymilvus.client.iterator.query_iterator").setLevel(logging.ERROR)
-    if "://" not in uri:
-        logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
-    local = "://" not in uri
-    if local:
-        try:
-            import milvus_lite  # noqa: F401
-        except ImportError:
-            raise MilvusUnavailableError(
-                f"--milvus-uri {uri} is a file, which means embedded Milvus Lite, and milvus-lite is not installed. "
-                f"{INSTALL_HINT} Or give http://host:19530 for a Milvus server."
-            ) from None
-        Path(uri).parent.mkdir(parents=True, exist_ok=True)
-    try:
-        c = pm.MilvusClient(uri=str(Path(uri).resolve()) if local else uri)
-    except Exception as e:
-        if not local and is_down(e):
-            raise MilvusUnavailableError(f"Nothing answers at {uri}: start the Milvus server ({start_hint(uri)}), "
-                                         "or check --milvus-uri.") from None
-        raise MilvusUnavailableError(
-            f"Cannot open Milvus at {uri} ({e.__class__.__name__}: {str(e)[:200]}). Check the URI; a Milvus Lite "
-            "file can be open in one process at a time."
-        ) from None
-    return c
-
-
-def close(uri: str) -> None:
-    with _CLIENTS_LOCK:
-        c = _CLIENTS.pop(uri, None)
-    if c is not None:
-        c.close()
-
-
-def is_down(e: BaseException) -> bool:
-    """Whether ``e`` says the Milvus server cannot be reached (refused, reset, unavailable), not that it refused a call."""
-    code = getattr(e, "code", None)
-    code = code() if callable(code) else code
-    text = f"{getattr(code, 'name', code)} {e}".lower()
-    return code == 2 or any(w in text for w in ("unavailable", "fail connecting", "connection refused", "socket closed",
-                                                "connection reset", "failed to connect"))
-
-
-def start_hint(uri: str) -> str:
-    """How to start a Milvus Lite server for ``uri`` (README "Storing the index in Milvus")."""
-    port = urlparse(uri).port or 19530
-    return f"Milvus Lite: `python -m milvus_lite server --data-dir DIR --host 127.0.0.1 --port {port}`"
-
-
-@contextlib.contextmanager
-def guard(uri: str):
-    """Turn a server that stopped answering into one line saying so; the next call opens a new connection."""
-    try:
-        yield
-    except MilvusUnavailableError:
-        raise
-    except Exception as e:
-        if "://" not in uri or not is_down(e):
-            raise
-        _CLIENTS.pop(uri, None)  # a new client next time: no backoff of the old channel to wait out
-        raise MilvusUnavailableError(f"The Milvus server at {uri} stopped answering ({str(e)[:120]}); ask again once it "
-                                     f"is back ({start_hint(uri)} restarts it).") from None
-
-
-def released(e: BaseException) -> bool:
-    """Whether ``e`` says a collection is released: what a restarted server holds every collection as."""
-    return "released" in str(e) or "load()" in str(e)
 
 
 # -- names --------------------------------------------------------------------------------------------
@@ -281,7 +189,7 @@ def withdraw(c, settings: StoreSettings, written: Written) -> None:
 
 def _switch(c, settings: StoreSettings, ref: str) -> None:
     """Point the current record at ``ref`` ("<set tag>:<build>"): the one write that makes a build live."""
-    pm = milvus_rows.pymilvus()
+    pm = pymilvus()
     D = pm.DataType
     name = _current_name(settings)
     if not c.has_collection(name):
@@ -410,7 +318,7 @@ def manifest_of(c, settings: StoreSettings, ref: str) -> dict | None:
     try:
         return json.loads(milvus_rows.read_records(c, coll["records"], [_tag(build_id)])[_tag(build_id)][MANIFEST])
     except Exception as e:  # unreadable: treated as missing; a server gone is not
-        if "://" in settings.milvus_uri and is_down(e):
+        if server_down(settings.milvus_uri, e):
             raise
         return None
 
@@ -475,8 +383,8 @@ def _load(settings: StoreSettings) -> store.LoadedIndex:
                 spans.append(milvus_rows.unpack_spans(got[SPANS], n_tokens, f"token spans of {d.source}"))
         counts = manifest["counts"]
         if (len(chunks), n_sentences) != (counts["chunks"], counts["sentences"]):
-            raise IndexCorruptError(f"The Milvus index {build_id} at {settings.milvus_uri} has {len(chunks)} chunks and "
-                                    f"{n_sentences} sentences, its manifest says {counts['chunks']} and {counts['sentences']}. {redo}")
+            raise IndexCorruptError(f"it has {len(chunks)} chunks and {n_sentences} sentences, its manifest says "
+                                    f"{counts['chunks']} and {counts['sentences']}.")
         sentences = np.concatenate(sentences) if sentences else np.zeros((0, dim), dtype=np.float32)
         late = None
         if token_dim:
@@ -484,10 +392,12 @@ def _load(settings: StoreSettings) -> store.LoadedIndex:
             offsets = np.concatenate([[0], np.cumsum(tokens, dtype=np.int64)]).astype(np.int64)
             late = store.with_floats(TokenIndex(vecs, offsets, np.concatenate(spans) if spans else np.zeros((0, 2), dtype=SPAN_DTYPE),
                                                 codec=codec))
-    except (IndexCorruptError, MilvusUnavailableError):
+    except MilvusUnavailableError:
         raise
+    except IndexCorruptError as e:  # rows that are not what the manifest and the records say
+        raise IndexCorruptError(f"The Milvus index {build_id} at {settings.milvus_uri} is damaged: {e} {redo}") from None
     except Exception as e:
-        if "://" in settings.milvus_uri and is_down(e):
+        if server_down(settings.milvus_uri, e):
             raise
         raise IndexCorruptError(f"The Milvus index {build_id} at {settings.milvus_uri} cannot be read "
                                 f"({e.__class__.__name__}: {str(e)[:200]}). {redo}") from None
@@ -498,95 +408,7 @@ def _load(settings: StoreSettings) -> store.LoadedIndex:
         path=Path(settings.milvus_uri) / build_id, manifest=manifest, docs=docs, chunks=chunks, chunk_sentence_rows=sentence_rows,
         sentences=sentences, dense=None, bm25=None, late=late,
         by_source={k: np.array(v, dtype=np.int64) for k, v in by_source.items()},
-        first_stage=MilvusFirstStage(settings.milvus_uri, coll, info["terms"], build_id, chunk_keys, dict(info["documents"]),
+        first_stage=MilvusFirstStage(settings.milvus_uri, coll, info["terms"], build_id,
+                                     milvus_rows.record_key(_tag(build_id), MANIFEST), chunk_keys, dict(info["documents"]),
                                      index_settings(manifest)),
     )
-
-
-class MilvusFirstStage:
-    """The Retriever's candidate lists from one build's rows (see Retriever.dense_candidates).
-
-    Dense searches are filtered to the build's document versions, BM25 searches read the build's own terms
-    collection, and hits' keys are mapped to the build's rows. A server that stops answering fails the question
-    with MilvusUnavailableError; the next question connects again (``client`` by URI) and loads the collections
-    again if the server restarted.
-    """
-
-    def __init__(self, uri: str, coll: dict[str, str], terms: str, build_id: str, keys: list[str], docs: dict[str, str],
-                 settings: IndexSettings) -> None:
-        self.uri, self.build_id, self.settings = uri, build_id, settings
-        self.chunks, self.terms, self.records = (milvus_rows.loaded(client(uri), n) for n in (coll["chunks"], terms, coll["records"]))
-        self.keys, self.docs = keys, docs  # docs: {source: version key}
-        self.rows = {k: i for i, k in enumerate(keys)}
-        self.size = len(keys)
-
-    @property
-    def client(self):
-        return client(self.uri)
-
-    def call(self, fn):
-        """``fn(client)``, loading the build's collections once more if a restarted server holds them released."""
-        with guard(self.uri):
-            try:
-                return fn(self.client)
-            except Exception as e:
-                if not released(e):
-                    raise
-                for name in (self.chunks, self.terms, self.records):
-                    if self.client.has_collection(name):
-                        milvus_rows.loaded(self.client, name)
-                return fn(self.client)
-
-    def check(self) -> None:
-        """Raise IndexStaleError if the build's manifest record is gone: a later publish is deleting its rows."""
-        mark = milvus_rows.record_key(_tag(self.build_id), MANIFEST)
-        try:
-            kept = self.call(lambda c: c.query(self.records, ids=[mark], output_fields=["owner"]))
-        except MilvusUnavailableError:
-            raise
-        except Exception:
-            if self.call(lambda c: c.has_collection(self.records)):
-                raise
-            kept = []  # its whole set was dropped
-        if not kept:
-            raise IndexStaleError(f"Milvus no longer keeps build {self.build_id}, which this engine loaded: newer builds "
-                                  "replaced it. Load the live one: run the command again (the page reloads by itself).")
-
-    def _search(self, collection: str, data, field: str, metric: str, versions, depth: int) -> list[tuple[int, float]]:
-        try:
-            got = self.call(lambda c: c.search(collection, data=[data], anns_field=field, limit=min(depth, self.size),
-                                               output_fields=["key"], search_params={"metric_type": metric},
-                                               **({} if versions is None else {"filter": milvus_rows.one_of("doc", versions)}))[0])
-        except MilvusUnavailableError:
-            raise
-        except Exception:
-            self.check()  # a collection dropped under it says so
-            raise
-        self.check()  # after the search: the record is deleted before the rows, so the search saw them all
-        return [(self.rows[h["key"]], float(h["distance"])) for h in got]
-
-    def dense_candidates(self, qvec: np.ndarray, sources: list[str] | None, depth: int) -> np.ndarray:
-        """Rows of the ``depth`` chunks nearest to ``qvec`` (inner product, exact), best first."""
-        if depth <= 0 or not self.size:
-            return np.zeros(0, dtype=np.int64)
-        versions = [self.docs[s] for s in sources or self.docs]  # the chunk collection holds other builds' rows too
-        got = self._search(self.chunks, np.asarray(qvec, dtype=np.float32).tolist(), "dense", "IP", versions, depth)
-        return np.array([r for r, _ in got], dtype=np.int64)
-
-    def bm25_scores(self, question: str, sources: list[str] | None, depth: int) -> dict[int, float]:
-        """{row: BM25 score} of the ``depth`` best-matching chunks, scored by Milvus's BM25 function over ``terms``."""
-        terms = " ".join(lexical.query_terms(question, self.settings))
-        if depth <= 0 or not self.size or not terms:
-            return {}
-        versions = [self.docs[s] for s in sources] if sources else None  # the build's own collection: no filter needed
-        # Milvus Lite reports BM25 as a negated distance (best first, most negative); the score is its size.
-        return {r: abs(d) for r, d in self._search(self.terms, terms, "sparse", "BM25", versions, depth) if d != 0}
-
-    def chunk_vectors(self, rows) -> np.ndarray:
-        """The stored chunk vectors of ``rows``, in that order."""
-        keys = [self.keys[int(r)] for r in rows]
-        got = {r["key"]: r["dense"] for r in self.call(lambda c: c.query(self.chunks, ids=keys, output_fields=["dense"]))}
-        if len(got) < len(set(keys)):
-            self.check()
-            raise IndexCorruptError(f"Milvus lacks chunk rows of build {self.build_id}. Run `python -m qa index --force`.")
-        return np.array([got[k] for k in keys], dtype=np.float32)

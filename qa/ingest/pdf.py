@@ -114,6 +114,11 @@ def _read(pdf, path: Path, progress: Callable[[int, int], None] | None) -> PdfTe
         raise Unreadable("the PDF has no pages; re-save it from the program that made it")
     texts: list[PageText] = []
     sizes, errors, scanned, fonts = [], [], [], 0
+    title = ""
+    try:
+        title = sensible_title(pdf.get_metadata_value("Title"))
+    except Exception as e:
+        log.debug("%s: metadata unreadable (%s)", path, e)
     for i in range(n):
         try:
             page = pdf[i]
@@ -121,6 +126,11 @@ def _read(pdf, path: Path, progress: Callable[[int, int], None] | None) -> PdfTe
             textpage = page.get_textpage()
             chars = textpage.count_chars()
             texts.append(read_page_text(page, textpage))
+            if i == 0 and not title:
+                try:
+                    title = largest_type(textpage)
+                except Exception as e:  # a title is a nicety: the document's first line stands in
+                    log.debug("%s: first page's type sizes unreadable (%s)", path, e)
             if not texts[-1].text:  # what is on it says why: fonts without text, or a scan to OCR
                 kinds = _object_kinds(page)
                 fonts += "text" in kinds
@@ -159,16 +169,6 @@ def _read(pdf, path: Path, progress: Callable[[int, int], None] | None) -> PdfTe
         parts.append(t.boxes)
         pos += len(t.text)
     boxes = np.concatenate(parts).astype(np.float32)
-    title = ""
-    try:
-        title = sensible_title(pdf.get_metadata_value("Title"))
-    except Exception as e:
-        log.debug("%s: metadata unreadable (%s)", path, e)
-    if not title:
-        try:
-            title = largest_type(pdf)
-        except Exception as e:  # a title is a nicety: the document's first line stands in
-            log.debug("%s: first page's type sizes unreadable (%s)", path, e)
     return PdfText(text, title, outline_headings(pdf, text, [p.start for p in pages]), tuple(pages), boxes)
 
 
@@ -177,26 +177,18 @@ TITLE_TYPE_RATIO = 1.4
 median type (a report's cover or a manual's title page); otherwise the page has no display title."""
 
 
-def largest_type(pdf) -> str:
-    """The words set in the first page's largest type, in reading order, when that type stands out (title pages,
-    covers); "" otherwise. A title broken over two lines is one title ("Information for Maintainers of GNU
-    Software", where the first heading gave only its first line)."""
+def largest_type(textpage) -> str:
+    """The words set in the largest type of a page (the first page's PDFium ``textpage``, as read for its text), in
+    reading order, when that type stands out (title pages, covers); "" otherwise. A title broken over two lines is
+    one title ("Information for Maintainers of GNU Software", where the first heading gave only its first line)."""
     import pypdfium2.raw as c
 
-    if len(pdf) == 0:
+    tp = textpage.raw
+    n = textpage.count_chars()
+    if n <= 0:
         return ""
-    page = pdf[0]
-    textpage = page.get_textpage()
-    try:
-        tp = textpage.raw
-        n = textpage.count_chars()
-        if n <= 0:
-            return ""
-        codes = [c.FPDFText_GetUnicode(tp, j) for j in range(n)]
-        sizes = np.array([c.FPDFText_GetFontSize(tp, j) for j in range(n)], dtype=np.float64)
-    finally:
-        textpage.close()
-        page.close()
+    codes = [c.FPDFText_GetUnicode(tp, j) for j in range(n)]
+    sizes = np.array([c.FPDFText_GetFontSize(tp, j) for j in range(n)], dtype=np.float64)
     printed = np.array([chr(u).strip() != "" for u in codes])
     if not printed.any():
         return ""

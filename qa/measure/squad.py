@@ -495,7 +495,7 @@ def main(args, engine=None) -> int:
         "",
         f"- command: `{command_line(args)}`",
         f"- corpus: {corpus}",
-        f"- index: {engine.index_dir if engine.storage.kind == 'local' else engine.storage.milvus_uri}",
+        f"- index: {engine.store.where}",
         f"- questions in file {c.questions_in_file}: impossible {c.impossible}, no answer at its offset {c.no_valid_answer}"
         + (f", after --squad-limit {len(questions)}" if limit is not None else f", asked {len(questions)}"),
         f"- answers {c.answers}: {c.answers_repaired} offsets repaired (within {REPAIR_WINDOW} characters), "

@@ -68,9 +68,9 @@ def encode_chunk(chunk: Chunk, threads: int | None = None) -> tuple[np.ndarray, 
     from . import onnx_models as om
 
     seq, body, spans = chunk_tokens(chunk)
-    hidden = om._run(om.session(MODEL, threads or encoder().threads), "last_hidden_state", seq[None, :],
-                     np.ones((1, len(seq)), dtype=np.int64))[0]
-    return om._normalise(hidden[body]).astype(DTYPE), spans[body]
+    hidden = om.run_session(om.session(MODEL, threads or encoder().threads), "last_hidden_state", seq[None, :],
+                            np.ones((1, len(seq)), dtype=np.int64))[0]
+    return om.unit_rows(hidden[body]).astype(DTYPE), spans[body]
 
 
 FLOAT16 = "float16"

@@ -195,7 +195,8 @@ def tokenizer(name: str, max_length: int, strategy: str = "longest_first", speci
     return _TOKENIZERS[key]
 
 
-def _run(sess: Any, output: str, ids: np.ndarray, mask: np.ndarray, types: np.ndarray | None = None) -> np.ndarray:
+def run_session(sess: Any, output: str, ids: np.ndarray, mask: np.ndarray, types: np.ndarray | None = None) -> np.ndarray:
+    """Output ``output`` of a BERT-like ONNX session for token ids and attention mask (segment ids when it takes them)."""
     feeds = {"input_ids": ids, "attention_mask": mask}
     if any(i.name == "token_type_ids" for i in sess.get_inputs()):
         feeds["token_type_ids"] = np.zeros_like(ids) if types is None else types
@@ -214,7 +215,8 @@ def _batches(keys: Sequence[Any], batch_size: int) -> list[list[int]]:
     return [order[i : i + batch_size] for i in range(0, len(order), max(1, batch_size))]
 
 
-def _normalise(x: np.ndarray) -> np.ndarray:
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """``x`` with each vector (its last axis) scaled to unit length; zero vectors stay zero."""
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
@@ -261,14 +263,14 @@ class CrossEncoder:
 
             def one(passage: str) -> float:
                 ids, mask, types = _arrays(tok.encode_batch([(q, passage)]))
-                return float(_run(sess, "logits", ids, mask, types)[0, 0])
+                return float(run_session(sess, "logits", ids, mask, types)[0, 0])
 
             out[:] = parallel_map(one, list(passages))
             return out
         sess = session(self.name, self.threads)
         for rows in _batches(passages, batch_size or self.batch_size):
             ids, mask, types = _arrays(tok.encode_batch([(q, passages[r]) for r in rows]))
-            out[rows] = _run(sess, "logits", ids, mask, types)[:, 0]
+            out[rows] = run_session(sess, "logits", ids, mask, types)[:, 0]
         return out
 
 
@@ -308,8 +310,8 @@ class ColBERT:
         ids = np.full((1, self.QUERY_LENGTH), MASK, dtype=np.int64)
         ids[0, : len(real)] = real
         mask = (np.arange(self.QUERY_LENGTH) < len(real)).astype(np.int64)[None]
-        out = _run(session(self.name, self.threads), "last_hidden_state", ids, mask)[0]
-        return _normalise(out).astype(np.float32)
+        out = run_session(session(self.name, self.threads), "last_hidden_state", ids, mask)[0]
+        return unit_rows(out).astype(np.float32)
 
     def encode_documents(self, texts: Sequence[str], batch_size: int = BATCH_SIZE,
                          dtype: Any = np.float32) -> list[np.ndarray]:
@@ -327,9 +329,9 @@ class ColBERT:
             for j, r in enumerate(rows):
                 ids[j, : len(seqs[r])] = seqs[r]
             mask = (np.arange(width)[None] < np.array([[len(seqs[r])] for r in rows])).astype(np.int64)
-            hidden = _run(sess, "last_hidden_state", ids, mask)
+            hidden = run_session(sess, "last_hidden_state", ids, mask)
             for j, r in enumerate(rows):
-                result[r] = _normalise(hidden[j, : len(seqs[r])][~punct[seqs[r]]]).astype(dtype)
+                result[r] = unit_rows(hidden[j, : len(seqs[r])][~punct[seqs[r]]]).astype(dtype)
         return result
 
 

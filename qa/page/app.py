@@ -18,7 +18,6 @@ import logging
 import os
 import sys
 import time
-from pathlib import Path
 
 from .. import config  # first: it sets the environment (no downloads, no analytics) before Gradio is imported
 from ..engine import MAX_QUESTION_CHARS, normalise_question
@@ -97,15 +96,6 @@ def check_question(question) -> tuple[str, str]:
     return q, ""
 
 
-def boxes_build(engine) -> Path:
-    """The build folder that keeps the documents' character boxes: the loaded build's own, or, for a Milvus store
-    (which keeps no boxes), the local build it was published from when this machine has it."""
-    path = Path(engine.index.path)
-    if path.is_dir():
-        return path
-    return Path(engine.index_dir) / "builds" / str((engine.index.manifest or {}).get("build") or "none")
-
-
 def cite_panel(engine, images: pages.PageImages, source: str, start: int, end: int, highlights, turn: int | None = None,
                n: int | None = None, total: int | None = None, view: str = "page", page: int | None = None,
                note: str = "") -> str:
@@ -118,7 +108,8 @@ def cite_panel(engine, images: pages.PageImages, source: str, start: int, end: i
         render.check_span(doc, start, end, hls)
         if doc.pages and view == "page":
             try:
-                shown = pages.page_view(doc, boxes_build(engine), engine.corpus, images, start, end, hls, page)
+                boxes = engine.store.build_folder(engine.index)  # Milvus keeps none: the local build it came from
+                shown = pages.page_view(doc, boxes, engine.corpus, images, start, end, hls, page)
                 return render.page_panel_html(shown, start, end, turn, n, total, note=note)
             except pages.PageUnavailable as e:
                 note = " ".join(x for x in (note, str(e)) if x)
@@ -161,27 +152,28 @@ def build_demo(engine, feedback_path=None, examples: list[str] | None = None, li
         eng = live.engine
         return render.header_html(eng.documents, topic, render.nice_date(live.indexed()))
 
-    def run(question, k, mode, sources):
-        """Checked inputs -> (answer, settings, build id, engine that answered)."""
-        q, note = check_question(question)
+    def run(q, k, mode, sources):
+        """The question as check_question cleaned it, and the other inputs checked here -> (answer, settings,
+        build id, engine that answered)."""
         mode, eng = render.mode_name(mode), live.current()
         settings = {"k": check_k(k), "mode": mode, "sources": check_sources(sources, eng)}
         answer = gate.run(eng.ask, q, k=settings["k"], mode=mode, sources=settings["sources"] or None)
-        return answer, settings, answer_build(answer, eng), eng, note
+        return answer, settings, answer_build(answer, eng), eng
 
     def ask_api(question: str, k: int = 5, mode: str = "hybrid", sources: list[str] | None = None) -> dict:
         """The structured answer (Answer.to_dict()): passages with source, title, section, start, end, score and
         highlight offsets. mode: hybrid, semantic (dense) or keyword (bm25); sources: file names to search (empty: all)."""
         try:
-            answer, *_ = run(question, k, mode, sources)
+            answer, *_ = run(check_question(question)[0], k, mode, sources)
         except (QAError, ValueError, BusyError) as e:
             log.warning("/ask refused: %s", str(e).splitlines()[0] if str(e) else e.__class__.__name__)
             raise gr.Error(str(e), print_exception=False) from None
         return answer.to_dict()
 
     def make_turn(n, question, note, k, mode, sources):
+        """Turn ``n`` answering ``question``, cleaned already (add_question), with its ``note`` (cut, say)."""
         try:
-            answer, settings, build, eng, cut = run(question, k, mode, sources)
+            answer, settings, build, eng = run(question, k, mode, sources)
         except (QAError, ValueError, BusyError) as e:
             log.warning("question refused: %s", str(e).splitlines()[0] if str(e) else e.__class__.__name__)
             return Turn(n, question, note, "error", html=render.error_html(str(e)),
@@ -191,7 +183,7 @@ def build_demo(engine, feedback_path=None, examples: list[str] | None = None, li
         titles = {s: d.title for s, d in docs.items()}
         order = render.citation_order(answer)
         md = render.answer_markdown(answer, settings, dates)
-        said = " ".join(dict.fromkeys(x for x in (note, cut, CHANGING if live.changing() else "") if x))
+        said = " ".join(dict.fromkeys(x for x in (note, CHANGING if live.changing() else "") if x))
         return Turn(
             n, question, said, "answer", build=build, settings=settings, answer=answer.to_dict(),
             cites=[(answer.passages[i].source, answer.passages[i].start, answer.passages[i].end,

@@ -4,11 +4,11 @@
 ``check_every`` seconds, when a question comes in, it compares a cheap
 signature (the published build pointer, and every corpus file's name,
 size and modification time: no hashing) with the one it last saw. The pointer
-is the index folder's ``CURRENT`` for the local store, and for Milvus the
-store's ``current`` record (one small query, qa/index/milvus_store.pointer), so
-a page follows builds that builders on other machines publish to a shared
-Milvus server; while that server does not answer, the pointer counts as
-unchanged. On a change
+is the store's (``Store.pointer``, qa/index/stores.py): the index folder's
+``CURRENT`` for the local store, and for Milvus the store's ``current`` record
+(one small query), so a page follows builds that builders on other machines
+publish to a shared Milvus server; while that server does not answer, the
+pointer counts as unchanged. On a change
 it opens the index again in a background thread (``Engine(build="auto")``,
 which loads a build another process published, or builds one when the
 documents changed) and swaps it in atomically; questions meanwhile are
@@ -31,6 +31,8 @@ import threading
 import time
 from collections import OrderedDict
 from pathlib import Path
+
+from ..errors import QAError
 
 log = logging.getLogger(__name__)
 
@@ -66,27 +68,15 @@ class LiveIndex:
 
     # -- what is on disk ----------------------------------------------------------------------------
 
-    def _current_pointer(self) -> tuple:
-        storage = getattr(self.engine, "storage", None)
-        if getattr(storage, "kind", "local") == "milvus":
-            return self._milvus_pointer(storage)
-        path = Path(self.engine.index_dir) / "CURRENT"
+    def _current_pointer(self):
+        """The store's pointer to its live build (qa/index/stores.py ``Store.pointer``); while the store cannot be
+        asked (a Milvus server down), the one seen last, so nothing reloads until it answers again."""
         try:
-            st = path.stat()
-            return (path.read_text(encoding="utf-8", errors="replace").strip(), st.st_mtime_ns, st.st_size)
-        except OSError:
-            return ("", 0, 0)
-
-    def _milvus_pointer(self, storage) -> tuple:
-        from ..errors import QAError
-        from ..index import milvus_store
-
-        try:
-            return ("milvus", milvus_store.pointer(storage))
-        except QAError as e:  # the server is down: nothing to reload until it answers again
+            return self.engine.store.pointer()
+        except QAError as e:
             log.debug("cannot read the published build pointer: %s", e)
             seen = getattr(self, "_seen", None)
-            return seen[0] if seen else ("milvus", None)
+            return seen[0] if seen else None
 
     def _corpus_files(self) -> tuple:
         root = Path(self.engine.corpus)

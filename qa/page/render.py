@@ -748,8 +748,8 @@ def panel_html(doc: Document, start: int, end: int, highlights: Sequence[Span] =
 
     The passage carries ``id="qa-focus"`` so the page can scroll it into view. With ``turn`` and ``n`` the
     panel says which answer and marker it shows and offers the previous / next source of that answer.
+    The span is the caller's to check (``check_span``: qa/page/app.py cite_panel, before either view).
     """
-    check_span(doc, start, end, highlights)
     text = doc.text
     lo, hi = panel_window(text, start, end)
     hidden = [(a + lo, b + lo) for a, b in debris(text[lo:hi])]

@@ -20,12 +20,14 @@ import pytest
 from qa import Engine
 from qa.config import StoreSettings
 from qa.errors import PublishConflictError
-from qa.index import milvus_claim, milvus_store
-from qa.index.milvus_rows import MilvusUnavailableError
+from qa.index import milvus_claim, milvus_client, milvus_store
+from qa.index.milvus_client import MilvusUnavailableError
 from qa.measure.milvus_server import MilvusLiteServer
 from qa.page.live import LiveIndex
 from tests.conftest import ROOT, free_port
 from tests.fakes import FakeEmbedder, model_free_settings
+
+pytestmark = pytest.mark.slow  # a Milvus Lite server and builders in processes of their own
 
 DEADLINE_S = 60.0
 """Generous: a busy CI machine may be twice as slow; every wait ends as soon as its state is reached."""
@@ -80,7 +82,7 @@ def server(tmp_path):
     s.start()
     yield s
     s.kill()
-    milvus_store._CLIENTS.pop(s.uri, None)
+    milvus_client.forget(s.uri)
 
 
 def publish_elsewhere(corpus: Path, index_dir: Path, uri: str, build: str = "auto") -> subprocess.CompletedProcess:
@@ -144,7 +146,7 @@ def test_two_builders_publishing_at_once_leave_one_build_live_and_tell_the_other
     message = str(lost[0])
     assert "\n" not in message and "python -m qa index --store milvus" in message and server.uri in message
     winner = won[0].index.manifest
-    c = milvus_store.client(server.uri)
+    c = milvus_client.client(server.uri)
     assert milvus_store.current(c, server.settings) == f"{winner['store']['set']}:{winner['build']}"
     names = c.list_collections()
     assert not [n for n in names if "_after_" in n or "_claim_" in n]  # no claim left behind
@@ -161,7 +163,7 @@ def test_two_builders_publishing_at_once_leave_one_build_live_and_tell_the_other
 
 def test_a_claim_whose_holder_died_is_broken_and_a_live_one_is_not(tiny_corpus, tmp_path, server, monkeypatch):
     live = engine_on(tiny_corpus, tmp_path / "first", server).index.manifest
-    c = milvus_store.client(server.uri)
+    c = milvus_client.client(server.uri)
     expected = f"{live['store']['set']}:{live['build']}"
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
     monkeypatch.setattr(milvus_claim, "_holder", lambda: f"{socket.gethostname()}:{gone}")

@@ -1,4 +1,6 @@
-"""The Milvus store against the local one, in embedded Milvus Lite under tmp_path (no server, no network, no model)."""
+"""What only the Milvus store does (incremental rows, packed token vectors, collection sets and layouts, the options),
+checked against the local store, in embedded Milvus Lite under tmp_path (no server, no network, no model). What
+every store does is the contract in tests/index/test_store_contract.py."""
 
 from __future__ import annotations
 
@@ -13,21 +15,20 @@ try:
     import milvus_lite  # noqa: F401
     import pymilvus  # noqa: F401
 except ImportError as e:  # fail, never skip: a missing extra must not pass for a green run
-    raise ImportError(f"tests/test_milvus_store.py needs the milvus extra ({e.name} is missing): run `make install` "
+    raise ImportError(f"tests/index/test_milvus_store.py needs the milvus extra ({e.name} is missing): run `make install` "
                       "or `pip install -e '.[milvus]'`.") from e
 
 from qa import Engine
 
 from qa.index import milvus_rows
 
-from qa.index import milvus_store
+from qa.index import milvus_client, milvus_store
 
 from qa.index import store
 from qa.config import StoreSettings
-from qa.errors import IndexCorruptError, IndexMissingError, IndexStaleError, UnknownDocumentError
+from qa.errors import IndexCorruptError, IndexStaleError
 from qa.records import TokenIndex
 from qa.options import storage_from_args
-from qa.search.retrieve import Retriever
 from tests.fakes import FakeEmbedder, model_free_settings
 
 QUESTIONS = [
@@ -44,7 +45,7 @@ def milvus(tmp_path):
     """A Milvus Lite database file of this test's own; its embedded server is stopped afterwards."""
     settings = StoreSettings(kind="milvus", milvus_uri=str(tmp_path / "milvus.db"))
     yield settings
-    milvus_store.close(settings.milvus_uri)
+    milvus_client.close(settings.milvus_uri)
 
 
 def engines(corpus, tmp_path, milvus, emb=None):
@@ -84,7 +85,7 @@ def versions(index) -> dict[str, str]:
 
 def stored(milvus, index) -> dict[str, set[str]]:
     """{collection part: document version keys with rows there} of the set ``index`` lives in."""
-    c = milvus_store.client(milvus.milvus_uri)
+    c = milvus_client.client(milvus.milvus_uri)
     coll = milvus_store.names(milvus, index.manifest["store"]["set"])
     field = {"chunks": "doc", "records": "owner"}
     return {part: {r[f] for r in milvus_rows.read_all(c, coll[part], [f])} for part, f in field.items()}
@@ -92,7 +93,7 @@ def stored(milvus, index) -> dict[str, set[str]]:
 
 def record_writes(milvus, monkeypatch) -> list[tuple[str, list[dict]]]:
     """(collection, rows) of every insert and upsert the Milvus client makes from now on."""
-    c = milvus_store.client(milvus.milvus_uri)
+    c = milvus_client.client(milvus.milvus_uri)
     log = []
     for method in ("insert", "upsert"):
         def write(name, data, *args, _real=getattr(c, method), **kwargs):
@@ -167,56 +168,34 @@ def test_an_incremental_rebuild_writes_only_changed_and_added_documents(tiny_cor
     builds = {milvus_store._tag(e.index.manifest["build"]) for e in (again, third)}  # their manifests' owner
     assert stored(milvus, third.index)["records"] == want | builds
     assert searches(again) == again_before  # the build before the live one still answers exactly as it did
-    c = milvus_store.client(milvus.milvus_uri)
+    c = milvus_client.client(milvus.milvus_uri)
     assert [c.has_collection(e.index.manifest["store"]["terms"]) for e in (first, again, third)] == [False, True, True]
     with pytest.raises(IndexStaleError, match="reload"):
         first.search("How often should adult cats be fed?")
 
 
-def test_a_document_filter_after_an_incremental_rebuild(tiny_corpus, tmp_path, milvus, monkeypatch):
-    first, _, local, again, _ = rebuild_incrementally(tiny_corpus, tmp_path, milvus, monkeypatch)
-    q = "Thames London: how often do cats and owls eat?"
-    for sources in (["cats.txt", "owls.txt"], ["rivers.md"], ["owls.txt"]):
-        for mode in ("dense", "bm25", "hybrid"):
-            hits = again.search(q, k=10, mode=mode, sources=sources)
-            assert hits and {h.chunk.source for h in hits} <= set(sources), (sources, mode)
-            assert [h.row for h in hits] == [h.row for h in local.search(q, k=10, mode=mode, sources=sources)]
-    assert all("Kittens" in h.chunk.text for h in again.search(q, k=10, sources=["cats.txt"]))
-    with pytest.raises(UnknownDocumentError, match="budget.txt"):
-        again.search("road repairs", sources=["budget.txt"])
-    old = first.search(q, k=10, mode="bm25", sources=["cats.txt", "budget.txt"])  # the build before still filters its own
-    assert old and {h.chunk.source for h in old} <= {"cats.txt", "budget.txt"}
-    assert all("Kittens" not in h.chunk.text for h in old)
-
-
-def test_a_publish_killed_before_the_flip_leaves_the_previous_build_answering(tiny_corpus, tmp_path, milvus, monkeypatch):
+def test_a_killed_publish_leaves_rows_no_build_reads_and_the_next_prunes_them(tiny_corpus, tmp_path, milvus, monkeypatch):
+    """What the rows look like around a killed publish (that the live build stays whole is the store contract's,
+    tests/index/test_store_contract.py): the killed build's rows sit in the live build's collections, never a
+    candidate; the next publish deletes them and keeps the build before's."""
     emb = FakeEmbedder()
     _, first = engines(tiny_corpus, tmp_path, milvus, emb)
-    live, before = first.index.manifest["build"], searches(first)
+    before = searches(first)
     (tiny_corpus / "cats.txt").write_text(KITTENS, encoding="utf-8")
-    real_switch = milvus_store._switch
 
     def die(*args, **kwargs):
         raise RuntimeError("killed before the flip")
 
-    monkeypatch.setattr(milvus_store, "_switch", die)
-    with pytest.raises(RuntimeError, match="killed before the flip"):
-        Engine(corpus=tiny_corpus, index_dir=tmp_path / "mv", embedder=emb, settings=model_free_settings(), storage=milvus)
+    with monkeypatch.context() as m:
+        m.setattr(milvus_store, "_switch", die)
+        with pytest.raises(RuntimeError, match="killed before the flip"):
+            Engine(corpus=tiny_corpus, index_dir=tmp_path / "mv", embedder=emb, settings=model_free_settings(), storage=milvus)
     orphan = {v.source: v.key for v in milvus_rows.versions(store.load(tmp_path / "mv"))}["cats.txt"]  # the local build went through
     assert orphan in stored(milvus, first.index)["chunks"]  # its rows are in the live build's collections...
-    c = milvus_store.client(milvus.milvus_uri)
-    assert milvus_store.current_build(c, milvus) == live
-    assert searches(first) == before  # ...and answer nothing: the loaded engine answers exactly as before
-    reader = milvus_store.load(milvus)  # as does a reader that loads now
-    assert reader.manifest["build"] == live and "Kittens" not in reader.docs["cats.txt"].text
-    retriever = Retriever(reader, emb, first.settings.retrieval, first.settings.index)
-    for (q, mode), hits in before.items():
-        assert retriever.search(q, k=4, mode=mode) == hits
+    assert searches(first) == before  # ...and answer nothing
 
-    monkeypatch.setattr(milvus_store, "_switch", real_switch)
     (tiny_corpus / "cats.txt").write_text(KITTENS.replace("four", "five"), encoding="utf-8")
     local, healed = engines(tiny_corpus, tmp_path, milvus, emb)
-    assert milvus_store.current_build(c, milvus) == healed.index.manifest["build"]
     assert all(orphan not in keys for keys in stored(milvus, healed.index).values())  # the killed publish's rows are gone
     assert versions(first.index)["cats.txt"] in stored(milvus, healed.index)["chunks"]  # the build before's are kept
     assert searches(first) == before
@@ -241,7 +220,7 @@ def test_a_publish_killed_while_writing_rows_is_redone_by_the_next(tiny_corpus, 
         Engine(corpus=tiny_corpus, index_dir=tmp_path / "mv", embedder=emb, settings=model_free_settings(), storage=milvus)
     cats = {v.source: v.key for v in milvus_rows.versions(store.load(tmp_path / "mv"))}["cats.txt"]
     assert cats in stored(milvus, first.index)["chunks"]
-    c = milvus_store.client(milvus.milvus_uri)
+    c = milvus_client.client(milvus.milvus_uri)
     assert milvus_store.current_build(c, milvus) == first.index.manifest["build"]
     monkeypatch.setattr(milvus_rows, "write", real_write)
     log = record_writes(milvus, monkeypatch)
@@ -269,19 +248,12 @@ def with_tokens(index, codec=None):
     return dataclasses.replace(index, late=late, manifest=manifest)
 
 
-@pytest.fixture(scope="module")
-def codec():
-    from qa.models import late_codec
-
-    return late_codec.train(np.random.default_rng(0).normal(size=(late_codec.MIN_TRAIN_TOKENS, 96)), "rpq48")
-
-
 @pytest.mark.parametrize("compressed", [False, True], ids=["float16", "codes"])
 def test_token_vectors_round_trip_through_milvus_and_are_written_incrementally(tiny_corpus, tmp_path, milvus, monkeypatch,
                                                                              compressed, request):
     """ColBERT token vectors (or their codes and codec) come back as the local store holds them; a rebuild writes
     those of changed documents only."""
-    token_codec = request.getfixturevalue("codec") if compressed else None
+    token_codec = request.getfixturevalue("token_codec") if compressed else None
 
     def publish_and_load():
         Engine(corpus=tiny_corpus, index_dir=tmp_path / "mv", embedder=FakeEmbedder(), settings=model_free_settings())
@@ -319,32 +291,10 @@ def test_token_spans_are_packed_as_int32_and_older_int64_records_still_unpack():
         milvus_rows.unpack_spans(new, 2, "spans")
 
 
-def test_milvus_finds_the_same_passages_as_the_local_store(tiny_corpus, tmp_path, milvus):
-    local, remote = engines(tiny_corpus, tmp_path, milvus)
-    assert remote.index.first_stage is not None and remote.index.dense is None  # really answered by Milvus
-    same_answers(local, remote)
-    assert remote.ask(QUESTIONS[0]).build == store.load(tmp_path / "mv").manifest["build"]  # the local build it was written from
-
-
-def test_a_document_filter_is_a_milvus_filter(tiny_corpus, tmp_path, milvus):
-    local, remote = engines(tiny_corpus, tmp_path, milvus)
-    q = "Thames London: are cats fed by the council?"
-    unfiltered = {h.chunk.source for h in remote.search(q, k=10, mode="bm25")}
-    assert "rivers.md" in unfiltered
-    for mode in ("dense", "bm25", "hybrid"):
-        hits = remote.search(q, k=10, mode=mode, sources=["cats.txt", "budget.txt"])
-        assert hits and {h.chunk.source for h in hits} <= {"cats.txt", "budget.txt"}
-        assert [h.row for h in hits] == [h.row for h in local.search(q, k=10, mode=mode, sources=["cats.txt", "budget.txt"])]
-    stage = remote.index.first_stage
-    qvec = remote.retriever.embed_query(q)
-    rows = stage.dense_candidates(qvec, ["page.html"], depth=10)
-    assert len(rows) and {remote.index.chunks[r].source for r in rows} == {"page.html"}
-
-
 def test_a_reopened_milvus_loads_its_released_collections(tiny_corpus, tmp_path, milvus):
     """A new process finds every collection of a Milvus Lite file released; reading must load them first."""
     _, remote = engines(tiny_corpus, tmp_path, milvus)
-    c = milvus_store.client(milvus.milvus_uri)
+    c = milvus_client.client(milvus.milvus_uri)
     for name in c.list_collections():
         c.release_collection(name)
     again = Engine(corpus=tiny_corpus, index_dir=tmp_path / "mv", embedder=FakeEmbedder(), settings=model_free_settings(),
@@ -353,19 +303,14 @@ def test_a_reopened_milvus_loads_its_released_collections(tiny_corpus, tmp_path,
     assert again.search("Thames Barrier", k=1, mode="bm25")[0].chunk.source == "rivers.md"
 
 
-def test_no_index_in_milvus_says_how_to_build_one(milvus):
-    with pytest.raises(IndexMissingError, match="qa index --store milvus"):
-        milvus_store.load(milvus)
-
-
 def test_a_missing_client_says_how_to_install_it(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "pymilvus", None)
-    with pytest.raises(milvus_store.MilvusUnavailableError, match=r"pip install -e '\.\[milvus\]'"):
-        milvus_store.client(str(tmp_path / "none.db"))
+    with pytest.raises(milvus_client.MilvusUnavailableError, match=r"pip install -e '\.\[milvus\]'"):
+        milvus_client.client(str(tmp_path / "none.db"))
     monkeypatch.delitem(sys.modules, "pymilvus")
     monkeypatch.setitem(sys.modules, "milvus_lite", None)
-    with pytest.raises(milvus_store.MilvusUnavailableError, match="milvus-lite is not installed"):
-        milvus_store.client(str(tmp_path / "none.db"))
+    with pytest.raises(milvus_client.MilvusUnavailableError, match="milvus-lite is not installed"):
+        milvus_client.client(str(tmp_path / "none.db"))
 
 
 def test_store_settings_and_options():
@@ -403,7 +348,7 @@ def test_the_page_takes_the_store_options():
 
 def test_a_settings_change_starts_a_new_collection_set_and_the_old_layout_is_dropped(tiny_corpus, tmp_path, milvus, monkeypatch):
     """Rows depend on the settings, so new settings mean a new set; the set before goes once no kept build reads it."""
-    c = milvus_store.client(milvus.milvus_uri)
+    c = milvus_client.client(milvus.milvus_uri)
     old_layout = f"{milvus.milvus_prefix}_b20200101_000000_00000000_chunks"  # a build written by layout 1
     c.create_collection(old_layout, dimension=2)
     milvus_store._switch(c, milvus, "20200101-000000-00000000")
@@ -431,7 +376,7 @@ def test_a_settings_change_starts_a_new_collection_set_and_the_old_layout_is_dro
 def test_a_build_in_the_row_per_token_layout_is_rebuilt_and_its_collections_dropped(tiny_corpus, tmp_path, milvus, monkeypatch):
     """Layout 2 kept a row per sentence and per token; a reader refuses it with what to run, the engine rebuilds,
     and once no kept build reads the old set its collections, those two included, are dropped."""
-    c = milvus_store.client(milvus.milvus_uri)
+    c = milvus_client.client(milvus.milvus_uri)
     emb = FakeEmbedder()
 
     def open_engine():

@@ -186,6 +186,7 @@ def test_table_rows_are_lines_with_their_cells_on_their_row(read):
 
 
 @needs_tesseract
+@pytest.mark.slow  # Tesseract over a 300-dpi page (tests/ingest/test_pdf.py OCRs a small one in the fast suite)
 def test_scanned_page_is_read_by_ocr_with_words_where_they_are_printed(read):
     pdf = read(SCAN)
     [page] = pdf.pages
@@ -222,6 +223,6 @@ def test_largest_type_title_on_a_made_page():
     pdf = pdfium.PdfDocument(make_pdf([[(72, 700, "Annual Report", 28), (72, 664, "of the Harbour Board", 28),
                                         (72, 600, "The board met nine times this year.", 11),
                                         (72, 586, "It approved the dredging plan.", 11)]]))
-    assert largest_type(pdf) == "Annual Report of the Harbour Board"
+    assert largest_type(pdf[0].get_textpage()) == "Annual Report of the Harbour Board"
     plain = pdfium.PdfDocument(make_pdf([["Just body text here.", "And more of it."]]))
-    assert largest_type(plain) == ""
+    assert largest_type(plain[0].get_textpage()) == ""

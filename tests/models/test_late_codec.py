@@ -1,11 +1,10 @@
 """Compressed token vectors: the codec's round trip, MaxSim on codes against exact, and a build that streams codes.
 
-No model: token vectors are clustered random data (64 topics, 96 dimensions), each chunk's drawn from a few topics.
+No model: token vectors are clustered random data (tests/fakes.py fake_tokens: 64 topics, 96 dimensions), each
+chunk's drawn from a few topics.
 """
 
 from __future__ import annotations
-
-import hashlib
 
 import numpy as np
 import pytest
@@ -14,42 +13,27 @@ from qa.index import store
 from qa.models import late, late_codec
 from qa.models.onnx_models import maxsim
 from qa.records import Chunk
-
-DIM, TOPICS = 96, 64
-CENTRES = np.random.default_rng(1).standard_normal((TOPICS, DIM)).astype(np.float32)
-
-
-def unit(x):
-    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
-
-
-def tokens_of(text: str, n: int = 30) -> np.ndarray:
-    """A chunk's token vectors: a deterministic function of its text, near 3 of the topics."""
-    rng = np.random.default_rng(int(hashlib.sha256(text.encode()).hexdigest()[:8], 16))
-    topics = rng.choice(TOPICS, 3, replace=False)
-    return unit(CENTRES[rng.choice(topics, n)] + 0.6 * rng.standard_normal((n, DIM)))
-
+from tests.fakes import TOKEN_DIM, fake_token_texts, fake_tokens, unit
 
 def fake_encode(chunks):
-    """What late.encode_here gives, from ``tokens_of``: (float16 vectors, document spans)."""
+    """What late.encode_here gives, from ``fake_tokens``: (float16 vectors, document spans)."""
     out = []
     for c in chunks:
-        v = tokens_of(c.text)
+        v = fake_tokens(c.text)
         out.append((v.astype(late.DTYPE), np.array([(c.start + i, c.start + i + 1) for i in range(len(v))], dtype=np.int64)))
     return out
 
 
 def chunks(n: int, repeat_every: int = 0):
-    texts = [f"chunk {i}" if not repeat_every or i % repeat_every else "the repeated text" for i in range(n)]
+    texts = [t if not repeat_every or i % repeat_every else "the repeated text" for i, t in enumerate(fake_token_texts(n))]
     return [Chunk(f"c{i}", "d.txt", 100 * i, 100 * i + 50, t, (), (), t) for i, t in enumerate(texts)]
 
 
 @pytest.fixture(scope="module")
-def corpus():
-    """200 chunks of 30 tokens (6,000 vectors, more than late_codec.MIN_TRAIN_TOKENS) and a codec trained on them."""
+def corpus(token_codec):
+    """200 chunks of 30 tokens (6,000 vectors, more than late_codec.MIN_TRAIN_TOKENS) and the codec trained on them."""
     cs = chunks(200)
-    vectors = np.concatenate([tokens_of(c.text) for c in cs])
-    return cs, vectors, late_codec.train(vectors, "rpq48")
+    return cs, np.concatenate([fake_tokens(c.text) for c in cs]), token_codec
 
 
 def test_codes_are_small_and_decode_close_to_the_vectors(corpus):
@@ -66,21 +50,26 @@ def test_maxsim_over_codes_ranks_chunks_as_the_exact_vectors_do(corpus):
     cs, vectors, codec = corpus
     offsets = np.arange(0, len(vectors) + 1, 30, dtype=np.int64)
     codes = codec.encode(vectors)
+    decoded = codec.decode(codes)  # once: decoding every chunk's codes for each of 200 questions took 10 s
     rng = np.random.default_rng(2)
     same, n = 0, 200
-    for _ in range(n):  # a question: 8 of one chunk's tokens, moved a little
+    for i in range(n):  # a question: 8 of one chunk's tokens, moved a little
         d = rng.integers(len(cs))
-        q = unit(vectors[rng.choice(np.arange(30 * d, 30 * d + 30), 8)] + 0.3 * rng.standard_normal((8, DIM)))
+        q = unit(vectors[rng.choice(np.arange(30 * d, 30 * d + 30), 8)] + 0.3 * rng.standard_normal((8, TOKEN_DIM)))
         exact = maxsim(q, vectors, offsets)
-        approx = maxsim(q, codes, offsets, decode=codec.decode)
+        approx = maxsim(q, decoded, offsets)
+        if i < 5:  # what a question does: decode the codes it scores
+            assert np.allclose(maxsim(q, codes, offsets, decode=codec.decode), approx, atol=1e-5)
+            rows = np.random.default_rng(i).choice(len(cs), 20, replace=False)
+            assert np.allclose(maxsim(q, codes, offsets, rows, decode=codec.decode), approx[rows], atol=1e-5)
         same += np.argmax(exact) == np.argmax(approx)
     assert same / n > 0.95
 
 
 def test_too_small_a_sample_keeps_float16_and_an_unknown_codec_is_refused():
-    assert late_codec.train(np.ones((late_codec.MIN_TRAIN_TOKENS - 1, DIM), np.float32), "rpq48") is None
+    assert late_codec.train(np.ones((late_codec.MIN_TRAIN_TOKENS - 1, TOKEN_DIM), np.float32), "rpq48") is None
     with pytest.raises(ValueError, match="choose one of: none, pq48, rpq48"):
-        late_codec.train(np.ones((10, DIM), np.float32), "pq4096")
+        late_codec.train(np.ones((10, TOKEN_DIM), np.float32), "pq4096")
 
 
 def test_a_build_streamed_to_its_files_holds_the_codes_of_a_build_in_memory(corpus, tmp_path):
@@ -99,14 +88,15 @@ def test_a_build_streamed_to_its_files_holds_the_codes_of_a_build_in_memory(corp
     assert (read.spans[read.chunk_rows(14)] - read.spans[read.chunk_rows(7)] == 700).all()  # one text, its own place
 
 
+@pytest.mark.slow  # two codec trainings
 def test_a_codec_trained_midway_writes_what_training_first_would(monkeypatch, tmp_path):
     """Rows wait while the first chunks' vectors train the codec, then every row is written as codes."""
     monkeypatch.setattr(late_codec, "TRAIN_TOKENS", 4_500)  # 150 of the 200 chunks: training happens mid-build
     cs = chunks(200)
     built, _ = late.build(cs, encode=fake_encode, block_size=16, codec_name="rpq48", sink=store.LateWriter(tmp_path))
-    codec = late_codec.train(np.concatenate([tokens_of(c.text).astype(late.DTYPE) for c in cs[:150]]), "rpq48")
+    codec = late_codec.train(np.concatenate([fake_tokens(c.text).astype(late.DTYPE) for c in cs[:150]]), "rpq48")
     assert built.codec.key == codec.key
-    expected = codec.encode(np.concatenate([tokens_of(c.text).astype(late.DTYPE) for c in cs]))
+    expected = codec.encode(np.concatenate([fake_tokens(c.text).astype(late.DTYPE) for c in cs]))
     assert np.array_equal(store.read_late(tmp_path).vectors, expected)
 
 

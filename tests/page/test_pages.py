@@ -169,7 +169,7 @@ def test_a_milvus_store_shows_pages_from_the_local_build_it_was_published_from(t
     """Milvus keeps no boxes; the builder's machine has them in the local build the publish came from."""
     from qa.config import StoreSettings
     from qa.engine import Engine
-    from qa.index import milvus_store
+    from qa.index import milvus_client
     from qa.page import app
     from tests.fakes import FakeEmbedder, model_free_settings
 
@@ -185,4 +185,4 @@ def test_a_milvus_store_shows_pages_from_the_local_build_it_was_published_from(t
         html = app.cite_panel(engine, pages.PageImages(tmp_path / "cache"), p.source, p.start, p.end, p.highlights)
         assert "data:image/png;base64," in html and 'class="qa-hbox"' in html
     finally:
-        milvus_store.close(settings.milvus_uri)
+        milvus_client.close(settings.milvus_uri)

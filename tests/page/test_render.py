@@ -96,9 +96,10 @@ def test_panel_marks_passage_and_sentence_at_exact_offsets_in_the_whole_escaped_
 
 
 @pytest.mark.parametrize("start,end,hl", [(-1, 5, ()), (5, 5, ()), (0, len(TEXT) + 1, ()), (10, 20, ((5, 12),))])
-def test_panel_refuses_spans_outside_the_document(start, end, hl):
+def test_spans_outside_the_document_are_refused(start, end, hl):
+    """What the source panel checks before it shows either view (qa/page/app.py cite_panel)."""
     with pytest.raises(render.BadReferenceError, match="outside"):
-        render.panel_html(doc(), start, end, hl)
+        render.check_span(doc(), start, end, hl)
 
 
 def test_mode_names_accept_page_labels_and_engine_names():
