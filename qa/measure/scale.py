@@ -91,13 +91,13 @@ Lite's gRPC server in a process of its own on loopback (qa/measure/milvus_server
 
 def scenario_store_publish(a: dict, shared=None) -> dict:
     """Publish the local build at a.index_dir to the Milvus at a.milvus_uri, timed."""
-    from ..index import milvus_store, store
+    from ..index import milvus_client, milvus_store, store
     from ..config import StoreSettings
 
     t = time.perf_counter()
     milvus_store.publish(StoreSettings(kind="milvus", milvus_uri=a["milvus_uri"]), store.load(Path(a["index_dir"])))
     publish_s = time.perf_counter() - t
-    milvus_store.close(a["milvus_uri"])
+    milvus_client.close(a["milvus_uri"])
     return {"publish_s": publish_s}
 
 
@@ -126,9 +126,9 @@ def scenario_store_query(a: dict, shared=None) -> dict:
         engine.ask(q)
         latency.append((time.perf_counter() - t) * 1e3)
     if uri:
-        from ..index import milvus_store
+        from ..index import milvus_client
 
-        milvus_store.close(uri)
+        milvus_client.close(uri)
     return {"store": a["store"], "chunks": len(engine.index.chunks), "publish_s": publish_s, "peak_publish_mb": peak_publish,
             "open_s": open_s, "latency_ms": summary(latency), "rss_open_mb": rss_open, "anon_rss_open_mb": anon_open,
             "rss_end_mb": rss_mb(), "anon_rss_end_mb": anon_rss_mb()}
