@@ -75,3 +75,31 @@ def split(items: list[Item], seed: int = SEED, held_out: float = HELD_OUT) -> tu
 def candidates(item: Item) -> list[int]:
     """Sentences that may be chosen: at least MIN_WORDS words."""
     return [i for i, s in enumerate(item.sentences) if len(s.split()) >= MIN_WORDS]
+
+
+def _words(text: str) -> list[str]:
+    import re
+
+    return [w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) > 1]
+
+
+def bm25_order(question: str, sentences: tuple[str, ...], k1: float = 1.2, b: float = 0.75) -> list[int]:
+    """Sentence indices by BM25 against the question (the article's sentences as the collection), best first."""
+    import math
+    from collections import Counter
+
+    docs = [Counter(_words(s)) for s in sentences]
+    n = len(docs)
+    avg = sum(sum(d.values()) for d in docs) / max(1, n)
+    df = Counter(w for d in docs for w in d)
+    q = set(_words(question))
+    scores = []
+    for d in docs:
+        length = sum(d.values())
+        s = 0.0
+        for w in q:
+            if w in d:
+                idf = math.log(1 + (n - df[w] + 0.5) / (df[w] + 0.5))
+                s += idf * d[w] * (k1 + 1) / (d[w] + k1 * (1 - b + b * length / max(avg, 1e-9)))
+        scores.append(s)
+    return sorted(range(n), key=lambda i: -scores[i])
