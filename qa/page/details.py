@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..records import Answer
 from ..search.lead import FEATURE_WORDS
-from .render import citation_order, display_text, esc, lead_sentences
+from .render import citation_order, display_text, esc, gist, lead_sentences
 
 SUMMARY = "How this answer was chosen"
 
@@ -59,9 +59,7 @@ def _lead_html(answer: Answer, number: dict[int, int]) -> str:
         return ""
     i, (a, b) = leads[0]
     p = answer.passages[i]
-    quote = " ".join(display_text(p.text[a - p.start : b - p.start]).split())
-    if len(quote) > QUOTE_CHARS:
-        quote = quote[:QUOTE_CHARS].rsplit(" ", 1)[0] + " …"
+    quote = gist(p.text[a - p.start : b - p.start], QUOTE_CHARS)
     rows = []  # (term, its description as HTML)
     if answer.chance is not None:
         n = round(answer.chance * 10)

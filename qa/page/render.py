@@ -318,20 +318,24 @@ CARD_GIST_CHARS = 160
 """A card's summary quotes at most this much of its best sentence (the rest is one click away)."""
 
 
+def gist(text: str, limit: int) -> str:
+    """``text`` as shown on the page, on one line, cut at a word to at most ``limit`` characters with " …"."""
+    out = " ".join(display_text(text).split())
+    return out if len(out) <= limit else out[:limit].rsplit(" ", 1)[0] + " …"
+
+
 def card_html(turn: int, n: int, p: Passage, date: str = "", open_: bool = False) -> str:
     """A source card: title; section, pages and date; the start of its best sentence, so that cards from one
     document differ; the passage with its sentence marked, collapsible."""
     section = section_words(p.section)
     meta = " · ".join(esc(x) for x in (section, p.pages, date) if x)
-    gist = " ".join(display_text(_best_sentence(p)).split())
-    if len(gist) > CARD_GIST_CHARS:
-        gist = gist[: CARD_GIST_CHARS].rsplit(" ", 1)[0] + " …"
+    summary = gist(_best_sentence(p), CARD_GIST_CHARS)
     return (
         f'<details class="qa-card" data-source="{esc(p.source)}"{" open" if open_ else ""}>'
         f'<summary><span class="qa-num" aria-hidden="true">[{n}]</span> '
         f'<span class="qa-card-title">{esc(display_text(p.title))}</span>'
         f'{f"<span class=qa-card-meta>{meta}</span>" if meta else ""}'
-        f'{f"<span class=qa-card-gist>“{esc(gist)}”</span>" if gist else ""}'
+        f'{f"<span class=qa-card-gist>“{esc(summary)}”</span>" if summary else ""}'
         f'<span class="qa-sr"> (source {n})</span></summary>'
         f'<div class="qa-card-text">{_marked(p.text, p.start, p.highlights)}</div>'
         f'<a class="qa-show" role="button" href="{cite_href(turn, n)}" data-turn="{turn}" data-n="{n}">'
