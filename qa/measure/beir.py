@@ -207,10 +207,11 @@ def scenario_beir_eval(a: dict, shared=None) -> dict:
 SCENARIOS = {"beir_eval": scenario_beir_eval}
 
 
-def scifact_row(opt, work: Path, inproc) -> dict:
-    """Build BEIR SciFact (or ``--scifact-docs`` of it) from a fresh index folder and score it: the build rate
-    section's SciFact row, with its stage timings and nDCG@10 per mode."""
-    from .scenarios import disk_bytes, run
+def scifact_build(opt, work: Path, inproc) -> tuple[str, Path, dict, dict]:
+    """Build BEIR SciFact (or ``--scifact-docs`` of it) from a fresh index folder and score it: (the row's name,
+    the folder of documents, the build scenario's result, the quality: nDCG@10 per mode) for the build rate
+    section's SciFact row (qa/measure/build_rate.py)."""
+    from .scenarios import run
 
     data = subset(read(Path(opt.scifact)), opt.scifact_docs)
     folder = write_documents(data, work / "scifact-docs")
@@ -219,15 +220,11 @@ def scifact_row(opt, work: Path, inproc) -> dict:
     b = run("build", {"corpus": str(folder), "index_dir": str(work / "rate-scifact")}, inproc)
     e = run("beir_eval", {"corpus": str(folder), "index_dir": str(work / "rate-scifact"), "eval_set": str(eval_set),
                           "modes": opt.scifact_modes}, inproc, module="qa.measure.beir")
-    n, mb = b["counts"]["documents"], disk_bytes(folder) / 1e6
-    return {"name": "BEIR SciFact" + (f" (subset of {len(data.docs):,})" if opt.scifact_docs else ""),
-            "documents": n, "chunks": b["counts"]["chunks"], "sentences": b["counts"]["sentences"], "mb": mb,
-            "build_s": b["build_s"], "encode_s": b["encode_s"], "model_load_s": b["model_load_s"], "docs_per_s": n / b["build_s"],
-            "s_per_mb": b["build_s"] / max(mb, 1e-9), "peak_rss_mb": b["peak_rss_mb"], "cpu_s": b.get("cpu_s"),
-            "loadavg": b["loadavg"], "stages_s": b.get("stages_s") or {},
-            "quality": {"queries": len(data.queries), "qrels": sum(len(r) for r in data.qrels.values()),
-                        "published_bm25_ndcg@10": PUBLISHED_BM25_NDCG10, "subset": bool(opt.scifact_docs),
-                        "eval_loadavg": e["loadavg"], "passages_per_query": e["passages_per_query"], **e["modes"]}}
+    name = "BEIR SciFact" + (f" (subset of {len(data.docs):,})" if opt.scifact_docs else "")
+    quality = {"queries": len(data.queries), "qrels": sum(len(r) for r in data.qrels.values()),
+               "published_bm25_ndcg@10": PUBLISHED_BM25_NDCG10, "subset": bool(opt.scifact_docs),
+               "eval_loadavg": e["loadavg"], "passages_per_query": e["passages_per_query"], **e["modes"]}
+    return name, folder, b, quality
 
 
 if __name__ == "__main__":  # a scenario in a child process: python -m qa.measure.beir KIND JSON
