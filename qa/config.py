@@ -295,8 +295,10 @@ class AnswerSettings(_Record):
 
     ``lead_passages``, ``lead_weights``: the fused lead (qa/search/lead.py) chooses among the quotable
     sentences of the first 3 passages with these weights, fitted on dev by ``python -m qa eval --fit-lead``
-    (qa/measure/lead.py): dev lead .470 out of fold (.503 in sample) against .443 for ColBERT's best sentence
-    of the first passage; test .388 against .306 (``qa eval``; evals/README.md).
+    (qa/measure/lead.py). With the answer head as the eleventh feature (``answer``, qa/models/answer_head.py):
+    dev lead .524 out of fold (.550 in sample) against .470 (.497) for the ten before, refitted on the same
+    build; through ``qa eval``, dev .490 -> .550 (12 questions won, 3 lost, p .035), test .398 -> .408 (2 won,
+    1 lost) (evals/README.md).
     ``chance_weights``: the calibrated chance that the lead answers, sigmoid(a ln p + b logit + c) of the lead
     model's probability p and the first passage's logit, fitted by the same command on out-of-fold
     probabilities. ``high_chance``: "high" from where dev leads were right at least 85% of the time by the
@@ -313,12 +315,13 @@ class AnswerSettings(_Record):
     abstain_terms: float = 0.1909
     lead_passages: int = 3
     lead_weights: tuple[tuple[str, float], ...] = (
-        ("second", -1.5111), ("third", -0.7227), ("logit_gap", 0.1569), ("after_lead_in", 0.7085), ("kind_match", 1.5509),
-        ("position", 1.6522), ("context", 0.6364), ("cross", 0.3707), ("late", 1.1708), ("named_before", 0.6029),
+        ("second", -1.1787), ("third", -0.6684), ("logit_gap", 0.2069), ("after_lead_in", 0.5994), ("kind_match", 0.0628),
+        ("position", 1.9281), ("context", 0.6753), ("cross", -0.0178), ("late", 1.0234), ("named_before", 0.3566),
+        ("answer", 0.8795),
     )
-    chance_weights: tuple[float, float, float] = (2.5922, 0.0774, 1.0415)
+    chance_weights: tuple[float, float, float] = (1.477, 0.0968, 0.6784)
     high_chance: float = 1.0
-    medium_chance: float = 0.1599
+    medium_chance: float = 0.1779
     min_highlight_words: int = 6
     short_penalty: float = 2.0
     highlight_margin: float = 0.05

@@ -143,6 +143,8 @@ class Engine:
         steps = [lambda: getattr(self.embedder, "query_model", None)]  # the first time, exported: a few seconds
         if self.settings.rerank.model != "none":
             steps.append(lambda: self.reranker.model)
+            if self.settings.rerank.sentences == "fused":
+                steps.append(lambda: self.reranker.answer_model)  # the same model with the answer head's outputs
         if self.index is not None and self.index.late is not None:
             steps.append(late_encoder)
         for step in steps:

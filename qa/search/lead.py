@@ -14,7 +14,9 @@ sentence is the one that answers. The features, all read from the records, no mo
 - ``context`` / ``cross`` / ``late``: the cross-encoder on (question, previous sentence + sentence), the
   cross-encoder and ColBERT on (topic, sentence), each z-scored over the candidates of the question;
 - ``named_before``: the question's names are in one of the three sentences before, not in this one (the
-  sentence that names a person is often followed by the one that says what they think).
+  sentence that names a person is often followed by the one that says what they think);
+- ``answer``: the answer head (qa/models/answer_head.py) on (topic, sentence), z-scored as above: a linear read
+  of the cross-encoder's hidden states fitted on COVID-QA answer sentences.
 
     >>> import numpy as np
     >>> softmax(np.array([0.0, 0.0]))
@@ -34,7 +36,7 @@ from .quotable import quotable
 from .short import short_answer
 
 FEATURES = ("second", "third", "logit_gap", "after_lead_in", "kind_match", "position", "context", "cross", "late",
-            "named_before")
+            "named_before", "answer")
 FEATURE_WORDS = {
     "second": ("It is in the second passage", "yes/no"),
     "third": ("It is in the third passage", "yes/no"),
@@ -46,6 +48,7 @@ FEATURE_WORDS = {
     "cross": ("Cross-encoder: the question's topic against it", "z"),
     "late": ("ColBERT: the question's topic inside it", "z"),
     "named_before": ("The question's names come in the three sentences before it, not in it", "share"),
+    "answer": ("Answer head: how much it reads like an answer to the topic (trained on COVID-QA)", "z"),
 }
 """Each feature in words, and its scale: "yes/no" (1 or 0), "logit" (a difference of logits), "position" (0 first
 to 1 last), "z" (standard deviations from the mean over the question's candidates), "share" (of the names, 0 to 1).
@@ -108,12 +111,14 @@ def features(question: str, hits: Sequence[Hit], cands: Sequence[Candidate]) -> 
         rows.append([
             float(c.passage == 1), float(c.passage == 2), gap, float(before.endswith(":")),
             float(kind is not None and short_answer(question, c.text, kind) is not None),
-            c.sentence / max(1, len(ch.sentences) - 1), 0.0, 0.0, 0.0, near - here,
+            c.sentence / max(1, len(ch.sentences) - 1), 0.0, 0.0, 0.0, near - here, 0.0,
         ])
     x = np.array(rows, dtype=np.float64)
     x[:, 6] = _z([hits[c.passage].signals.context[c.sentence] for c in cands])
     x[:, 7] = _z([hits[c.passage].signals.cross[c.sentence] for c in cands])
     x[:, 8] = _z([hits[c.passage].signals.late[c.sentence] for c in cands])
+    if all(hits[c.passage].signals.answer for c in cands):  # () when the head did not run: the column stays 0
+        x[:, 10] = _z([hits[c.passage].signals.answer[c.sentence] for c in cands])
     return x
 
 

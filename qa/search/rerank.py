@@ -30,7 +30,8 @@ class Reranker:
     def __init__(self, settings: RerankSettings = RerankSettings()) -> None:
         self.settings = settings
         self._model = None
-        self._lock = threading.Lock()
+        self._answer_model = None
+        self._lock = threading.RLock()
 
     @property
     def model(self):
@@ -42,6 +43,17 @@ class Reranker:
 
                     self._model = CrossEncoder().load()
         return self._model
+
+    @property
+    def answer_model(self):
+        """The cross-encoder with the answer head (qa/models/answer_head.py), for the (topic, sentence) pairs."""
+        if self._answer_model is None:
+            with self._lock:
+                if self._answer_model is None:
+                    from ..models.answer_head import AnswerScorer
+
+                    self._answer_model = AnswerScorer(self.model).load()
+        return self._answer_model
 
     def rerank(self, question: str, hits: Sequence[Hit], index_late=None, timings: dict | None = None) -> list[Hit]:
         """Hits in cross-encoder order, first-stage rank breaking near-ties (the first ``depth``; the rest keep
@@ -92,7 +104,8 @@ class Reranker:
     def signals(self, question: str, head: list[Hit], index_late) -> list[Hit]:
         """``head`` with each sentence measured (SentenceSignals) and ColBERT's score inside each sentence as its
         highlight order: the cross-encoder reads (topic, sentence) and (question, previous sentence + sentence)
-        for every sentence of these passages, in one batch of pairs per question."""
+        for every sentence of these passages, in one batch of pairs per question; the answer head reads the
+        first of those runs too."""
         st = self.settings
         about = topic(question) if names(question) else question
         qvecs = late.encode_query(question)
@@ -100,7 +113,7 @@ class Reranker:
         texts = [[clean(h.chunk.text[a - h.chunk.start : b - h.chunk.start]) for a, b in h.chunk.sentences] for h in head]
         flat = [t for ts in texts for t in ts]
         context = [(ts[i - 1] + " " if i else "") + ts[i] for ts in texts for i in range(len(ts))]
-        cross = self.model.score(about, flat, max_length=st.max_length) if flat else np.zeros(0)
+        cross, answer = self.answer_model.score(about, flat, max_length=st.max_length) if flat else (np.zeros(0),) * 2
         ctx = self.model.score(question, context, max_length=st.max_length) if flat else np.zeros(0)
         out, at = [], 0
         for h, ts in zip(head, texts):
@@ -108,7 +121,8 @@ class Reranker:
             n = len(ts)
             plain = late.score_spans(qvecs, index_late, h.row, spans)
             about_late = late.score_spans(tvecs, index_late, h.row, spans) if tvecs is not qvecs else plain
-            sig = SentenceSignals(late=_floats(about_late), cross=_floats(cross[at : at + n]), context=_floats(ctx[at : at + n]))
+            sig = SentenceSignals(late=_floats(about_late), cross=_floats(cross[at : at + n]), context=_floats(ctx[at : at + n]),
+                                  answer=_floats(answer[at : at + n]))
             out.append(dataclasses.replace(h, sentence_scores=_floats(plain), signals=sig))
             at += n
         return out

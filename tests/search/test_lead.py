@@ -26,10 +26,10 @@ def sentences(text: str) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
-def hit(late, cross, context, rerank=5.0, source="d.txt", text=TEXT) -> tuple[Document, Hit]:
+def hit(late, cross, context, rerank=5.0, source="d.txt", text=TEXT, answer=()) -> tuple[Document, Hit]:
     doc = Document(source=source, text=text, title="D", sha256="x")
     chunk = Chunk("c", source, 0, len(text), text, (), sentences(text), text)
-    sig = SentenceSignals(late=tuple(late), cross=tuple(cross), context=tuple(context))
+    sig = SentenceSignals(late=tuple(late), cross=tuple(cross), context=tuple(context), answer=tuple(answer))
     return doc, Hit(chunk=chunk, score=1.0, row=0, sentence_scores=tuple(late), rerank=rerank, signals=sig)
 
 
@@ -46,6 +46,20 @@ def test_features_read_the_lead_in_the_names_and_the_position():
     assert x[:, col["position"]].tolist() == [0, 2 / 3, 1]
     assert np.isclose(x[:, col["late"]].mean(), 0) and x[0, col["late"]] > x[1, col["late"]] > x[2, col["late"]]
     assert x[:, col["logit_gap"]].tolist() == [0, 0, 0]
+
+
+def test_the_answer_head_is_a_z_scored_column_and_zero_when_it_did_not_run():
+    col = lead.FEATURES.index("answer")
+    doc, h = hit([0.9, 0.5, 0.6, 0.1], [3, 0, 1, -5], [2, 1, 4, -3], answer=[-2.0, 9.0, 1.0, 4.0])
+    ok = lead.quotable_flags([h], {"d.txt": doc})
+    cands = lead.candidates([h], ok)
+    x = lead.features("What is hardest?", [h], cands)
+    assert np.isclose(x[:, col].mean(), 0) and np.isclose(x[:, col].std(), 1, atol=1e-3)
+    assert x[0, col] < x[1, col] < x[2, col], "candidates 0, 2, 3 have answer scores -2, 1, 4"
+    best, _ = lead.rank("What is hardest?", [h], ok, {"answer": 1.0})
+    assert best[0].sentence == 3
+    doc, h = hit([0.9, 0.5, 0.6, 0.1], [3, 0, 1, -5], [2, 1, 4, -3])
+    assert not lead.features("What is hardest?", [h], cands)[:, col].any()
 
 
 def test_the_weights_decide_which_sentence_leads():

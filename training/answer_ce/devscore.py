@@ -24,11 +24,11 @@ DEPTH = 6
 def scorer(model: str):
     """pairs -> logits, by the float model (folder) or an ONNX file, one pair per run as the engine does."""
     if model.endswith(".onnx") or model == "shipped":
-        from qa.models.onnx_models import _arrays, _run, open_session, session, tokenizer
+        from qa.models.onnx_models import pair_arrays, run_session, open_session, session, tokenizer
 
         sess = session("reranker_en", 1) if model == "shipped" else open_session(Path(model), 1)
         tok = tokenizer("reranker_en", 256, "only_second")
-        return lambda pairs: np.array([float(_run(sess, "logits", *_arrays(tok.encode_batch([p])))[0, 0]) for p in pairs])
+        return lambda pairs: np.array([float(run_session(sess, "logits", *pair_arrays(tok.encode_batch([p])))[0, 0]) for p in pairs])
     from transformers import BertForSequenceClassification
 
     import train

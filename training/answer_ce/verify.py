@@ -31,7 +31,7 @@ def torch_scores(model_dir: str, question: str, sentences: list[str]) -> np.ndar
     import torch
     from transformers import BertForSequenceClassification
 
-    from qa.models.onnx_models import _arrays, tokenizer
+    from qa.models.onnx_models import pair_arrays, tokenizer
 
     global _MODEL
     if "_MODEL" not in globals():
@@ -40,19 +40,19 @@ def torch_scores(model_dir: str, question: str, sentences: list[str]) -> np.ndar
     out = []
     with torch.no_grad():
         for s in sentences:
-            ids, mask, types = (torch.from_numpy(a) for a in _arrays(tok.encode_batch([(question, s)])))
+            ids, mask, types = (torch.from_numpy(a) for a in pair_arrays(tok.encode_batch([(question, s)])))
             out.append(float(_MODEL(input_ids=ids, attention_mask=mask, token_type_ids=types).logits[0, 0]))
     return np.array(out)
 
 
 def onnx_scores(question: str, sentences: list[str], onnx_file: str | None = None) -> np.ndarray:
-    from qa.models.onnx_models import CrossEncoder, _arrays, open_session, tokenizer, _run
+    from qa.models.onnx_models import CrossEncoder, pair_arrays, open_session, tokenizer, run_session
 
     if onnx_file is None:
         return CrossEncoder().score(question, sentences)
     sess = open_session(onnx_file, 1)
     tok = tokenizer("reranker_en", 256, "only_second")
-    return np.array([float(_run(sess, "logits", *_arrays(tok.encode_batch([(question, s)])))[0, 0]) for s in sentences])
+    return np.array([float(run_session(sess, "logits", *pair_arrays(tok.encode_batch([(question, s)])))[0, 0]) for s in sentences])
 
 
 def main(model_dir: str, onnx_file: str | None = None) -> None:
