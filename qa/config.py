@@ -135,6 +135,14 @@ LATE_CODECS = {"none": None, "pq48": "PQ48", "rpq48": "IVF1024,PQ48", "rpq64": "
 """How ColBERT token vectors may be stored (qa/models/late_codec.py): each name's faiss factory string;
 ``none`` keeps float16 vectors."""
 
+SENTENCE_VECTORS = {
+    "separate": "each sentence embedded on its own (its title/section prefix before it, as its chunk has)",
+    "pooled": "the mean of the sentence's own token states in its chunk's pass",
+    "pooled-prefix": "the same with the chunk's title/section prefix tokens (the same as pooled unless contextual)",
+    "pooled-special": "the same with the prefix tokens and [CLS]/[SEP]",
+}
+"""How a sentence's vector is made (IndexSettings.sentence_vectors, qa/build/sentences.py)."""
+
 
 @dataclass(frozen=True)
 class IndexSettings(_Record):
@@ -179,6 +187,7 @@ class IndexSettings(_Record):
     bm25_stopwords: str = "en"
     late_interaction: bool = True
     late_codec: str = "rpq48"
+    sentence_vectors: str = "separate"
 
     def __post_init__(self) -> None:
         if self.ann_threshold < 1:
@@ -187,6 +196,8 @@ class IndexSettings(_Record):
             raise ValueError(f"ivf_probe_fraction must be in (0, 1], got {self.ivf_probe_fraction}")
         if self.late_codec not in LATE_CODECS:
             raise ValueError(f"Unknown late-interaction codec {self.late_codec!r}; choose one of: {', '.join(LATE_CODECS)}")
+        if self.sentence_vectors not in SENTENCE_VECTORS:
+            raise ValueError(f"Unknown sentence_vectors {self.sentence_vectors!r}; choose one of: {', '.join(SENTENCE_VECTORS)}")
 
     def lexical(self) -> dict:
         """The part that decides how BM25 reads text (recorded in the manifest)."""

@@ -16,6 +16,9 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help=f"sentence-transformers name or folder (default: $QA_MODEL or {config.DEFAULT_MODEL})")
     p.add_argument("--late-codec", choices=config.LATE_CODECS,
                    help=f"how ColBERT token vectors are stored (default {config.IndexSettings().late_codec}; none: float16)")
+    p.add_argument("--sentence-vectors", choices=list(config.SENTENCE_VECTORS),
+                   help="how sentence vectors are made: " + "; ".join(f"{k}: {v}" for k, v in config.SENTENCE_VECTORS.items())
+                   + f" (default {config.IndexSettings().sentence_vectors})")
     add_store_options(p)
 
 
@@ -67,6 +70,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     index = config.IndexSettings()
     if getattr(args, "late_codec", None):
         index = dataclasses.replace(index, late_codec=args.late_codec)
+    if getattr(args, "sentence_vectors", None):
+        index = dataclasses.replace(index, sentence_vectors=args.sentence_vectors)
     return Settings(chunk=ChunkSettings(**given), index=index, retrieval=retrieval,
                     rerank=dataclasses.replace(RerankSettings(), **rerank))
 
