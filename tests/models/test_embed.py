@@ -249,3 +249,18 @@ def test_torch_and_the_onnx_export_pool_the_same_spans_and_a_cut_span_is_refused
     # the leading spaces are stripped as the models strip them, the ranges moved with them
     _, alone = m.encode_spans(["Title | Section\nCats sleep. Dogs bark loudly at night."], [[((0, 15),)]])
     assert np.allclose(alone[0][0], plain[0][0], atol=1e-5)
+
+
+@pytest.mark.model
+def test_a_build_pools_the_same_spans_whichever_runtime_the_embedder_has(embedder):
+    from qa.models.embed import Embedder
+
+    torch_only = Embedder(embedder.name)
+    torch_only._document_model = False  # as on a machine without the ONNX export
+    texts = ["Cats sleep. Dogs bark loudly at night.", "Integrated care. " * 20, "a"]
+    pools = [[((0, 11),), ((12, 38),)], [((18, 34),)], []]
+    v_a, p_a = embedder.encode_documents_pooled(texts, pools)
+    v_b, p_b = torch_only.encode_documents_pooled(texts, pools)
+    assert np.abs(v_a - v_b).max() < 1e-5 and np.abs(v_a - embedder.encode_documents(texts)).max() < 1e-5
+    assert [p.shape for p in p_a] == [(2, 384), (1, 384), (0, 384)]
+    assert all(np.allclose(a, b, atol=1e-5) for a, b in zip(p_a, p_b))
