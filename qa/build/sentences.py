@@ -111,7 +111,8 @@ def embed(p: Plan, chunks: list, mode: str, cache, embedder, encode=None, encode
 
     ``separate``: chunk and sentence texts in one ``cache.embed``. Pooled: each chunk text once with its pools
     (``cache.embed_pooled``), then, on their own, the sentences no pass pooled."""
-    from ..models.embed import pool_key, text_key
+    from ..models.embed import text_key
+    from ..models.pooling import pool_key
 
     chunk_texts = [c.embed_text for c in chunks]
     if mode == "separate":

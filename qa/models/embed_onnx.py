@@ -107,7 +107,7 @@ class OnnxMeanPool:
                      special: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
         """``encode(texts, normalize_embeddings=True)`` and, from the same pass, each text's pooled spans
         (embed.pool_spans over the tokenizer's character offsets), as embed.MeanPoolModel.encode_spans."""
-        from .embed import pool_spans, strip_pools
+        from .pooling import pool_spans, strip_pools
 
         vecs, pooled = [], []
         for i in range(0, len(texts), batch_size):

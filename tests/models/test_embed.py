@@ -167,7 +167,7 @@ def test_asking_a_question_never_imports_torch_once_the_model_is_exported(seed_i
 
 
 def test_pool_spans_averages_the_word_pieces_a_range_overlaps_and_refuses_what_was_cut():
-    from qa.models.embed import pool_spans
+    from qa.models.pooling import pool_spans
 
     # [CLS] "ab" "cd" "ef" [SEP] [PAD]: text "ab cd ef", token states 1..6 in one dimension, two dimensions
     hidden = np.array([[1, 0], [2, 0], [3, 0], [4, 0], [5, 0], [6, 0]], dtype=np.float32) + [0, 1]
