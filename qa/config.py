@@ -135,6 +135,14 @@ LATE_CODECS = {"none": None, "pq48": "PQ48", "rpq48": "IVF1024,PQ48", "rpq64": "
 """How ColBERT token vectors may be stored (qa/models/late_codec.py): each name's faiss factory string;
 ``none`` keeps float16 vectors."""
 
+SENTENCE_VECTORS = {
+    "separate": "each sentence embedded on its own (its title/section prefix before it, as its chunk has)",
+    "pooled": "the mean of the sentence's own token states in its chunk's pass",
+    "pooled-prefix": "the same with the chunk's title/section prefix tokens (the same as pooled unless contextual)",
+    "pooled-special": "the same with the prefix tokens and [CLS]/[SEP]",
+}
+"""How a sentence's vector is made (IndexSettings.sentence_vectors, qa/build/sentences.py)."""
+
 
 @dataclass(frozen=True)
 class IndexSettings(_Record):
@@ -170,6 +178,16 @@ class IndexSettings(_Record):
     0.792 / 0.687 with ``rpq48``; test 0.745 / 0.642 and 0.755 / 0.653. ``rpq64`` (66 bytes) was no
     better (dev 0.785 / 0.682 before decoded vectors were scaled to unit length). Scoring 200 chunks from
     the stored form took 44 ms a question from codes against 107 ms from float16 (benchmarks/late_codec.py).
+
+    ``sentence_vectors``: how the sentence vectors (dense rescoring, the answer stage's sentence scores) are made
+    (SENTENCE_VECTORS, qa/build/sentences.py): ``separate`` embeds each sentence in a pass of its own, the
+    ``pooled`` kinds average its token states in its chunk's pass, so the model reads each word piece once.
+    Seed builds of each (evals/README.md): dev R@5 / MRR@10 0.792 / 0.687 separate, 0.779 / 0.678 pooled
+    (own tokens), 0.772 / 0.677 pooled-special; test 0.755 / 0.653, 0.724 / 0.617, 0.724 / 0.623. Re-tuning
+    ``RetrievalSettings.sentence_weight`` for pooled vectors did not bring dev R@5 back (0.9: 0.779, 1.1:
+    0.772). Dev R@5 fell beyond the 0.01 issue #23 allows, so ``separate`` stays the default; pooled embeds
+    a quarter of the texts (SciFact subset of 1,000: 2,945 against 12,054; benchmarks/README.md). A model
+    that is not plain mean pooling (sentence-transformers' generic path) always makes them separately.
     """
 
     ann_threshold: int = 50_000
@@ -179,6 +197,7 @@ class IndexSettings(_Record):
     bm25_stopwords: str = "en"
     late_interaction: bool = True
     late_codec: str = "rpq48"
+    sentence_vectors: str = "separate"
 
     def __post_init__(self) -> None:
         if self.ann_threshold < 1:
@@ -187,6 +206,8 @@ class IndexSettings(_Record):
             raise ValueError(f"ivf_probe_fraction must be in (0, 1], got {self.ivf_probe_fraction}")
         if self.late_codec not in LATE_CODECS:
             raise ValueError(f"Unknown late-interaction codec {self.late_codec!r}; choose one of: {', '.join(LATE_CODECS)}")
+        if self.sentence_vectors not in SENTENCE_VECTORS:
+            raise ValueError(f"Unknown sentence_vectors {self.sentence_vectors!r}; choose one of: {', '.join(SENTENCE_VECTORS)}")
 
     def lexical(self) -> dict:
         """The part that decides how BM25 reads text (recorded in the manifest)."""

@@ -16,6 +16,9 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help=f"sentence-transformers name or folder (default: $QA_MODEL or {config.DEFAULT_MODEL})")
     p.add_argument("--late-codec", choices=config.LATE_CODECS,
                    help=f"how ColBERT token vectors are stored (default {config.IndexSettings().late_codec}; none: float16)")
+    p.add_argument("--sentence-vectors", choices=list(config.SENTENCE_VECTORS),
+                   help="how sentence vectors are made: " + "; ".join(f"{k}: {v}" for k, v in config.SENTENCE_VECTORS.items())
+                   + f" (default {config.IndexSettings().sentence_vectors})")
     add_store_options(p)
 
 
@@ -44,6 +47,8 @@ def add_answer_options(p: argparse.ArgumentParser) -> None:
                    help=f"how much the first-stage rank breaks the reranker's near-ties; 0: its logits alone (default {d.rank_weight})")
     r = RetrievalSettings()
     p.add_argument("--candidates", type=int, help=f"depth of each first-stage list (default {r.candidates}); also the largest --k")
+    p.add_argument("--sentence-weight", type=float, help="dense score of a chunk = max(chunk cosine, this x its best "
+                   f"sentence's cosine) (default {r.sentence_weight})")
     p.add_argument("--no-spelling", action="store_true", help="search the question as typed (by default a word the documents "
                    "never use is put right to the nearest one they do)")
 
@@ -62,11 +67,15 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     retrieval = RetrievalSettings()
     if getattr(args, "candidates", None) is not None:  # 0 is refused by RetrievalSettings, not taken for "default"
         retrieval = dataclasses.replace(retrieval, candidates=args.candidates, max_k=max(retrieval.max_k, args.candidates))
+    if getattr(args, "sentence_weight", None) is not None:
+        retrieval = dataclasses.replace(retrieval, sentence_weight=args.sentence_weight)
     if getattr(args, "no_spelling", False):
         retrieval = dataclasses.replace(retrieval, spelling=False)
     index = config.IndexSettings()
     if getattr(args, "late_codec", None):
         index = dataclasses.replace(index, late_codec=args.late_codec)
+    if getattr(args, "sentence_vectors", None):
+        index = dataclasses.replace(index, sentence_vectors=args.sentence_vectors)
     return Settings(chunk=ChunkSettings(**given), index=index, retrieval=retrieval,
                     rerank=dataclasses.replace(RerankSettings(), **rerank))
 

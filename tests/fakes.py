@@ -43,6 +43,27 @@ class FakeEmbedder:
     def encode_documents(self, texts: Sequence[str], progress=None) -> np.ndarray:
         return self.encode(texts, progress)
 
+    def cannot_pool(self) -> str | None:
+        return None
+
+    def encode_documents_pooled(self, texts: Sequence[str], pools, special: bool = False, progress=None):
+        """Each text's vector (one text each in ``calls``) and, per pool, the vector of the words its ranges
+        cover: for a sentence's own span, the vector its text would get alone. ``special`` adds the words
+        "cls" and "sep"."""
+        vecs = self.encode(texts, progress)
+        pooled = []
+        for t, ps in zip(texts, pools):
+            words = [" ".join(t[a:b] for a, b in ranges) + (" cls sep" if special else "") for ranges in ps]
+            rows = self._bag(words)
+            pooled.append(rows.reshape(len(ps), self.dim))
+        return vecs, pooled
+
+    def _bag(self, texts: Sequence[str]) -> np.ndarray:
+        calls = list(self.calls)
+        out = self.encode(texts)
+        self.calls = calls  # not a pass of its own
+        return out
+
 
 def model_free_settings(**chunk):
     """Settings with no shipped model in them: no token vectors, no cross-encoder (cosine sentence scores)."""

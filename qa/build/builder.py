@@ -1,7 +1,8 @@
 """Build the index: load -> chunk -> embed -> FAISS + BM25 -> publish atomically.
 
 Only text not already in the embedding cache is embedded, so a rebuild after
-one document changes costs that document's new chunks and sentences.
+one document changes costs that document's new chunks and sentences (with pooled
+sentence vectors, its chunks: qa/build/sentences.py).
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ import numpy as np
 from ..models import late
 from ..ingest import lexical
 from ..index import store
-from ..ingest.chunk import Prefixer, chunk_document, model_text
+from ..ingest.chunk import Prefixer, chunk_document
 from ..config import ChunkSettings, IndexSettings, Settings
 from ..models.embed import EmbeddingCache, Embedder, resolve_model, text_key
 from ..ingest.load import corpus_fingerprint, load_folder
 from ..progress import Progress
+from . import sentences
 
 if TYPE_CHECKING:
     from .ray_workers import RayWorkers
@@ -82,6 +84,7 @@ def settings_of(embedder: Embedder, settings: Settings | ChunkSettings) -> dict:
         "bm25": settings.index.lexical(),
         "late_interaction": late_model() if settings.index.late_interaction else None,
         "late_codec": settings.index.late_codec if settings.index.late_interaction else None,
+        "sentence_vectors": sentences.effective_mode(embedder, settings.index.sentence_vectors),
         "format": store.FORMAT_VERSION,
     }
 
@@ -228,31 +231,22 @@ def _build(corpus: Path, index_dir: Path, embedder: Embedder, settings: Settings
         say("chunking", i + 1, len(docs))
     by_source = {d.source: d for d in docs}
 
-    # Every distinct sentence, embedded once with the same title/section context as its chunk.
+    # Every distinct sentence once, with the same title/section context as its chunk: embedded on its own, or
+    # pooled from the chunk's pass (sentences.py; settings.index.sentence_vectors)
     prefixers = {d.source: Prefixer(d, settings.chunk, embedder.count_tokens) for d in docs}
-    sentence_rows: dict[tuple[str, int, int], int] = {}
-    sentence_texts: list[str] = []
-    chunk_rows: list[list[int]] = []
-    for c in chunks:
-        rows = []
-        for a, b in c.sentences:
-            key = (c.source, a, b)
-            if key not in sentence_rows:
-                sentence_rows[key] = len(sentence_texts)
-                sentence_texts.append(model_text(by_source[c.source].text[a:b], prefixers[c.source](c.section)[0]))
-            rows.append(sentence_rows[key])
-        chunk_rows.append(rows)
+    mode = sentences.effective_mode(embedder, settings.index.sentence_vectors)
+    plan = sentences.plan(chunks, by_source, prefixers, mode)
+    chunk_rows = plan.chunk_rows
     lap("chunk")
 
     cache = EmbeddingCache(index_dir / "cache" / f"{text_key(embedder.name)[:16]}.npz")
-    texts = [c.embed_text for c in chunks] + sentence_texts
-    encode, encode_late, late_block = None, late.encode_here, late.ENCODE_BLOCK
+    encode, encode_pooled, encode_late, late_block = None, None, late.encode_here, late.ENCODE_BLOCK
     if workers is not None:
         if workers.model != embedder.name:
             raise ValueError(f"The Ray workers embed with {workers.model!r}, the index with {embedder.name!r}")
-        encode, encode_late, late_block = workers.embed, workers.encode_late, workers.late_block
-    vectors, embedded = cache.embed(embedder, texts, progress=lambda d, t: say("embedding", d, t), encode=encode)
-    chunk_vecs, sent_vecs = vectors[: len(chunks)], vectors[len(chunks) :]
+        encode, encode_pooled, encode_late, late_block = workers.embed, workers.embed_pooled, workers.encode_late, workers.late_block
+    chunk_vecs, sent_vecs, embedded, keep = sentences.embed(plan, chunks, mode, cache, embedder, encode, encode_pooled,
+                                                            progress=lambda d, t: say("embedding", d, t))
     lap("embed")
     tmp, build_id = store.new_build_dir(index_dir)
     try:
@@ -290,7 +284,7 @@ def _build(corpus: Path, index_dir: Path, embedder: Embedder, settings: Settings
             "pages": {d.source: {"pages": len(d.pages), "ocr": sum(p.ocr for p in d.pages)} for d in docs if d.pages},
             "fingerprint": fingerprint,
             "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
-            "counts": {"documents": len(docs), "chunks": len(chunks), "sentences": len(sentence_texts),
+            "counts": {"documents": len(docs), "chunks": len(chunks), "sentences": len(plan.texts),
                        "embedded": embedded, "late_encoded": late_encoded,
                        "late_tokens": 0 if tokens is None else len(tokens.vectors)},
             "seconds": {"embedding": round(t_embed - t0, 3), "total": round(time.perf_counter() - t0, 3),
@@ -301,7 +295,7 @@ def _build(corpus: Path, index_dir: Path, embedder: Embedder, settings: Settings
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # a failed build leaves nothing behind (gone already once published)
         raise
-    cache.save(keep={text_key(t) for t in texts})
+    cache.save(keep=keep)
     if token_cache is not None:
         token_cache.clear()  # the published build holds every row: one copy on disk
     say("done", 1, 1)

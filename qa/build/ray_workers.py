@@ -107,6 +107,10 @@ class Worker:
     def embed(self, texts: list[str]) -> tuple[str, np.ndarray]:
         return self.where()[0], self.embedder.encode_documents(texts)
 
+    def embed_pooled(self, batch: tuple[list[str], list, bool]) -> tuple[str, tuple]:
+        texts, pools, special = batch
+        return self.where()[0], self.embedder.encode_documents_pooled(texts, pools, special)
+
     def encode_late(self, chunks: list) -> tuple[str, list]:
         from ..models.late import encode_chunk
 
@@ -229,6 +233,24 @@ class RayWorkers:
             out[b] = vecs
         return out
 
+    def embed_pooled(self, texts: Sequence[str], pools: Sequence, special: bool = False,
+                     progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
+        """``Embedder.encode_documents_pooled`` on the workers: each text's vector and its pooled spans."""
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        size = self.settings.batch_texts
+        rows = [order[i : i + size] for i in range(0, len(order), size)]
+        parts = self._run("embedding", "embed_pooled", [([texts[r] for r in b], [pools[r] for r in b], special) for b in rows],
+                          progress, sizes=[len(b) for b in rows])
+        if not parts:
+            return np.zeros((0, 0), dtype=np.float32), []
+        out = np.empty((len(texts), parts[0][0].shape[1]), dtype=np.float32)
+        pooled: list = [None] * len(texts)
+        for b, (vecs, spans) in zip(rows, parts):
+            out[b] = vecs
+            for r, p in zip(b, spans):
+                pooled[r] = p
+        return out, pooled
+
     def encode_late(self, chunks: Sequence) -> list:
         """``late.encode_chunk`` of every chunk, in order."""
         size = self.settings.batch_chunks
@@ -241,8 +263,11 @@ class RayWorkers:
         blocks, and each block ends with the workers waiting for its last batch."""
         return self.settings.batch_chunks * LATE_BLOCKS
 
-    def _run(self, stage: str, method: str, batches: list[list], progress: Callable[[int, int], None] | None = None) -> list:
-        """Each batch through ``method`` of some worker, at most IN_FLIGHT per worker at a time; results in order."""
+    def _run(self, stage: str, method: str, batches: list, progress: Callable[[int, int], None] | None = None,
+             sizes: list[int] | None = None) -> list:
+        """Each batch through ``method`` of some worker, at most IN_FLIGHT per worker at a time; results in order.
+        ``sizes``: the items in each batch, when a batch is not a list of them."""
+        sizes = sizes or [len(b) for b in batches]
         ray = _ray()
         self.start()
         from ray.exceptions import RayError
@@ -262,7 +287,7 @@ class RayWorkers:
         for actor in self.actors:
             for _ in range(IN_FLIGHT):
                 submit(actor)
-        done, total = 0, sum(len(b) for b in batches)
+        done, total = 0, sum(sizes)
         while pending:
             (ref,), _ = ray.wait(list(pending), num_returns=1)
             i, actor = pending.pop(ref)
@@ -275,8 +300,8 @@ class RayWorkers:
                     "so far are cached, so running the command again resumes from there."
                 ) from None
             results[i] = out
-            done += len(batches[i])
-            rates.add(node, len(batches[i]))
+            done += sizes[i]
+            rates.add(node, sizes[i])
             submit(actor)
             if progress:
                 progress(done, total)

@@ -181,11 +181,11 @@ def scenario_beir_eval(a: dict, shared=None) -> dict:
     import numpy as np
 
     from ..engine import Engine
-    from .scenarios import loaded_embedder, summary
+    from .scenarios import loaded_embedder, settings_for, summary
 
     given = json.loads(Path(a["eval_set"]).read_text(encoding="utf-8"))
     emb, _ = loaded_embedder(shared)
-    engine = Engine(corpus=a["corpus"], index_dir=a["index_dir"], embedder=emb, build="never")
+    engine = Engine(corpus=a["corpus"], index_dir=a["index_dir"], embedder=emb, build="never", settings=settings_for(a))
     k = engine.settings.retrieval.max_k  # passages asked for: the documents of the top 10 are among them
     out = {}
     for mode in a["modes"]:
@@ -217,9 +217,10 @@ def scifact_build(opt, work: Path, inproc) -> tuple[str, Path, dict, dict]:
     folder = write_documents(data, work / "scifact-docs")
     eval_set = work / "scifact-eval.json"  # a file, not the child's argument: the queries fill ~40 kB
     eval_set.write_text(json.dumps({"queries": data.queries, "qrels": data.qrels}), encoding="utf-8")
-    b = run("build", {"corpus": str(folder), "index_dir": str(work / "rate-scifact")}, inproc)
+    how = {"sentence_vectors": getattr(opt, "sentence_vectors", None)}  # --sentence-vectors; None: the default
+    b = run("build", {"corpus": str(folder), "index_dir": str(work / "rate-scifact"), **how}, inproc)
     e = run("beir_eval", {"corpus": str(folder), "index_dir": str(work / "rate-scifact"), "eval_set": str(eval_set),
-                          "modes": opt.scifact_modes}, inproc, module="qa.measure.beir")
+                          "modes": opt.scifact_modes, **how}, inproc, module="qa.measure.beir")
     name = "BEIR SciFact" + (f" (subset of {len(data.docs):,})" if opt.scifact_docs else "")
     quality = {"queries": len(data.queries), "qrels": sum(len(r) for r in data.qrels.values()),
                "published_bm25_ndcg@10": PUBLISHED_BM25_NDCG10, "subset": bool(opt.scifact_docs),

@@ -8,6 +8,7 @@ collections for the growth section, built from the seed text.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import os
@@ -110,6 +111,13 @@ def _embedder():
             self.encoded += len(texts)
             return out
 
+        def encode_documents_pooled(self, texts, pools, special=False, progress=None):
+            t = time.perf_counter()
+            out = super().encode_documents_pooled(texts, pools, special, progress)
+            self.encode_s += time.perf_counter() - t
+            self.encoded += len(texts)  # the pooled sentences come from these texts' passes
+            return out
+
         def count_tokens(self, texts):
             t = time.perf_counter()
             out = super().count_tokens(texts)
@@ -129,14 +137,27 @@ def loaded_embedder(shared=None):
 # -- scenarios (each runs in a child process, or in-process under --quick) ----------------------
 
 
+def settings_for(a: dict):
+    """The settings a scenario's arguments name: the defaults, with a.ann_threshold and a.sentence_vectors if given.
+    An approximated build (a.approx_embed) makes its sentence vectors separately: the approximation averages
+    sentences embedded on their own."""
+    from ..config import Settings
+
+    index = {k: v for k, v in (("ann_threshold", a.get("ann_threshold")), ("sentence_vectors", a.get("sentence_vectors")))
+             if v is not None}
+    if a.get("approx_embed"):
+        index["sentence_vectors"] = "separate"
+    s = Settings()
+    return dataclasses.replace(s, index=dataclasses.replace(s.index, **index)) if index else s
+
+
 def scenario_build(a: dict, shared=None) -> dict:
     """One full build of a.corpus into a fresh a.index_dir (optionally seeded with an embedding cache)."""
     from ..build import builder
     from ..models import late
     from ..index import store
-    from ..config import IndexSettings, Settings
 
-    settings = Settings(index=IndexSettings(ann_threshold=int(a["ann_threshold"]))) if a.get("ann_threshold") else Settings()
+    settings = settings_for(a)
     index_dir = Path(a["index_dir"])
     if a.get("cache_from"):
         shutil.copytree(Path(a["cache_from"]) / "cache", index_dir / "cache", dirs_exist_ok=True)
@@ -160,6 +181,7 @@ def scenario_build(a: dict, shared=None) -> dict:
             "approximated": getattr(emb, "approximated", 0), "late_approximated": late_counts.get("approximated", 0),
             "late_real": late_counts.get("real"),
             "tokenize_s": emb.tokenize_s - k0, "counts": m["counts"], "dense_index": m["dense_index"],
+            "sentence_vectors": m["settings"].get("sentence_vectors"),
             "stages_s": m.get("seconds", {}).get("stages", {}),
             "index_bytes": disk_bytes(path), "cache_bytes": disk_bytes(index_dir / "cache"), "path": str(path)}
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import config
 from ..errors import ModelNotFoundError
+from .pooling import Ranges, pool_key, pool_spans, strip_pools
 
 DEFAULT_ALIASES = {config.DEFAULT_MODEL, "sentence-transformers/all-MiniLM-L6-v2"}
 BATCH_SIZE = 32
@@ -236,6 +237,56 @@ class Embedder:
                 progress(min(i + len(rows), len(texts)), len(texts))
         return out
 
+    def cannot_pool(self) -> str | None:
+        """Why this model's sentence vectors cannot be pooled from its chunks' pass (``encode_documents_pooled``),
+        or None when they can: only a plain mean-pooling pipeline with a fast tokenizer gives the word pieces'
+        character offsets and a mean that means the same for a span as for the whole text."""
+        path = resolve_model(self.name)
+        if MeanPoolModel.describe(path) is None:
+            return (f"{self.name} is not a plain Transformer + mean pooling model (sentence-transformers runs it "
+                    "whole), so its sentences are embedded separately")
+        if not (Path(path) / "tokenizer.json").is_file():
+            return f"{self.name} has no fast tokenizer (tokenizer.json) to give character offsets"
+        return None
+
+    def encode_documents_pooled(self, texts: Sequence[str], pools: Sequence[Sequence[Ranges]], special: bool = False,
+                                progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
+        """``encode_documents``, and from the same pass the unit-length mean of the token states over each of
+        ``pools[i]`` (character ranges of ``texts[i]``; ``pool_spans``, ``special`` adds [CLS]/[SEP]): one
+        array per text, a row per pool, NaN where the pool fell past what the model read. The same runtime
+        and batches as ``encode_documents``, so a build's vectors do not depend on who computes them."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32), []
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        pooled: list[np.ndarray] = [np.zeros((0, self.dim), dtype=np.float32)] * len(texts)
+        onnx = self.document_model
+        if onnx is None:
+            _use_all_cores()
+            model = self.model
+            if not hasattr(model, "encode_spans"):
+                raise ValueError(self.cannot_pool() or f"{self.name} cannot pool spans")
+        else:
+            from .onnx_models import parallel_map
+        step = BATCH_SIZE * 8
+        for i in range(0, len(texts), step):
+            rows = order[i : i + step]
+            if onnx is not None:
+                runs = [rows[j : j + DOCUMENT_BATCH] for j in range(0, len(rows), DOCUMENT_BATCH)]
+                parts = parallel_map(lambda run: onnx.encode_spans([texts[r] for r in run], [pools[r] for r in run],
+                                                                   batch_size=len(run), special=special), runs)
+                vecs = np.vstack([v for v, _ in parts])
+                spans = [p for _, ps in parts for p in ps]
+            else:
+                vecs, spans = model.encode_spans([texts[r] for r in rows], [pools[r] for r in rows],
+                                                 batch_size=BATCH_SIZE, special=special)
+            out[rows] = vecs
+            for r, p in zip(rows, spans):
+                pooled[r] = p
+            if progress:
+                progress(min(i + len(rows), len(texts)), len(texts))
+        return out, pooled
+
     @property
     def document_model(self):
         """The ONNX export on a single-threaded session (``encode_documents``), or None: torch embeds."""
@@ -300,20 +351,47 @@ class MeanPoolModel:
     def encode(self, texts: Sequence[str], batch_size: int = BATCH_SIZE, normalize_embeddings: bool = False,
                convert_to_numpy: bool = True, show_progress_bar: bool = False) -> np.ndarray:
         """Mean of the token vectors under the attention mask, as sentence-transformers computes it."""
+        out = [self._mean(*self._forward(texts[i : i + batch_size])[:2], normalize_embeddings)
+               for i in range(0, len(texts), batch_size)]
+        return np.vstack(out) if out else np.zeros((0, self.dim), dtype=np.float32)
+
+    def encode_spans(self, texts: Sequence[str], pools: Sequence[Sequence[Ranges]], batch_size: int = BATCH_SIZE,
+                     special: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
+        """``encode(texts, normalize_embeddings=True)`` and, from the same pass, each text's ``pool_spans``."""
+        vecs, pooled = [], []
+        for i in range(0, len(texts), batch_size):
+            stripped = [strip_pools(str(t), p) for t, p in zip(texts[i : i + batch_size], pools[i : i + batch_size])]
+            hidden, mask, offsets, marks = self._forward([t for t, _ in stripped], offsets=True)
+            vecs.append(self._mean(hidden, mask, True))
+            h, m = hidden.float().numpy(), mask.numpy()
+            pooled += [pool_spans(h[j], m[j], offsets[j], marks[j], p, special) for j, (_, p) in enumerate(stripped)]
+        return (np.vstack(vecs) if vecs else np.zeros((0, self.dim), dtype=np.float32)), pooled
+
+    def _forward(self, texts: Sequence[str], offsets: bool = False) -> tuple:
+        """(token states, attention mask[, character offsets, special-token marks as numpy]) of one batch."""
         import torch
 
-        out = []
         with torch.inference_mode():
-            for i in range(0, len(texts), batch_size):
-                batch = self.tokenizer([str(t).strip() for t in texts[i : i + batch_size]], padding=True,
-                                       truncation="longest_first", max_length=self.max_seq_length, return_tensors="pt")
-                hidden = self.auto_model(**batch).last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                vecs = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                if self.normalize or normalize_embeddings:
-                    vecs = torch.nn.functional.normalize(vecs, p=2, dim=1)
-                out.append(vecs.float().numpy())
-        return np.vstack(out) if out else np.zeros((0, self.dim), dtype=np.float32)
+            batch = self.tokenizer([str(t).strip() for t in texts], padding=True, truncation="longest_first",
+                                   max_length=self.max_seq_length, return_tensors="pt",
+                                   return_offsets_mapping=offsets, return_special_tokens_mask=offsets)
+            extra = (batch.pop("offset_mapping").numpy(), batch.pop("special_tokens_mask").numpy().astype(bool)) if offsets else ()
+            return (self.auto_model(**batch).last_hidden_state, batch["attention_mask"], *extra)
+
+    def _mean(self, hidden, attention_mask, normalize: bool) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            return self._mean_of(hidden, attention_mask, normalize)
+
+    def _mean_of(self, hidden, attention_mask, normalize: bool) -> np.ndarray:
+        import torch
+
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        vecs = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        if self.normalize or normalize:
+            vecs = torch.nn.functional.normalize(vecs, p=2, dim=1)
+        return vecs.float().numpy()
 
 
 SAVE_EVERY = 2048
@@ -365,6 +443,44 @@ class EmbeddingCache:
         if not keys:
             return np.zeros((0, embedder.dim), dtype=np.float32), 0
         return np.vstack([self.vectors[k] for k in keys]).astype(np.float32), len(todo)
+
+    def embed_pooled(self, embedder: Embedder, texts: Sequence[str], pools: Sequence[Sequence[Ranges]], special: bool = False,
+                     progress=None, encode: Callable[..., tuple] | None = None) -> tuple[np.ndarray, list[np.ndarray], int]:
+        """``embed`` for texts whose pass also pools spans (``Embedder.encode_documents_pooled``): (each text's
+        vector, each text's pooled rows, NaN where a pool fell past what the model read, how many texts ran).
+
+        A text runs again only when its own vector or one of its pools is not cached (``text_key`` and
+        ``pool_key``: the text, the ranges and the tokens taken), so an edited document costs its own chunks.
+        Texts that repeat run once, with every pool asked of any of them. ``encode(texts, pools, special,
+        progress=...)`` computes them (default: the embedder here; a Ray build passes its workers')."""
+        wanted: dict[str, tuple[str, dict]] = {}
+        for t, ps in zip(texts, pools):
+            wanted.setdefault(text_key(t), (t, {}))[1].update({pool_key(t, r, special): r for r in ps})
+        todo = sorted((k, t, ps) for k, (t, ps) in wanted.items()
+                      if k not in self.vectors or any(pk not in self.vectors for pk in ps))
+        last_save = time.monotonic()
+        for at in range(0, len(todo), SAVE_EVERY):
+            part = todo[at : at + SAVE_EVERY]
+
+            def step(d, t, done=at):
+                if progress:
+                    progress(done + d, len(todo))
+
+            vecs, pooled = (encode or embedder.encode_documents_pooled)(
+                [t for _, t, _ in part], [list(ps.values()) for _, _, ps in part], special, progress=step)
+            for (k, _, ps), v, rows in zip(part, vecs, pooled):
+                self.vectors[k] = v
+                for pk, row in zip(ps, rows):
+                    self.vectors[pk] = row  # NaN too: the text need not run again to learn it again
+            if at + SAVE_EVERY < len(todo) and time.monotonic() - last_save >= SAVE_INTERVAL_S:
+                self.save()
+                last_save = time.monotonic()
+        if not texts:
+            return np.zeros((0, embedder.dim), dtype=np.float32), [], 0
+        out = np.vstack([self.vectors[text_key(t)] for t in texts]).astype(np.float32)
+        rows = [np.array([self.vectors[pool_key(t, r, special)] for r in ps], dtype=np.float32).reshape(len(ps), out.shape[1])
+                for t, ps in zip(texts, pools)]
+        return out, rows, len(todo)
 
     def save(self, keep: set[str] | None = None) -> None:
         items = [(k, v) for k, v in self.vectors.items() if keep is None or k in keep]

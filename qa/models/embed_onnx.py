@@ -99,19 +99,42 @@ class OnnxMeanPool:
                convert_to_numpy: bool = True, show_progress_bar: bool = False) -> np.ndarray:
         out = []
         for i in range(0, len(texts), batch_size):
-            enc = self._tok.encode_batch([str(t).strip() for t in texts[i : i + batch_size]])
-            ids = np.array([e.ids for e in enc], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
-            feeds = {"input_ids": ids, "attention_mask": mask}
-            if self._types:
-                feeds["token_type_ids"] = np.zeros_like(ids)
-            hidden = self._session.run(None, feeds)[0]
-            m = mask[..., None].astype(np.float32)
-            vecs = (hidden * m).sum(1) / np.clip(m.sum(1), 1e-9, None)
-            if self.normalize or normalize_embeddings:
-                vecs = vecs / np.clip(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12, None)
-            out.append(vecs.astype(np.float32))
+            hidden, enc, mask = self._run([str(t).strip() for t in texts[i : i + batch_size]])
+            out.append(self._mean(hidden, mask, normalize_embeddings))
         return np.vstack(out) if out else np.zeros((0, self.dim), dtype=np.float32)
+
+    def encode_spans(self, texts: Sequence[str], pools: Sequence, batch_size: int = 32,
+                     special: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
+        """``encode(texts, normalize_embeddings=True)`` and, from the same pass, each text's pooled spans
+        (embed.pool_spans over the tokenizer's character offsets), as embed.MeanPoolModel.encode_spans."""
+        from .pooling import pool_spans, strip_pools
+
+        vecs, pooled = [], []
+        for i in range(0, len(texts), batch_size):
+            stripped = [strip_pools(str(t), p) for t, p in zip(texts[i : i + batch_size], pools[i : i + batch_size])]
+            hidden, enc, mask = self._run([t for t, _ in stripped])
+            vecs.append(self._mean(hidden, mask, True))
+            pooled += [pool_spans(hidden[j], mask[j], np.array(e.offsets, dtype=np.int64).reshape(-1, 2),
+                                  np.array(e.special_tokens_mask, dtype=bool), p, special)
+                       for j, (e, (_, p)) in enumerate(zip(enc, stripped))]
+        return (np.vstack(vecs) if vecs else np.zeros((0, self.dim), dtype=np.float32)), pooled
+
+    def _run(self, texts: list[str]) -> tuple[np.ndarray, list, np.ndarray]:
+        """(token states, the tokenizer's encodings, attention mask) of one batch of stripped texts."""
+        enc = self._tok.encode_batch(texts)
+        ids = np.array([e.ids for e in enc], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if self._types:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        return self._session.run(None, feeds)[0], enc, mask
+
+    def _mean(self, hidden: np.ndarray, mask: np.ndarray, normalize: bool) -> np.ndarray:
+        m = mask[..., None].astype(np.float32)
+        vecs = (hidden * m).sum(1) / np.clip(m.sum(1), 1e-9, None)
+        if self.normalize or normalize:
+            vecs = vecs / np.clip(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12, None)
+        return vecs.astype(np.float32)
 
 
 def load(model_path: str, max_seq_length: int, normalize: bool, dim: int) -> OnnxMeanPool | None:

@@ -51,3 +51,105 @@ def test_a_rebuild_embeds_only_new_text(tiny_corpus, tmp_path):
     build(tiny_corpus, tmp_path / "ix", emb, model_free_settings(), previous=previous)
     again = sum(emb.calls) - first
     assert 0 < again <= 4, f"only the changed document's chunk and sentences are embedded, not {again} texts"
+
+
+# -- sentence vectors pooled from their chunk's pass (qa/build/sentences.py) -------------------------------------
+
+
+def pooled_settings(mode="pooled", **chunk):
+    import dataclasses
+
+    s = model_free_settings(**chunk)
+    return dataclasses.replace(s, index=dataclasses.replace(s.index, sentence_vectors=mode))
+
+
+def test_a_pooled_build_runs_each_chunk_text_once_and_gives_every_distinct_sentence_a_vector(tiny_corpus, tmp_path):
+    emb = FakeEmbedder()
+    (tiny_corpus / "long.txt").write_text("Trains\n\n" + " ".join(f"Train number {i} leaves at noon." for i in range(8)),
+                                          encoding="utf-8")  # 5 words a sentence: chunks of 3, overlapping by 1
+    build(tiny_corpus, tmp_path / "ix", emb, pooled_settings(max_tokens=16, overlap_tokens=8))
+    ix = store.load(tmp_path / "ix")
+    distinct = {(c.source, a, b) for c in ix.chunks for a, b in c.sentences}
+    assert sum(len(c.sentences) for c in ix.chunks) > len(distinct), "some sentences are in two chunks"
+    assert ix.manifest["settings"]["sentence_vectors"] == "pooled"
+    assert sum(emb.calls) == len({c.embed_text for c in ix.chunks}) == ix.manifest["counts"]["embedded"]
+    assert len(ix.sentences) == len(distinct) == ix.manifest["counts"]["sentences"]
+    for c, rows in zip(ix.chunks, ix.chunk_sentence_rows):  # the fake pools a span into its words' own vector
+        texts = [ix.docs[c.source].text[a:b] for a, b in c.sentences]
+        assert np.allclose(ix.sentences[rows], emb.encode(texts), atol=1e-6)
+
+
+def test_a_sentence_in_two_chunks_is_pooled_where_it_is_most_central():
+    from qa.build import sentences
+    from qa.ingest.chunk import model_text
+    from qa.records import Chunk, Document
+
+    text = "One two. Three four. Five six. Seven eight."
+    doc = Document(source="d.txt", title="d", text=text, sha256="x")
+    spans = [(0, 8), (9, 20), (21, 30), (31, 43)]
+
+    def chunk(first, last):
+        a, b = spans[first][0], spans[last][1]
+        return Chunk(id=str(first), source="d.txt", start=a, end=b, text=text[a:b], section=(),
+                     sentences=tuple(spans[first : last + 1]), embed_text=model_text(text[a:b]))
+
+    chunks = [chunk(0, 2), chunk(1, 3)]  # "Three four." and "Five six." are in both
+    plan = sentences.plan(chunks, {"d.txt": doc}, {"d.txt": lambda section: ("", 0)}, "pooled")
+    assert plan.chunk_rows == [[0, 1, 2], [1, 2, 3]]
+    pooled_by = {row: ci for ci, pools in enumerate(plan.pools) for row, _ in pools}
+    # "Three four." has 9 characters before it and 10 after in chunk 0, none before in chunk 1; "Five six." is
+    # last in chunk 0 and has 12 characters before and 12 after in chunk 1
+    assert pooled_by == {0: 0, 1: 0, 2: 1, 3: 1}
+    for ci, pools in enumerate(plan.pools):
+        for row, ((a, b),) in pools:
+            assert chunks[ci].embed_text[a:b] == plan.texts[row]
+
+
+def test_a_sentence_no_pass_could_pool_is_embedded_on_its_own(tiny_corpus, tmp_path):
+    class CutsAfter40(FakeEmbedder):  # as a model that reads only a text's first 40 characters
+        def encode_documents_pooled(self, texts, pools, special=False, progress=None):
+            vecs, pooled = super().encode_documents_pooled(texts, pools, special, progress)
+            for ps, rows in zip(pools, pooled):
+                rows[[max(b for _, b in r) > 40 for r in ps]] = np.nan
+            return vecs, pooled
+
+    emb = CutsAfter40()
+    build(tiny_corpus, tmp_path / "ix", emb, pooled_settings())
+    ix = store.load(tmp_path / "ix")
+    assert not np.isnan(ix.sentences).any()
+    alone = {ix.docs[c.source].text[a:b] for c in ix.chunks for a, b in c.sentences if b - c.start > 40}
+    new = alone - {c.embed_text for c in ix.chunks}  # a sentence that is its chunk's whole text is in the cache already
+    assert new and ix.manifest["counts"]["embedded"] == len(ix.chunks) + len(new)
+    for c, rows in zip(ix.chunks, ix.chunk_sentence_rows):
+        assert np.allclose(ix.sentences[rows], emb.encode([ix.docs[c.source].text[a:b] for a, b in c.sentences]), atol=1e-6)
+
+
+def test_changing_how_sentence_vectors_are_made_rebuilds_the_index(tiny_corpus, tmp_path):
+    emb = FakeEmbedder()
+    build(tiny_corpus, tmp_path / "ix", emb, model_free_settings())
+    m = store.load(tmp_path / "ix").manifest
+    assert m["settings"]["sentence_vectors"] == "separate"
+    assert stale_reasons(m, tiny_corpus, emb, pooled_settings()) == ["sentence_vectors changed"]
+    old = {**m, "settings": {k: v for k, v in m["settings"].items() if k != "sentence_vectors"}}  # built before the setting
+    assert stale_reasons(old, tiny_corpus, emb, model_free_settings()) == ["sentence_vectors changed"]
+
+    class Generic(FakeEmbedder):
+        def cannot_pool(self):
+            return "not a plain mean-pooling model"
+
+    assert settings_of(Generic(), pooled_settings())["sentence_vectors"] == "separate"
+    assert stale_reasons(m, tiny_corpus, Generic(), pooled_settings()) == []
+
+
+def test_a_pooled_rebuild_runs_only_the_edited_documents_chunks(tiny_corpus, tmp_path):
+    emb = FakeEmbedder()
+    settings = pooled_settings("pooled-special")
+    build(tiny_corpus, tmp_path / "ix", emb, settings)
+    first = sum(emb.calls)
+    with open(tiny_corpus / "budget.txt", "a", encoding="utf-8") as f:
+        f.write("\nThe rest went to parks.\n")
+    build(tiny_corpus, tmp_path / "ix", emb, settings, previous=store.load(tmp_path / "ix"))
+    ix = store.load(tmp_path / "ix")
+    edited = {c.embed_text for c in ix.chunks if c.source == "budget.txt"}
+    assert sum(emb.calls) - first == len(edited) == ix.manifest["counts"]["embedded"] == 1
+    assert len(ix.sentences) == sum(1 for _ in {(c.source, s) for c in ix.chunks for s in c.sentences})

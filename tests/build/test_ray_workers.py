@@ -96,6 +96,25 @@ def test_a_build_on_two_ray_nodes_equals_the_local_build_though_a_worker_is_kill
     assert any(line.startswith("late interaction vectors on Ray") for line in workers.lines)
 
 
+def test_the_other_way_of_making_sentence_vectors_on_ray_equals_it_locally_too(workers, corpus, tmp_path, embedder):
+    """The default is tested above (a worker killed); here the other way, pooled or separate, without a kill."""
+    from qa.config import IndexSettings, Settings
+
+    default = IndexSettings().sentence_vectors
+    other = "separate" if default != "separate" else "pooled"
+    settings = Settings(index=IndexSettings(sentence_vectors=other))
+    builder.build(corpus, tmp_path / "local", embedder, settings)
+    builder.build(corpus, tmp_path / "ray", embedder, settings, workers=workers)
+    ray_build, local = store.load(tmp_path / "ray"), store.load(tmp_path / "local")
+    same_build(ray_build, local)
+    counts = ray_build.manifest["counts"]
+    assert ray_build.manifest["settings"]["sentence_vectors"] == other
+    if other == "separate":
+        assert counts["embedded"] > counts["chunks"], "sentences embedded on their own as well"
+    else:
+        assert counts["embedded"] == counts["chunks"], "one pass a chunk, no sentence on its own"
+
+
 def test_a_fresh_index_costs_no_cluster(tiny_corpus, tmp_path, embedder):
     builder.build(tiny_corpus, tmp_path / "index", embedder)
     workers = RayWorkers(RaySettings(address="127.0.0.1:9"), embedder.name)  # nobody there: would fail if used

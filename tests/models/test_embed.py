@@ -161,3 +161,106 @@ def test_asking_a_question_never_imports_torch_once_the_model_is_exported(seed_i
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["5", "False", "False"]
+
+
+# -- sentence vectors pooled from their chunk's pass (qa/build/sentences.py) -------------------------------------
+
+
+def test_pool_spans_averages_the_word_pieces_a_range_overlaps_and_refuses_what_was_cut():
+    from qa.models.pooling import pool_spans
+
+    # [CLS] "ab" "cd" "ef" [SEP] [PAD]: text "ab cd ef", token states 1..6 in one dimension, two dimensions
+    hidden = np.array([[1, 0], [2, 0], [3, 0], [4, 0], [5, 0], [6, 0]], dtype=np.float32) + [0, 1]
+    mask = np.array([1, 1, 1, 1, 1, 0])
+    offsets = np.array([[0, 0], [0, 2], [3, 5], [6, 8], [0, 0], [0, 0]])
+    special = np.array([1, 0, 0, 0, 1, 1], dtype=bool)
+    unit = lambda v: np.array(v, dtype=np.float32) / np.linalg.norm(v)  # noqa: E731
+    got = pool_spans(hidden, mask, offsets, special, [((3, 8),), ((0, 2), (6, 8)), ((4, 4),), ((6, 9),)])
+    assert np.allclose(got[0], unit([(3 + 4) / 2, 1]))  # "cd ef"
+    assert np.allclose(got[1], unit([(2 + 4) / 2, 1]))  # "ab" and "ef"
+    assert np.isnan(got[2]).all() and np.isnan(got[3]).all()  # an empty range; one past the last word piece read
+    with_special = pool_spans(hidden, mask, offsets, special, [((3, 5),)], with_special=True)
+    assert np.allclose(with_special[0], unit([(1 + 3 + 5) / 3, 1]))  # [CLS], "cd", [SEP]; never [PAD]
+
+
+def test_the_cache_runs_a_text_once_for_its_vector_and_all_its_pools(tmp_path):
+    emb = FakeEmbedder()
+    cache = EmbeddingCache(tmp_path / "c.npz")
+    text = "cats sleep. dogs bark."
+    vecs, pooled, n = cache.embed_pooled(emb, [text, text], [[((0, 11),)], [((12, 22),)]])
+    assert n == 1 and emb.calls == [1]
+    assert np.allclose(pooled[0][0], emb.encode(["cats sleep."])[0]) and np.allclose(pooled[1][0], emb.encode(["dogs bark."])[0])
+    cache.save()
+    again = EmbeddingCache(tmp_path / "c.npz")
+    _, _, n2 = again.embed_pooled(emb, [text], [[((12, 22),)]])
+    _, _, n3 = again.embed_pooled(emb, [text], [[((0, 4),)]])  # a span not pooled before: the text runs again
+    _, _, n4 = again.embed_pooled(emb, [text], [[((12, 22),)]], special=True)  # other tokens taken: again
+    assert (n2, n3, n4) == (0, 1, 1)
+
+
+def _states(embedder, text: str):
+    """Token states of ``text`` straight from the transformer, and its word pieces (no special tokens)."""
+    import torch
+
+    m = embedder.model
+    ids = m.tokenizer(text, return_tensors="pt", truncation=True, max_length=m.max_seq_length)
+    with torch.inference_mode():
+        return m.auto_model(**ids).last_hidden_state[0].numpy(), len(m.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+@pytest.mark.model
+def test_a_pooled_span_is_the_mean_of_its_word_pieces_states_in_the_whole_texts_pass(embedder):
+    """Counted independently: the word pieces before the span and in it, after [CLS]."""
+    text = "Integrated care systems plan services. Claire Fuller leads Surrey Heartlands with quiet authority."
+    s = text.index("Claire")
+    states, _ = _states(embedder, text)
+    before = len(embedder.model.tokenizer(text[:s].strip(), add_special_tokens=False)["input_ids"])
+    inside = len(embedder.model.tokenizer(text[s:], add_special_tokens=False)["input_ids"])
+    want = states[1 + before : 1 + before + inside].mean(0)
+    vecs, pooled = embedder.model.encode_spans([text], [[((s, len(text)),)]])
+    assert np.allclose(pooled[0][0], want / np.linalg.norm(want), atol=1e-5)
+    assert np.abs(vecs - embedder.model.encode([text], normalize_embeddings=True)).max() < 1e-6
+    # with [CLS] and [SEP]: the first and the last state as well
+    last = len(states) - 1
+    want = states[[0, *range(1 + before, 1 + before + inside), last]].mean(0)
+    _, pooled = embedder.model.encode_spans([text], [[((s, len(text)),)]], special=True)
+    assert np.allclose(pooled[0][0], want / np.linalg.norm(want), atol=1e-5)
+
+
+@pytest.mark.model
+def test_torch_and_the_onnx_export_pool_the_same_spans_and_a_cut_span_is_refused(export_cache, monkeypatch, embedder):
+    from qa.models import embed_onnx
+
+    monkeypatch.setenv("QA_CACHE_DIR", str(export_cache))
+    m = embedder.model
+    exported = embed_onnx.load(m.path, m.max_seq_length, m.normalize, m.dim)
+    long = "system leadership " * 300  # cut at 256 word pieces: its last words are never read
+    texts = ["  Title | Section\nCats sleep. Dogs bark loudly at night.", long, "a"]
+    pools = [[((2, 17),), ((20, 31),), ((2, 17), (32, 57))], [((0, 17),), ((len(long) - 18, len(long) - 1),)], [((0, 1),)]]
+    plain = None
+    for special in (False, True):
+        v_t, p_t = m.encode_spans(texts, pools, special=special)
+        plain = plain or p_t
+        v_o, p_o = exported.encode_spans(texts, pools, batch_size=2, special=special)
+        assert np.abs(v_t - v_o).max() < 1e-5
+        for a, b in zip(p_t, p_o):
+            assert a.shape == b.shape and np.allclose(a, b, atol=1e-5, equal_nan=True)
+    assert np.isnan(plain[1][1]).all() and not np.isnan(plain[1][0]).any()
+    # the leading spaces are stripped as the models strip them, the ranges moved with them
+    _, alone = m.encode_spans(["Title | Section\nCats sleep. Dogs bark loudly at night."], [[((0, 15),)]])
+    assert np.allclose(alone[0][0], plain[0][0], atol=1e-5)
+
+
+@pytest.mark.model
+def test_a_build_pools_the_same_spans_whichever_runtime_the_embedder_has(embedder):
+    from qa.models.embed import Embedder
+
+    torch_only = Embedder(embedder.name)
+    torch_only._document_model = False  # as on a machine without the ONNX export
+    texts = ["Cats sleep. Dogs bark loudly at night.", "Integrated care. " * 20, "a"]
+    pools = [[((0, 11),), ((12, 38),)], [((18, 34),)], []]
+    v_a, p_a = embedder.encode_documents_pooled(texts, pools)
+    v_b, p_b = torch_only.encode_documents_pooled(texts, pools)
+    assert np.abs(v_a - v_b).max() < 1e-5 and np.abs(v_a - embedder.encode_documents(texts)).max() < 1e-5
+    assert [p.shape for p in p_a] == [(2, 384), (1, 384), (0, 384)]
+    assert all(np.allclose(a, b, atol=1e-5) for a, b in zip(p_a, p_b))
