@@ -6,8 +6,8 @@ more than that one logit uses. The head is a weighted sum of some of them (the [
 mean of the sentence's own tokens), fitted on COVID-QA answer sentences with the model frozen
 (training/answer_head/: data, licence, seed and the held-out figures that chose it). Frozen means no INT8
 rounding can undo it, and the head reads the same forward pass as the ``cross`` signal: the graph gets the
-head's tensors as extra outputs when its session opens, so the (topic, sentence) pairs are run once, as before,
-and give both the logit and the answer score.
+head's tensors as extra outputs when its session opens (``onnx_models.with_outputs``), so the (topic, sentence)
+pairs are run once, as before, and give both the logit and the answer score.
 
 The weights are ``data/answer_head.npz`` (a few thousand floats), checked by sha256 at load like the models.
 """
@@ -15,7 +15,6 @@ The weights are ``data/answer_head.npz`` (a few thousand floats), checked by sha
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,41 +95,28 @@ def read_head(path: Path = HEAD_FILE, sha256: str | None = None) -> Head:
                     z["weights"].astype(np.float64))
 
 
-_LOCK = threading.Lock()
-_SESSIONS: dict[tuple[tuple[str, ...], int], object] = {}
-
-
-def session(tensors: Sequence[str], threads: int = 1):
-    """The cross-encoder's checked graph with ``tensors`` as extra outputs, on its own session (one per process)."""
-    key = (tuple(tensors), threads)
-    if key not in _SESSIONS:
-        with _LOCK:
-            if key not in _SESSIONS:
-                import onnx
-
-                folder = onnx_models.check_files("reranker_en")
-                graph = onnx.load(str(folder / "model.onnx"))
-                known = {o for n in graph.graph.node for o in n.output}
-                missing = [t for t in tensors if t not in known]
-                if missing:
-                    raise ModelNotFoundError(f"The cross-encoder has no tensor {missing[0]!r} for the answer head: "
-                                             f"the head was fitted on another model. {onnx_models.INSTALL_HINT}")
-                for t in tensors:
-                    graph.graph.output.append(onnx.helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None))
-                _SESSIONS[key] = onnx_models.open_session(graph.SerializeToString(), threads)
-    return _SESSIONS[key]
-
-
 class AnswerScorer:
     """The cross-encoder's logits and the answer head's scores for (query, sentence) pairs, from one run each.
     The logits are the ones ``CrossEncoder.score`` gives (same graph, same one-pair runs). Thread-safe."""
 
     def __init__(self, encoder: onnx_models.CrossEncoder | None = None, head: Head | None = None) -> None:
-        self.encoder = encoder or onnx_models.CrossEncoder()
         self.head = head or read_head()
+        self.encoder = encoder or onnx_models.CrossEncoder(outputs=self.head.tensors)
+
+    def session(self):
+        """The cross-encoder's session with the head's tensors as outputs: the encoder's own when it was made with
+        them (``CrossEncoder(outputs=head.tensors)``: one session for passages and sentences)."""
+        try:
+            return onnx_models.session(self.encoder.name, 1, outputs=self.head.tensors)
+        except ModelNotFoundError:
+            raise
+        except Exception as e:  # onnxruntime refuses a graph asked for tensors it does not have
+            raise ModelNotFoundError(f"The cross-encoder cannot give the answer head's inputs ({str(e)[:200]}): the head "
+                                     "was fitted on another model. Restore qa/models/data/answer_head.npz with `git "
+                                     f"checkout`, or refit it with training/answer_head/fit.py. {onnx_models.INSTALL_HINT}") from None
 
     def load(self) -> AnswerScorer:
-        session(self.head.tensors, 1)
+        self.session()
         onnx_models.tokenizer(self.encoder.name, self.encoder.MAX_LENGTH, "only_second")
         return self
 
@@ -141,7 +127,7 @@ class AnswerScorer:
             return np.zeros(0, dtype=np.float32), np.zeros((0, len(self.head.mean)))
         tok = onnx_models.tokenizer(self.encoder.name, max_length, "only_second")
         q = self.encoder.clip(query, max_length)
-        sess = session(self.head.tensors, 1)
+        sess = self.session()
         names = ["logits", *self.head.tensors]
 
         def one(passage: str) -> tuple[float, np.ndarray]:

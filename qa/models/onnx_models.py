@@ -139,8 +139,9 @@ SPIN = False
 (1,136 ms CPU) for 10 passages against 882 (789) sleeping, as they fight the other processes."""
 
 
-def session(name: str, threads: int | None = None, spin: bool | None = None) -> Any:
-    """The process's one InferenceSession for ``name`` (per thread count), loaded lazily under a lock.
+def session(name: str, threads: int | None = None, spin: bool | None = None, outputs: Sequence[str] = ()) -> Any:
+    """The process's one InferenceSession for ``name`` (per thread count and extra ``outputs``: inner tensors
+    of the graph to return as well, see ``with_outputs``), loaded lazily under a lock.
 
     Intra-op threads default to one per core. But with the cores shared (load 3-8 while measured) one
     thread beat two: 10 passages in 779 vs 919 ms (30 interleaved repeats), 889 vs 1,247 ms in the
@@ -149,7 +150,7 @@ def session(name: str, threads: int | None = None, spin: bool | None = None) -> 
     ``InferenceSession.run`` is safe to call from several threads at once.
     """
     threads = threads if threads and threads > 0 else default_threads()
-    key = (name, threads, SPIN if spin is None else spin)
+    key = (name, threads, SPIN if spin is None else spin, tuple(outputs))
     if key not in _SESSIONS:
         with _LOCK:
             if key not in _SESSIONS:
@@ -158,8 +159,69 @@ def session(name: str, threads: int | None = None, spin: bool | None = None) -> 
                     import onnxruntime  # noqa: F401 - missing: say how to install it, before open_session
                 except ImportError:
                     raise ModelNotFoundError(f"onnxruntime is not installed. {INSTALL_HINT}") from None
-                _SESSIONS[key] = open_session(folder / "model.onnx", threads, key[2])
+                model = folder / "model.onnx"
+                _SESSIONS[key] = open_session(with_outputs(model.read_bytes(), outputs) if outputs else model, threads, key[2])
     return _SESSIONS[key]
+
+
+def _varint(data: bytes, at: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        b = data[at]
+        value |= (b & 0x7F) << shift
+        at += 1
+        if b < 0x80:
+            return value, at
+        shift += 7
+
+
+def _put_varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = value & 0x7F
+        value >>= 7
+        out.append(b | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def with_outputs(model: bytes, tensors: Sequence[str]) -> bytes:
+    """A serialised ONNX model with the float tensors ``tensors`` added to its graph's outputs.
+
+    Done on the protobuf wire, without the ``onnx`` package (importing it took 0.9 s of a cold ``qa ask``):
+    ``ModelProto.graph`` is field 7, ``GraphProto.output`` its repeated field 12, and a repeated field's
+    entries may come anywhere in a message, so each new ``ValueInfoProto`` (name, tensor of FLOAT of any
+    shape) is appended to the graph's bytes and the graph's length rewritten. Names the graph does not
+    produce are not checked here; onnxruntime refuses them when the session opens.
+    """
+    at = 0
+    while at < len(model):
+        tag, body = _varint(model, at)
+        field, kind = tag >> 3, tag & 7
+        if kind == 0:
+            _, end = _varint(model, body)
+        elif kind == 1:
+            end = body + 8
+        elif kind == 5:
+            end = body + 4
+        elif kind == 2:
+            size, start = _varint(model, body)
+            end = start + size
+            if field == 7:
+                extra = b""
+                for name in tensors:
+                    raw = name.encode("utf-8")
+                    tensor_type = b"\x08\x01"  # TypeProto.Tensor.elem_type = FLOAT
+                    type_proto = b"\x0a" + _put_varint(len(tensor_type)) + tensor_type  # TypeProto.tensor_type
+                    info = b"\x0a" + _put_varint(len(raw)) + raw + b"\x12" + _put_varint(len(type_proto)) + type_proto
+                    extra += b"\x62" + _put_varint(len(info)) + info  # GraphProto.output (12, length-delimited)
+                size = end - start + len(extra)
+                return b"".join((memoryview(model)[:at], b"\x3a", _put_varint(size), memoryview(model)[start:end], extra,
+                                 memoryview(model)[end:]))
+        else:
+            raise ValueError(f"not an ONNX model: wire type {kind} at byte {at}")
+        at = end
+    raise ValueError("not an ONNX model: no graph")
 
 
 def open_session(path: Path | bytes, threads: int | None = None, spin: bool = SPIN) -> Any:
@@ -238,12 +300,15 @@ class CrossEncoder:
     leaves no room for the passage (the engine accepts 2,000-character questions)."""
 
     def __init__(self, model: str = "reranker_en", threads: int | None = None,
-                 batch_size: int | None = None) -> None:
+                 batch_size: int | None = None, outputs: Sequence[str] = ()) -> None:
         self.name, self.threads, self.batch_size = model, threads, batch_size or self.BATCH_SIZE
+        self.outputs = tuple(outputs)
+        """Inner tensors the session returns as well (for the answer head, qa/models/answer_head.py): the
+        same session then serves both, so the model is loaded once."""
 
     def load(self) -> CrossEncoder:
         """Load the session ``score`` will use (single-threaded when pairs run one per core) and the tokenizer."""
-        session(self.name, 1 if self.batch_size == 1 and self.threads is None else self.threads)
+        session(self.name, 1 if self.batch_size == 1 and self.threads is None else self.threads, outputs=self.outputs)
         tokenizer(self.name, self.MAX_LENGTH, "only_second")
         return self
 
@@ -262,7 +327,7 @@ class CrossEncoder:
         tok = tokenizer(self.name, max_length, "only_second")
         q = self.clip(query, max_length)
         if (batch_size or self.batch_size) == 1 and self.threads is None:  # one pair per run, one run per core
-            sess = session(self.name, 1)
+            sess = session(self.name, 1, outputs=self.outputs)
 
             def one(passage: str) -> float:
                 ids, mask, types = pair_arrays(tok.encode_batch([(q, passage)]))
@@ -270,7 +335,7 @@ class CrossEncoder:
 
             out[:] = parallel_map(one, list(passages))
             return out
-        sess = session(self.name, self.threads)
+        sess = session(self.name, self.threads, outputs=self.outputs)
         for rows in _batches(passages, batch_size or self.batch_size):
             ids, mask, types = pair_arrays(tok.encode_batch([(q, passages[r]) for r in rows]))
             out[rows] = run_session(sess, "logits", ids, mask, types)[:, 0]

@@ -31,6 +31,7 @@ class Reranker:
         self.settings = settings
         self._model = None
         self._answer_model = None
+        self._answer_head = None
         self._lock = threading.RLock()
 
     @property
@@ -41,7 +42,7 @@ class Reranker:
                 if self._model is None:
                     from ..models.onnx_models import CrossEncoder
 
-                    self._model = CrossEncoder().load()
+                    self._model = CrossEncoder(outputs=self._head().tensors if self._uses_head() else ()).load()
         return self._model
 
     @property
@@ -52,8 +53,19 @@ class Reranker:
                 if self._answer_model is None:
                     from ..models.answer_head import AnswerScorer
 
-                    self._answer_model = AnswerScorer(self.model).load()
+                    self._answer_model = AnswerScorer(self.model, self._head()).load()
         return self._answer_model
+
+    def _uses_head(self) -> bool:
+        return self.settings.sentences == "fused" and self.settings.model != "none"
+
+    def _head(self):
+        """The answer head, read and checked once."""
+        if self._answer_head is None:
+            from ..models.answer_head import read_head
+
+            self._answer_head = read_head()
+        return self._answer_head
 
     def rerank(self, question: str, hits: Sequence[Hit], index_late=None, timings: dict | None = None) -> list[Hit]:
         """Hits in cross-encoder order, first-stage rank breaking near-ties (the first ``depth``; the rest keep

@@ -57,3 +57,26 @@ def test_one_run_gives_the_cross_encoders_own_logits_and_the_head_prefers_answer
     assert answers[1] == answers.max(), "the sentence that holds the number answers 'how many'"
     _, x = scorer.features(question, sentences)
     assert np.allclose(scorer.head.score(x), answers, atol=1e-4)
+
+
+def test_outputs_are_added_on_the_wire_as_the_onnx_package_adds_them():
+    import onnx
+
+    raw = (om.check_files("reranker_en") / "model.onnx").read_bytes()
+    tensors = ah.read_head().tensors
+    ours = onnx.load_from_string(om.with_outputs(raw, tensors))
+    theirs = onnx.load_from_string(raw)
+    for t in tensors:
+        theirs.graph.output.append(onnx.helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None))
+    assert list(ours.graph.output) == list(theirs.graph.output)
+    assert [o.name for o in ours.graph.output] == ["logits", *tensors]
+    assert ours.graph.node == theirs.graph.node and ours.opset_import == theirs.opset_import
+    with pytest.raises(ValueError, match="not an ONNX model"):
+        om.with_outputs(b"\x07not a model", tensors)
+
+
+@pytest.mark.model
+def test_a_head_that_asks_for_tensors_the_model_lacks_says_what_to_do():
+    head = ah.Head((("/no/such/tensor", "cls"),), np.zeros(384), np.ones(384), np.zeros(384))
+    with pytest.raises(ModelNotFoundError, match="fitted on another model.*fit.py"):
+        ah.AnswerScorer(head=head).load()
