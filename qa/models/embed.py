@@ -215,8 +215,23 @@ class Embedder:
         when there is no export."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         out = np.empty((len(texts), self.dim), dtype=np.float32)
+        steps = self._steps(
+            texts, progress,
+            lambda onnx, run: onnx.encode([texts[r] for r in run], batch_size=len(run), normalize_embeddings=True),
+            lambda rows: self.model.encode([texts[r] for r in rows], batch_size=BATCH_SIZE, normalize_embeddings=True,
+                                           convert_to_numpy=True, show_progress_bar=False))
+        for rows, parts in steps:
+            out[rows] = np.vstack(parts)
+        return out
+
+    def _steps(self, texts: Sequence[str], progress: Callable[[int, int], None] | None,
+               by_onnx: Callable[[object, list[int]], object], by_torch: Callable[[list[int]], object]):
+        """The build's batching, shared by ``encode_documents`` and ``encode_documents_pooled``: texts longest first,
+        in steps of ``BATCH_SIZE * 8`` rows; on the ONNX export each step is cut into runs of ``DOCUMENT_BATCH``
+        done side by side (``by_onnx(export, rows)`` each), on torch it is one ``by_torch(rows)``. Yields
+        (rows, [result of each run]) and reports progress after each step."""
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         onnx = self.document_model
         if onnx is None:
             _use_all_cores()
@@ -227,15 +242,11 @@ class Embedder:
             rows = order[i : i + step]
             if onnx is not None:
                 runs = [rows[j : j + DOCUMENT_BATCH] for j in range(0, len(rows), DOCUMENT_BATCH)]
-                vecs = np.vstack(parallel_map(lambda run: onnx.encode([texts[r] for r in run], batch_size=len(run),
-                                                                      normalize_embeddings=True), runs))
+                yield rows, parallel_map(lambda run: by_onnx(onnx, run), runs)
             else:
-                vecs = self.model.encode([texts[r] for r in rows], batch_size=BATCH_SIZE, normalize_embeddings=True,
-                                         convert_to_numpy=True, show_progress_bar=False)
-            out[rows] = vecs
+                yield rows, [by_torch(rows)]
             if progress:
                 progress(min(i + len(rows), len(texts)), len(texts))
-        return out
 
     def cannot_pool(self) -> str | None:
         """Why this model's sentence vectors cannot be pooled from its chunks' pass (``encode_documents_pooled``),
@@ -257,34 +268,20 @@ class Embedder:
         and batches as ``encode_documents``, so a build's vectors do not depend on who computes them."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32), []
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        if self.document_model is None and not hasattr(self.model, "encode_spans"):
+            raise ValueError(self.cannot_pool() or f"{self.name} cannot pool spans")
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         pooled: list[np.ndarray] = [np.zeros((0, self.dim), dtype=np.float32)] * len(texts)
-        onnx = self.document_model
-        if onnx is None:
-            _use_all_cores()
-            model = self.model
-            if not hasattr(model, "encode_spans"):
-                raise ValueError(self.cannot_pool() or f"{self.name} cannot pool spans")
-        else:
-            from .onnx_models import parallel_map
-        step = BATCH_SIZE * 8
-        for i in range(0, len(texts), step):
-            rows = order[i : i + step]
-            if onnx is not None:
-                runs = [rows[j : j + DOCUMENT_BATCH] for j in range(0, len(rows), DOCUMENT_BATCH)]
-                parts = parallel_map(lambda run: onnx.encode_spans([texts[r] for r in run], [pools[r] for r in run],
-                                                                   batch_size=len(run), special=special), runs)
-                vecs = np.vstack([v for v, _ in parts])
-                spans = [p for _, ps in parts for p in ps]
-            else:
-                vecs, spans = model.encode_spans([texts[r] for r in rows], [pools[r] for r in rows],
-                                                 batch_size=BATCH_SIZE, special=special)
-            out[rows] = vecs
-            for r, p in zip(rows, spans):
+        steps = self._steps(
+            texts, progress,
+            lambda onnx, run: onnx.encode_spans([texts[r] for r in run], [pools[r] for r in run], batch_size=len(run),
+                                                special=special),
+            lambda rows: self.model.encode_spans([texts[r] for r in rows], [pools[r] for r in rows], batch_size=BATCH_SIZE,
+                                                 special=special))
+        for rows, parts in steps:
+            out[rows] = np.vstack([v for v, _ in parts])
+            for r, p in zip(rows, (p for _, ps in parts for p in ps)):
                 pooled[r] = p
-            if progress:
-                progress(min(i + len(rows), len(texts)), len(texts))
         return out, pooled
 
     @property
