@@ -4,7 +4,7 @@ stopped cleanly whatever happened in between.
 
 Milvus Lite 3.2's server is one Python process (threads, no child), so /proc/PID/status is all of its memory: VmRSS
 now, VmHWM the kernel's own high-water mark since it started. It shuts down on SIGINT (drains the requests under way
-for up to 5 s, closes its database); SIGKILL only if that has not ended it in ``STOP_S``.
+for up to 5 s, closes its database); SIGABRT and SIGKILL only if that has not ended it in ``STOP_S``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,12 @@ START_S = 120.0
 """How long the server may take to answer its first call: seconds when idle, but a busy shared machine is slower."""
 STOP_S = 30.0
 """How long a clean stop may take (Milvus Lite drains for up to 5 s, then closes its database)."""
+
+SERVE = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+         "from milvus_lite.cmdline import main; sys.exit(main(sys.argv[1:]))")
+"""`python -m milvus_lite server`, with SIGINT raising KeyboardInterrupt whatever this process was started with: a
+process started in the background by a shell without job control inherits SIGINT ignored, and Python then installs
+no handler, so the server never heard the stop (seen as a SIGKILL after STOP_S, its main thread still waiting)."""
 
 
 def free_port() -> int:
@@ -84,12 +90,14 @@ class MilvusLiteServer:
     tests/index/test_milvus_server.py kills and restarts one (same port, same data folder).
 
     ``started_s``: process start to first answered call; after leaving, ``stop`` says how it ended
-    ("clean": SIGINT, "killed": SIGKILL after STOP_S, "exited N": it had already ended) and ``stop_s`` how long it took.
+    ("clean": SIGINT, "killed": SIGABRT after STOP_S, so that every thread's stack is written to ``log`` (its output,
+    beside the data folder), then SIGKILL; "exited N": it had already ended) and ``stop_s`` how long it took.
     """
 
     def __init__(self, data_dir: Path, host: str = "127.0.0.1") -> None:
         self.data_dir, self.host, self.port = Path(data_dir), host, free_port()
         self.uri = f"http://{host}:{self.port}"
+        self.log = self.data_dir.parent / f"{self.data_dir.name}.server.log"
         self.proc: subprocess.Popen | None = None
         self.started_s = self.stop_s = None
         self.stop = ""
@@ -104,9 +112,10 @@ class MilvusLiteServer:
     def start(self) -> None:
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         self.stop, t = "", time.perf_counter()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(self.data_dir), "--host", self.host,
-             "--port", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        with open(self.log, "ab") as log:  # its own output, and every thread's stack if it has to be stopped hard
+            self.proc = subprocess.Popen(
+                [sys.executable, "-X", "faulthandler", "-c", SERVE, "server", "--data-dir", str(self.data_dir),
+                 "--host", self.host, "--port", str(self.port)], stdout=log, stderr=log, start_new_session=True)
         try:
             while not self.answers():
                 if time.perf_counter() - t > START_S:
@@ -151,6 +160,11 @@ class MilvusLiteServer:
                 self.proc.wait(STOP_S)
                 self.stop = "clean"
             except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGABRT)  # faulthandler writes every thread's stack to the log first
+                try:
+                    self.proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    pass
                 self.kill()
                 self.stop = "killed"
         self.stop_s = time.perf_counter() - t
