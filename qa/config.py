@@ -320,11 +320,13 @@ class AnswerSettings(_Record):
     dev lead .524 out of fold (.550 in sample) against .470 (.497) for the ten before, refitted on the same
     build; through ``qa eval``, dev .490 -> .550 (12 questions won, 3 lost, p .035), test .398 -> .408 (2 won,
     1 lost) (evals/README.md).
-    ``chance_weights``: the calibrated chance that the lead answers, sigmoid(a ln p + b logit + c) of the lead
-    model's probability p and the first passage's logit, fitted by the same command on out-of-fold
-    probabilities. ``high_chance``: "high" from where dev leads were right at least 85% of the time by the
-    lower end of a 95% interval; 1.0 (never) today: the best run of dev leads is 3 right of 3, too few to show
-    it. ``medium_chance``: below where dev leads were right half the time, "low".
+    ``chance_table``: the calibrated chance that the lead answers, read from the lead model's probability p:
+    isotonic bins of (lowest p, share of dev leads right in the bin), each of at least 15 dev questions, fitted
+    by the same command on out-of-fold probabilities (qa/measure/lead.py ``calibrate``). ``high_chance``: a bin
+    right at least this often is "high"; ``medium_chance``: one right less often than this is "low". Today's
+    top bin (p >= 0.9427) was right 22 of 26 times on dev (.846), just under .85, so nothing is "high"; on test
+    that bin was right 15 of 19 (.79). Out of fold on dev: medium 49 right of 72, low 29 of 92; test: medium
+    24 of 39, low 16 of 69 (out-of-scope questions counted as wrong; evals/README.md).
     """
 
     abstain_threshold: float = 0.2911
@@ -340,9 +342,9 @@ class AnswerSettings(_Record):
         ("position", 1.9281), ("context", 0.6753), ("cross", -0.0178), ("late", 1.0234), ("named_before", 0.3566),
         ("answer", 0.8795),
     )
-    chance_weights: tuple[float, float, float] = (1.477, 0.0968, 0.6784)
-    high_chance: float = 1.0
-    medium_chance: float = 0.1779
+    chance_table: tuple[tuple[float, float], ...] = ((0.1721, 0.274), (0.6279, 0.4737), (0.7367, 0.587), (0.9427, 0.8462))
+    high_chance: float = 0.85
+    medium_chance: float = 0.5
     min_highlight_words: int = 6
     short_penalty: float = 2.0
     highlight_margin: float = 0.05

@@ -9,7 +9,7 @@ import importlib
 import pytest
 
 MODULES = ["qa.search.answer", "qa.search.question", "qa.search.short", "qa.search.lead", "qa.search.quotable", "qa.search.spelling", "qa.measure.typos",
-           "qa.measure.breakdown"]
+           "qa.measure.breakdown", "qa.measure.lead"]
 
 
 @pytest.mark.parametrize("name", MODULES)

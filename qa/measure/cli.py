@@ -118,7 +118,7 @@ def fit_lead(engine, questions, args) -> int:
         raise EvalSetError("--fit-lead needs the fused sentence scorer (leave out --sentences, or pass --sentences fused).")
     result = lead.fit(lead.collect(engine, questions, k=args.k, progress=not args.no_progress))
     print(json.dumps(result, indent=2))
-    for name in ("lead_weights", "chance_weights", "high_chance", "medium_chance"):
+    for name in ("lead_weights", "chance_table", "high_chance", "medium_chance"):
         print(f"AnswerSettings.{name} = {result[name]!r}  (qa/config.py)")
     return 0
 

@@ -7,11 +7,14 @@ listwise loss of a conditional logit), with a small L2 penalty, features standar
 weights then put back on the features' own scale. Questions with no right candidate teach nothing and are left
 out of that fit.
 
-The chance that a lead answers is a logistic fit of (log of the lead's softmax probability, the first
-passage's cross-encoder logit) to whether it was right, on out-of-fold probabilities (5 folds of the dev
-questions, so the fit does not see its own answers) and over the out-of-scope questions too, which no lead
-answers. "high" starts where dev leads were right at least ``HIGH_PRECISION`` of the time, read as the lower
-end of a confidence interval so that a handful of lucky leads do not make a level.
+The chance that a lead answers is read from the lead model's own probability (its softmax share among the
+candidates) by isotonic regression: out-of-fold probabilities (5 folds of the dev questions, so the calibration
+does not see its own answers) are sorted, and neighbouring questions are pooled until the share of right leads
+rises with the probability and every bin holds at least ``MIN_BIN`` questions; a bin's chance is its share of right
+leads, out-of-scope questions counted as wrong. "high" is a bin right at least ``HIGH_PRECISION`` of the time,
+"low" one right less than half the time. The first passage's logit is left out: ranked by it, or by a logistic fit
+of it with the probability (the calibration before), the top of dev was right less often than by the probability
+alone (evals/README.md).
 """
 
 from __future__ import annotations
@@ -29,12 +32,12 @@ L2 = 0.1
 """The penalty on the standardised weights; 0.01 / 0.1 / 1 gave the same 5-fold dev lead within a question."""
 FOLDS = 5
 HIGH_PRECISION = 0.85
-"""Precision asked of "high" leads, as the lower end of a one-sided 95% Wilson interval on dev, not the point
-estimate: 3 right of 3 has a point estimate of 1.0 and tells little (its lower bound is .47), so "high" needs a
-run of leads large enough to show it; when no threshold gives that, nothing is called "high"."""
-Z = 1.645
+"""A bin whose dev leads were right at least this often is "high"."""
 MEDIUM_PRECISION = 0.50
-"""Below the chance where dev leads were right half the time, the level is "low"."""
+"""A bin whose dev leads were right less often than this is "low"."""
+MIN_BIN = 15
+"""The fewest dev questions a bin of the chance holds (about a tenth of dev), so that a lucky few (3 right of 3)
+never make a level: the dev bin called "high" today holds 19 questions."""
 
 
 @dataclass
@@ -115,62 +118,59 @@ def out_of_fold(samples: list[Sample], folds: int = FOLDS, seed: int = 0) -> lis
     return out
 
 
-def fit_chance(samples: list[Sample], folded: list[tuple[bool, float]]) -> tuple[float, float, float]:
-    """(a, b, c) of chance = sigmoid(a ln p + b logit + c), fitted by logistic regression."""
-    from scipy.optimize import minimize
+def calibrate(probabilities, right, min_bin: int = MIN_BIN) -> tuple[tuple[float, float], ...]:
+    """Isotonic bins of (lowest probability, chance), ascending: pool-adjacent-violators over the questions
+    sorted by probability, then the smallest bin merged into its closer neighbour until each holds ``min_bin``.
 
-    x = np.array([[np.log(max(p, 1e-9)), s.first_logit, 1.0] for s, (_, p) in zip(samples, folded) if len(s.y)])
-    y = np.array([right for s, (right, _) in zip(samples, folded) if len(s.y)], dtype=float)
-
-    def loss(w):
-        z = x @ w
-        p = 1 / (1 + np.exp(-z))
-        return float(-np.mean(y * np.log(p + 1e-12) + (1 - y) * np.log(1 - p + 1e-12)) + 1e-3 * w @ w), \
-            (x.T @ (p - y)) / len(y) + 2e-3 * w
-
-    return tuple(float(v) for v in minimize(loss, np.zeros(3), jac=True, method="L-BFGS-B").x)
-
-
-def wilson_lower(hits: int, n: int, z: float = Z) -> float:
-    """The lower end of the Wilson score interval for ``hits`` of ``n``."""
-    if n == 0:
-        return 0.0
-    p = hits / n
-    centre = p + z * z / (2 * n)
-    spread = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return float((centre - spread) / (1 + z * z / n))
-
-
-def threshold_for(chances: np.ndarray, right: np.ndarray, precision: float, bound: bool = False) -> float:
-    """The lowest chance from which leads were right at least ``precision`` of the time (the Wilson lower
-    bound of it with ``bound``); 1.0 when no chance is."""
-    order = np.argsort(-chances, kind="stable")
-    best = 1.0
-    hits = 0
-    for n, i in enumerate(order, start=1):
-        hits += right[i]
-        if (wilson_lower(hits, n) if bound else hits / n) >= precision:
-            best = float(chances[i])
-    return best
+    >>> calibrate([0.1, 0.2, 0.3, 0.4, 0.5, 0.6], [False, True, False, True, True, True], min_bin=2)
+    ((0.1, 0.3333), (0.4, 1.0))
+    """
+    p = np.asarray(probabilities, dtype=float)
+    if not len(p):
+        raise ValueError("No question to calibrate on.")
+    order = np.argsort(p, kind="stable")
+    bins: list[list[float]] = []  # [right, count, lowest probability]
+    for i in order:
+        bins.append([float(right[i]), 1.0, float(p[i])])
+        while len(bins) > 1 and bins[-2][0] / bins[-2][1] >= bins[-1][0] / bins[-1][1]:
+            r, n, _ = bins.pop()
+            bins[-1][0] += r
+            bins[-1][1] += n
+    rate = lambda b: b[0] / b[1]  # noqa: E731
+    while len(bins) > 1 and min(b[1] for b in bins) < min_bin:
+        i = min(range(len(bins)), key=lambda k: bins[k][1])
+        if i == 0:
+            j = 1
+        elif i == len(bins) - 1:
+            j = i - 1
+        else:
+            j = i - 1 if abs(rate(bins[i - 1]) - rate(bins[i])) <= abs(rate(bins[i + 1]) - rate(bins[i])) else i + 1
+        a, b = sorted((i, j))
+        bins[a] = [bins[a][0] + bins[b][0], bins[a][1] + bins[b][1], bins[a][2]]
+        del bins[b]
+    return tuple((float(np.floor(b[2] * 1e4) / 1e4), round(rate(b), 4)) for b in bins)  # floor: the bin's lowest stays in it
 
 
 def fit(samples: list[Sample]) -> dict:
     """Everything ``AnswerSettings`` needs for the fused lead, with the dev figures that chose it."""
     w = fit_weights(samples)
     folded = out_of_fold(samples)
-    chance_w = fit_chance(samples, folded)
+    usable = [f for s, f in zip(samples, folded) if len(s.y)]
+    table = calibrate([p for _, p in usable], [r for r, _ in usable])
     from ..config import AnswerSettings
+    from ..search.answer import confidence_level
 
-    st = AnswerSettings(chance_weights=chance_w)
-    usable = [(s, f) for s, f in zip(samples, folded) if len(s.y)]
-    chances = np.array([lead_chance(p, s.first_logit, st) for s, (_, p) in usable])
-    right = np.array([r for _, (r, _) in usable], dtype=bool)
+    st = AnswerSettings(chance_table=table, high_chance=HIGH_PRECISION, medium_chance=MEDIUM_PRECISION)
+    levels: dict[str, list[bool]] = {}
+    for right, p in usable:
+        levels.setdefault(confidence_level(0.0, False, st, "logit", lead_chance(p, st)), []).append(right)
     inscope = [f for s, f in zip(samples, folded) if not s.out_of_scope]
     return {
         "lead_weights": tuple((name, round(float(v), 4)) for name, v in zip(lead.FEATURES, w)),
-        "chance_weights": tuple(round(v, 4) for v in chance_w),
-        "high_chance": round(threshold_for(chances, right, HIGH_PRECISION, bound=True), 4),
-        "medium_chance": round(threshold_for(chances, right, MEDIUM_PRECISION), 4),
+        "chance_table": table,
+        "high_chance": HIGH_PRECISION,
+        "medium_chance": MEDIUM_PRECISION,
+        "dev_levels_out_of_fold": {k: f"{sum(v)} right of {len(v)}" for k, v in sorted(levels.items())},
         "dev_lead_out_of_fold": round(float(np.mean([r for r, _ in inscope])), 4) if inscope else float("nan"),
         "dev_lead_in_sample": round(float(np.mean([lead_probability(s, w)[0] if len(s.y) else False
                                                    for s in samples if not s.out_of_scope])), 4),

@@ -140,12 +140,21 @@ def confidence_level(confidence: float, abstained: bool, settings: AnswerSetting
     return "high" if high is not None and confidence >= high else "medium"
 
 
-def lead_chance(probability: float, first_logit: float, settings: AnswerSettings = AnswerSettings()) -> float:
-    """The calibrated chance that the lead answers: a logistic fit on dev (``qa eval --fit-lead``) of the lead
-    model's own probability and the first passage's cross-encoder logit."""
-    a, b, c = settings.chance_weights
-    z = a * np.log(max(probability, 1e-9)) + b * first_logit + c
-    return float(1 / (1 + np.exp(-z)))
+def lead_chance(probability: float, settings: AnswerSettings = AnswerSettings()) -> float:
+    """The calibrated chance that the lead answers: the share of dev leads that were right among those whose
+    lead model gave a probability in the same bin (``AnswerSettings.chance_table``, ``qa eval --fit-lead``).
+
+    >>> lead_chance(0.99, AnswerSettings(chance_table=((0.0, 0.2), (0.9, 0.88))))
+    0.88
+    >>> lead_chance(0.5, AnswerSettings(chance_table=((0.1, 0.2), (0.9, 0.88))))
+    0.2
+    """
+    table = settings.chance_table
+    chance = table[0][1]
+    for lowest, share in table:
+        if probability >= lowest:
+            chance = share
+    return float(chance)
 
 
 def make_answer(
@@ -194,8 +203,7 @@ def make_answer(
     message = NOTHING if not passages else NO_ANSWER if abstained else ""
     chance = None
     if fused:
-        first = hits[0].rerank if hits[0].rerank is not None else 0.0
-        chance = lead_chance(fused[1].probability, first, settings)
+        chance = lead_chance(fused[1].probability, settings)
         top = (fused[0].passage, fused[0].span)
     else:
         top = _lead(passages, lead_passages)

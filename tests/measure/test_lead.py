@@ -7,9 +7,11 @@ import json
 import numpy as np
 import pytest
 
+from qa.config import AnswerSettings
 from qa.measure import breakdown
 from qa.measure import lead as fitting
 from qa.measure.evalset import Question, Target
+from qa.search.answer import lead_chance
 
 
 def synthetic(n: int, seed: int, true_w=(2.0, -1.0, 0.0)) -> list[fitting.Sample]:
@@ -49,12 +51,25 @@ def test_the_fit_prints_settings_whose_high_level_was_right_often_enough_on_what
     assert 0 < out["dev_lead_out_of_fold"] <= out["dev_lead_in_sample"] + 0.05
 
 
-def test_threshold_for_is_the_lowest_chance_with_the_precision_asked():
-    chances = np.array([0.95, 0.9, 0.8, 0.7, 0.6])
-    right = np.array([True, True, False, True, False])
-    assert fitting.threshold_for(chances, right, 1.0) == 0.9
-    assert fitting.threshold_for(chances, right, 0.75) == 0.7
-    assert fitting.threshold_for(chances, np.zeros(5, dtype=bool), 0.5) == 1.0
+def test_calibration_bins_rise_with_the_probability_and_each_holds_enough_questions():
+    rng = np.random.default_rng(3)
+    p = rng.uniform(0, 1, 300)
+    right = rng.uniform(0, 1, 300) < p  # right as often as the probability says
+    table = fitting.calibrate(p, right, min_bin=20)
+    lows, chances = [lo for lo, _ in table], [c for _, c in table]
+    assert lows == sorted(lows) and chances == sorted(chances) and len(table) >= 3
+    edges = lows[1:] + [1.01]
+    for (lo, chance), hi in zip(table, edges):
+        inside = (p >= lo) & (p < hi)
+        assert inside.sum() >= 20 and chance == pytest.approx(right[inside].mean(), abs=1e-4)
+    assert all(lead_chance(x, AnswerSettings(chance_table=table)) == c for x, (_, c) in zip(lows, table))
+
+
+def test_a_lucky_few_at_the_top_never_make_a_bin_of_their_own():
+    p = np.linspace(0.5, 0.99, 40)
+    right = np.array([False] * 37 + [True] * 3)  # only the three most sure leads were right
+    table = fitting.calibrate(p, right, min_bin=15)
+    assert table[-1][1] <= 0.2 and all(n >= 0 for n in np.diff([c for _, c in table]))
 
 
 def test_the_sign_test_and_the_paired_comparison(tmp_path):
@@ -85,11 +100,3 @@ def test_question_types(question, kind):
     assert breakdown.question_type(question) == kind
 
 
-def test_high_needs_enough_right_leads_to_show_it_not_a_lucky_few():
-    assert fitting.wilson_lower(3, 3) < 0.6 and fitting.wilson_lower(30, 30) > 0.9
-    chances = np.linspace(0.99, 0.5, 40)
-    right = np.array([True] * 3 + [False] * 37)
-    assert fitting.threshold_for(chances, right, 0.85) == pytest.approx(chances[2])  # the point estimate: 3 of 3
-    assert fitting.threshold_for(chances, right, 0.85, bound=True) == 1.0  # 3 of 3 shows nothing: never "high"
-    right = np.array([True] * 25 + [False] * 15)
-    assert fitting.threshold_for(chances, right, 0.85, bound=True) < 1.0
