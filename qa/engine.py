@@ -79,6 +79,13 @@ def clean_question(question: object) -> str:
     return q
 
 
+POOL = 10
+"""The first stage hands on at least this many hits whatever ``k`` is: back matter goes after body text among them
+before the first ``depth`` are reranked, so a smaller pool could let a reference list into the reranked passages.
+With it, the page's 5 passages are the first 5 of ``qa eval``'s 10 (they differed for 8 of the first 60 dev
+questions, the first three for 2, when the pool was ``max(k, depth)``)."""
+
+
 class Engine:
     """Answers questions from one corpus folder with one index folder and one model."""
 
@@ -302,8 +309,16 @@ class Engine:
         timings["total_ms"] = (time.perf_counter() - t0) * 1e3
         return dataclasses.replace(answer, question=asked, searched=q if q != asked else "", timings=timings)
 
-    def ranked(self, question: str, k: int = 5, mode: str = "hybrid", sources: list[str] | None = None
-               ) -> tuple[str, list[Hit], Retriever, dict]:
+    def refusal_confidence(self, question: str, k: int = 5, mode: str = "hybrid") -> float:
+        """The confidence ``ask`` would refuse on, when it is the first passage's logit (``score_kind`` "logit"),
+        without measuring sentences: what ``qa eval --calibrate`` reads, at a fraction of an answer's cost."""
+        if self.score_kind(mode) != "logit":
+            raise ValueError(f"The confidence is {self.score_kind(mode)!r} under these options, not the first passage's logit.")
+        _, hits, _, _ = self.ranked(question, k, mode, sentences=False)
+        return float(hits[0].rerank) if hits and hits[0].rerank is not None else 0.0
+
+    def ranked(self, question: str, k: int = 5, mode: str = "hybrid", sources: list[str] | None = None,
+               sentences: bool = True) -> tuple[str, list[Hit], Retriever, dict]:
         """Both stages, before the answer is made: (the cleaned question, the top ``k`` hits reranked with their
         sentences measured, the retriever of the build that found them, the stages' timings). A word the
         documents never use is put right to the nearest one they do (qa/search/spelling.py), and the question is
@@ -319,11 +334,11 @@ class Engine:
             q = retriever.speller.correct(q)[0]
         qvec = retriever.embed_query(q, mode) if mode != "bm25" else None
         t1 = time.perf_counter()
-        depth = max(k, st.depth) if st.model != "none" else k
+        depth = max(k, st.depth, POOL) if st.model != "none" else max(k, POOL)
         hits = retriever.search(q, k=depth, mode=mode, sources=sources or None, qvec=qvec)
         t2 = time.perf_counter()
         timings = {"embed_ms": (t1 - t0) * 1e3, "search_ms": (t2 - t1) * 1e3}
-        hits = body_first(self.reranker.rerank(q, body_first(hits), retriever.index.late, timings))[:k]
+        hits = body_first(self.reranker.rerank(q, body_first(hits), retriever.index.late, timings, sentences))[:k]
         return q, hits, retriever, timings
 
     def score_kind(self, mode: str, retriever: Retriever | None = None) -> str:

@@ -63,6 +63,14 @@ def test_out_of_scope_question_abstains_but_lists_nearest_passages(engine):
     assert answer.confidence < engine.settings.answer.abstain_threshold
 
 
+def test_the_refusal_confidence_alone_is_what_an_answer_refuses_on(engine):
+    """`qa eval --calibrate` reads the first passage's logit without measuring sentences: it must be the answer's."""
+    for q in ("How many leaders did Timmins interview?", "What is the boiling point of mercury?",
+              "Why do chairs say they have no authority?"):
+        for k in (5, 10):
+            assert engine.refusal_confidence(q, k=k) == engine.ask(q, k=k).confidence
+
+
 def test_bad_questions_raise_a_clear_error(engine):
     for q in ["", "   \n\t ", "?!", "\x00\x01"]:
         with pytest.raises(BadQuestionError, match="Type a question"):

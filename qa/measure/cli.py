@@ -13,7 +13,7 @@ from ..config import MAX_K, MODES
 from ..errors import EvalSetError
 from ..options import add_answer_options, add_common, engine_from_args
 from . import bench, breakdown, report
-from .evals import calibrate, run
+from .evals import calibrate, confidences, run
 from .evalset import DEFAULT_QUESTIONS, SPLITS, load_questions, locate
 
 
@@ -70,15 +70,19 @@ def eval_main(args, engine=None) -> int:
     if args.fit_lead:
         return fit_lead(engine, questions, args)
     one = "hybrid" if args.mode == "all" else args.mode
-    modes = [one] if args.calibrate else list(MODES) if args.mode == "all" else [args.mode]
-    results = run(engine, questions, modes, k=args.k, progress=not args.no_progress, ceiling=0 if args.calibrate else 100)
     if args.calibrate:
-        c = calibrate(questions, results[one])
-        print(json.dumps(c, indent=2))
         kind = engine.score_kind(one)
+        if kind == "logit":  # the first passage's logit alone: no sentence is measured, no answer made
+            conf = confidences(engine, questions, one, args.k, progress=not args.no_progress)
+        else:
+            conf = {r.qid: r.confidence for r in run(engine, questions, [one], k=args.k, progress=not args.no_progress, ceiling=0)[one]}
+        c = calibrate(questions, conf)
+        print(json.dumps(c, indent=2))
         name = {"logit": "abstain_logit", "cosine": "abstain_threshold"}.get(kind, f"abstain_{kind}")
         print(f"AnswerSettings.{name} = {c['threshold']}  (qa/config.py; the confidence is {kind!r} under these options)")
         return 0
+    modes = list(MODES) if args.mode == "all" else [args.mode]
+    results = run(engine, questions, modes, k=args.k, progress=not args.no_progress, ceiling=100)
     summary = report.summarize(engine, questions, results, args)
     print(report.console(summary, results, questions, args.failures))
     if args.typos:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -183,7 +183,15 @@ MAX_REFUSED = 0.05
 """Calibration never refuses more than this share of the in-scope questions: a wrong refusal costs a user an answer."""
 
 
-def calibrate(questions: list[Question], results: list[Result], max_refused: float = MAX_REFUSED) -> dict:
+def confidences(engine, questions: list[Question], mode: str, k: int = 10, progress: bool = True) -> dict[str, float]:
+    """Each question's refusal confidence when it is the first passage's logit (``Engine.refusal_confidence``)."""
+    from tqdm import tqdm
+
+    return {q.id: engine.refusal_confidence(q.question, k=k, mode=mode)
+            for q in tqdm(questions, desc="confidence", file=sys.stderr, disable=not progress or None)}
+
+
+def calibrate(questions: list[Question], confidence: Mapping[str, float], max_refused: float = MAX_REFUSED) -> dict:
     """The abstention threshold that best separates in-scope from out-of-scope questions by confidence.
 
     Candidates are the midpoints between neighbouring confidences. Among those
@@ -194,7 +202,7 @@ def calibrate(questions: list[Question], results: list[Result], max_refused: flo
     exactly the same questions: another build's confidences differ in the last digits, so a threshold is checked
     by the decisions it makes, not by its digits.
     """
-    conf = {r.qid: r.confidence for r in results}
+    conf = confidence
     ins = np.array([conf[q.id] for q in questions if not q.out_of_scope and q.id in conf])
     oos = np.array([conf[q.id] for q in questions if q.out_of_scope and q.id in conf])
     if not len(ins) or not len(oos):

@@ -67,9 +67,11 @@ class Reranker:
             self._answer_head = read_head()
         return self._answer_head
 
-    def rerank(self, question: str, hits: Sequence[Hit], index_late=None, timings: dict | None = None) -> list[Hit]:
+    def rerank(self, question: str, hits: Sequence[Hit], index_late=None, timings: dict | None = None,
+               sentences: bool = True) -> list[Hit]:
         """Hits in cross-encoder order, first-stage rank breaking near-ties (the first ``depth``; the rest keep
-        their order), sentences rescored. Each reordered hit keeps its own logit as ``rerank``."""
+        their order), sentences rescored (not with ``sentences=False``: the order is the same, the sentences are
+        left as retrieved). Each reordered hit keeps its own logit as ``rerank``."""
         st = self.settings
         hits = list(hits)
         t0 = time.perf_counter()
@@ -79,7 +81,8 @@ class Reranker:
             order = np.argsort(-(scores - st.rank_weight * np.log(np.arange(1, len(top) + 1))), kind="stable")
             hits = [dataclasses.replace(top[i], rerank=float(scores[i])) for i in order] + hits[st.depth :]
         t1 = time.perf_counter()
-        hits = self.score_sentences(question, hits, index_late)
+        if sentences:
+            hits = self.score_sentences(question, hits, index_late)
         if timings is not None:
             timings["rerank_ms"] = (t1 - t0) * 1e3
             timings["sentences_ms"] = (time.perf_counter() - t1) * 1e3

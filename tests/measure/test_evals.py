@@ -183,8 +183,7 @@ def test_metric_arithmetic_by_hand():
 def test_calibrate_separates_confidences():
     qs = [Question(f"q{i}", "?", (Target("a.txt", "e", 0, 1),), "dev") for i in range(3)]
     qs += [Question(f"o{i}", "?", (), "dev", True) for i in range(2)]
-    rs = [fake("q0", [True], confidence=0.6), fake("q1", [True], confidence=0.5), fake("q2", [True], confidence=0.3),
-          fake("o0", [False], confidence=0.2), fake("o1", [False], confidence=0.35)]
+    rs = {"q0": 0.6, "q1": 0.5, "q2": 0.3, "o0": 0.2, "o1": 0.35}
     # Candidates are midpoints between neighbouring confidences. 0.25 answers every real question but lets o1
     # through (balanced accuracy 0.75); 0.425 refuses both out-of-scope ones but also q2 ((2/3 + 1) / 2 = 0.833).
     c = evals.calibrate(qs, rs)  # at most 5% of real questions refused: q2 must be answered
