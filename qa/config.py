@@ -353,6 +353,10 @@ class AnswerSettings(_Record):
     def __post_init__(self) -> None:
         if self.max_highlights < 1:
             raise ValueError(f"max_highlights must be at least 1, got {self.max_highlights}")
+        lows = [lo for lo, _ in self.chance_table]
+        if not lows or lows != sorted(lows) or not all(0.0 <= c <= 1.0 for _, c in self.chance_table):
+            raise ValueError("chance_table must be (lowest probability, chance) bins in ascending order, chances in "
+                             f"[0, 1], as `python -m qa eval --split dev --fit-lead` prints them; got {self.chance_table!r}")
 
 
 STORES = ("local", "milvus")

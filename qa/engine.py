@@ -320,7 +320,7 @@ class Engine:
     def ranked(self, question: str, k: int = 5, mode: str = "hybrid", sources: list[str] | None = None,
                sentences: bool = True) -> tuple[str, list[Hit], Retriever, dict]:
         """Both stages, before the answer is made: (the cleaned question, the top ``k`` hits reranked with their
-        sentences measured, the retriever of the build that found them, the stages' timings). A word the
+        sentences measured (left as retrieved with ``sentences=False``), the retriever of the build that found them, the stages' timings). A word the
         documents never use is put right to the nearest one they do (qa/search/spelling.py), and the question is
         searched as corrected."""
         t0 = time.perf_counter()

@@ -50,6 +50,13 @@ def test_answer_confidence_is_the_best_highlight_and_refuses_below_the_threshold
     assert empty.abstained and empty.message == NOTHING
 
 
+def test_a_chance_table_out_of_order_is_refused_with_what_to_run():
+    with pytest.raises(ValueError, match="--fit-lead"):
+        AnswerSettings(chance_table=((0.5, 0.3), (0.1, 0.9)))
+    with pytest.raises(ValueError, match="ascending"):
+        AnswerSettings(chance_table=())
+
+
 def test_confidence_level_in_words():
     assert confidence_level(0.9, False, S) == "high"
     assert confidence_level(S.high_confidence - 0.01, False, S) == "medium"
