@@ -8,7 +8,8 @@ overlaps the answer span (at most the first two, so a long answer does not make 
 every other sentence of the article is a possible negative.
 
 Articles, not questions, are split into train and held out (a fixed seed), so no held-out question's
-sentences were seen in training. The team's own questions (evals/questions.jsonl) and SQuAD's dev sets are
+sentences were seen in training. ``load_squad`` reads other SQuAD-format sets the same way, one document per
+article (training/answer_head/fit.py ``--extra``). The team's own questions (evals/questions.jsonl) and SQuAD's dev sets are
 never read here.
 """
 
@@ -28,7 +29,7 @@ MIN_WORDS = 4
 class Item:
     """One question with its article's sentences: which overlap the answer, and the one before each."""
 
-    article: int
+    article: int | str
     question: str
     sentences: tuple[str, ...]
     positives: tuple[int, ...]
@@ -61,6 +62,37 @@ def load(path: str) -> list[Item]:
                 pos = [i for i, (x, y) in enumerate(spans) if x < b and a < y and len(texts[i].split()) >= MIN_WORDS][:2]
                 if pos:
                     items.append(Item(art, qa["question"].strip(), tuple(texts), tuple(pos)))
+    return items
+
+
+def load_squad(path: str, name: str) -> list[Item]:
+    """Items from any SQuAD-format file, one document per article (its paragraphs' sentences in order, so a
+    question's negatives come from the whole article, as for COVID-QA): an article is its ``title``, or, in files
+    without titles (XTREME's TyDi QA GoldP), its paragraph's text. ``article`` is ``name:`` and that key, so
+    ``split`` holds out whole documents; unanswerable questions and empty answers are skipped as in ``load``."""
+    data = json.load(open(path, encoding="utf-8"))["data"]
+    docs: dict[str, list[dict]] = {}
+    for article in data:
+        for para in article["paragraphs"]:
+            key = article["title"] if article.get("title") else para["context"]
+            docs.setdefault(key, []).append(para)
+    items = []
+    for key, paras in docs.items():
+        texts, blocks = [], []
+        for para in paras:
+            t, spans = article_sentences(para["context"])
+            blocks.append((len(texts), spans))
+            texts += t
+        for (offset, spans), para in zip(blocks, paras):
+            for qa in para["qas"]:
+                if qa.get("is_impossible") or not qa["answers"] or not qa["answers"][0]["text"].strip():
+                    continue
+                ans = qa["answers"][0]
+                a, b = ans["answer_start"], ans["answer_start"] + len(ans["text"].rstrip())
+                pos = [offset + i for i, (x, y) in enumerate(spans)
+                       if x < b and a < y and len(texts[offset + i].split()) >= MIN_WORDS][:2]
+                if pos:
+                    items.append(Item(f"{name}:{key}", qa["question"].strip(), tuple(texts), tuple(pos)))
     return items
 
 
