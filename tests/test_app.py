@@ -298,11 +298,13 @@ def test_each_answer_records_what_produced_it_and_the_panel_follows_the_newest(e
 
 
 def test_every_example_the_first_screen_offers_is_answered_not_refused(engine):
-    """A reader's first click must show an answer: an example the engine refuses would teach them the tool fails."""
+    """A reader's first click must show an answer: an example the engine refuses would teach them the tool fails.
+    Its level may be "low": that is the calibrated chance, said honestly (evals/README.md), not a refusal."""
     assert app.example_questions(engine) == list(app.SEED_EXAMPLES)
     for q in app.SEED_EXAMPLES:
         answer = engine.ask(q)
-        assert not answer.abstained and answer.level in ("high", "medium"), (q, answer.confidence)
+        assert not answer.abstained and answer.lead is not None and answer.level in ("high", "medium", "low"), (q, answer.confidence)
+    assert "16" in engine.ask(app.SEED_EXAMPLES[0]).short_text()
 
 
 def test_control_characters_before_a_question_do_not_push_it_past_the_limit():
