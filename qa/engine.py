@@ -248,7 +248,7 @@ class Engine:
                 builder.build(self.corpus, self.index_dir, self.embedder, self.settings, self._progress, self._warn,
                               previous=local, workers=self.workers)
                 local = store.load(self.index_dir)
-            self._use(self.store.publish_from(local, self._progress))
+            self._use(self.store.publish_from(local, self._progress, rewrite=force))
 
     def _local_build(self) -> store.LoadedIndex | None:
         """The index folder's live build (for any store, the build it was made live from), or None if unusable."""

@@ -270,10 +270,11 @@ def codec_owner(key: str) -> str:
     return f"codec-{key}"
 
 
-def write_codec(c, coll: dict[str, str], codec) -> None:
-    """The set's token codec, once (a set holds the codes of one codec: its key is in the set's tag)."""
+def write_codec(c, coll: dict[str, str], codec, rewrite: bool = False) -> None:
+    """The set's token codec, once (a set holds the codes of one codec: its key is in the set's tag); again with
+    ``rewrite``."""
     owner = codec_owner(codec.key)
-    if next(read_all(c, coll["records"], ["owner"], f'owner == "{owner}" and name == "{SEALED}"'), None) is None:
+    if rewrite or next(read_all(c, coll["records"], ["owner"], f'owner == "{owner}" and name == "{SEALED}"'), None) is None:
         write(c, coll["records"], record_rows(owner, CODEC, pack(codec.to_bytes(), np.uint8), PACKED_PART_CHARS))
         write(c, coll["records"], record_rows(owner, SEALED, ""))
 

@@ -144,8 +144,10 @@ class Written:
     new: tuple[str, ...]  # document versions it wrote (unsealed again if it is withdrawn)
 
 
-def write_build(c, settings: StoreSettings, index: store.LoadedIndex, live: str | None) -> Written:
-    """Write what the set lacks of a build, then its manifest naming ``live`` as the build before (not yet live)."""
+def write_build(c, settings: StoreSettings, index: store.LoadedIndex, live: str | None, rewrite: bool = False) -> Written:
+    """Write what the set lacks of a build (with ``rewrite``, all of it: upserted over the same keys, so a damaged
+    row is replaced and rows a reader may be reading keep their content), then its manifest naming ``live`` as the
+    build before (not yet live)."""
     build_id = index.manifest["build"]
     token_dim = None if index.late is None else int(index.late.vectors.shape[1])
     codec = None if index.late is None else index.late.codec
@@ -153,8 +155,8 @@ def write_build(c, settings: StoreSettings, index: store.LoadedIndex, live: str 
     coll = names(settings, tag)
     milvus_rows.create_set(c, coll, int(index.manifest["model"]["dim"]))
     if codec is not None:
-        milvus_rows.write_codec(c, coll, codec)
-    have = milvus_rows.sealed(c, coll)
+        milvus_rows.write_codec(c, coll, codec, rewrite)
+    have = set() if rewrite else milvus_rows.sealed(c, coll)
     docs = milvus_rows.versions(index)
     new = [v for v in docs if v.key not in have]
     milvus_rows.write_versions(c, coll, index, new)
@@ -269,7 +271,7 @@ def prune(c, settings: StoreSettings, live: str, touch=lambda: None) -> None:
             c.delete(milvus_rows.loaded(c, coll["chunks"]), filter=f"not ({milvus_rows.one_of('doc', docs[tag])})")
 
 
-def publish(settings: StoreSettings, index: store.LoadedIndex) -> str:
+def publish(settings: StoreSettings, index: store.LoadedIndex, rewrite: bool = False) -> str:
     """Write a loaded local build to Milvus, incrementally, and make it live there, unless another publisher made
     another build live since this one started (PublishConflictError; this one is withdrawn). Call under
     store.build_lock, which serialises the builds of one index folder; the claim serialises publishers of any."""
@@ -277,7 +279,7 @@ def publish(settings: StoreSettings, index: store.LoadedIndex) -> str:
     with guard(uri):
         c = client(uri)
         expected = current(c, settings)
-        written = write_build(c, settings, index, expected)
+        written = write_build(c, settings, index, expected, rewrite)
         if written.ref == expected:
             return index.manifest["build"]
         try:

@@ -35,8 +35,10 @@ class Store(Protocol):
     def live_manifest(self) -> dict | None:
         """The live build's manifest without loading the build (None: no readable live build)."""
 
-    def publish_from(self, local: LoadedIndex, progress: Callable | None = None) -> LoadedIndex:
-        """Make ``local``, a loaded build of the index folder, the store's live build; return that build loaded."""
+    def publish_from(self, local: LoadedIndex, progress: Callable | None = None, rewrite: bool = False) -> LoadedIndex:
+        """Make ``local``, a loaded build of the index folder, the store's live build; return that build loaded.
+        ``rewrite`` (``qa index --force``): write everything again, even what the store says it holds already, so
+        that a damaged copy is replaced."""
 
     def pointer(self) -> Hashable:
         """A cheap token that changes when another build goes live (QAError when the store cannot be asked)."""
@@ -64,8 +66,8 @@ class LocalStore:
         except (IndexMissingError, IndexCorruptError):
             return None
 
-    def publish_from(self, local: LoadedIndex, progress: Callable | None = None) -> LoadedIndex:
-        return local  # the builder published it: it is live already
+    def publish_from(self, local: LoadedIndex, progress: Callable | None = None, rewrite: bool = False) -> LoadedIndex:
+        return local  # the builder published it: it is live already (a forced build wrote every file anew)
 
     def pointer(self) -> tuple:
         """``CURRENT``'s text, modification time and size (no reading of the build)."""
@@ -100,12 +102,12 @@ class MilvusStore:
 
         return milvus_store.live_manifest(self.settings)  # loading all of it only to learn it is stale costs seconds
 
-    def publish_from(self, local: LoadedIndex, progress: Callable | None = None) -> LoadedIndex:
+    def publish_from(self, local: LoadedIndex, progress: Callable | None = None, rewrite: bool = False) -> LoadedIndex:
         from . import milvus_store
 
         if progress:
             progress("writing to Milvus", 0, 1)
-        milvus_store.publish(self.settings, local)
+        milvus_store.publish(self.settings, local, rewrite=rewrite)
         return milvus_store.load(self.settings)
 
     def pointer(self) -> str | None:

@@ -260,6 +260,19 @@ def test_a_damaged_build_is_refused_with_what_to_run(case, tiny_corpus):
         case.engine(tiny_corpus, build="never")
 
 
+def test_the_command_a_damaged_build_names_repairs_it(case, tiny_corpus):
+    """What the refusal says to run (`qa index --force`) must mend the damage, in either store: Milvus keeps the
+    versions it holds sealed across builds, so a forced publish writes them again rather than trusting the seal."""
+    engine = case.engine(tiny_corpus)
+    before = searches(engine)
+    case.damage(engine)
+    with pytest.raises(IndexCorruptError):
+        case.store.load()
+    case.engine(tiny_corpus, build="force")
+    mended = case.engine(tiny_corpus, build="never")
+    assert searches(mended) == before
+
+
 # -- parity -------------------------------------------------------------------------------------------
 
 
