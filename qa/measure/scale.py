@@ -145,8 +145,9 @@ def server_row(a: dict, data_dir: Path, inproc) -> dict:
             p = run("store_publish", dict(a, milvus_uri=server.uri), inproc, module="qa.measure.scale")
         from ..index import milvus_client
 
-        # a publish run in this process (--quick) leaves its client connected; an open channel pinging the server
-        # can hold its shutdown past STOP_S (seen once: stopped by SIGKILL), so nothing of ours stays connected
+        # a publish run in this process (--quick) leaves its client cached and connected: close it, so the query
+        # process is measured on a connection of its own and nothing of ours is left pointing at a stopped server
+        # (the stop once seen killed was the server not hearing SIGINT: milvus_server.SERVE)
         milvus_client.close(server.uri)
         on_disk = disk_bytes(data_dir)
         with server.watch() as answering:

@@ -48,6 +48,13 @@ def article_sentences(context: str) -> tuple[list[str], list[tuple[int, int]]]:
     return texts, spans
 
 
+def answer_sentences(ans: dict, spans: list[tuple[int, int]], texts: list[str], offset: int = 0) -> list[int]:
+    """The sentences (``offset`` + their index in ``spans``) the answer overlaps that have MIN_WORDS or more: the
+    first two at most."""
+    a, b = ans["answer_start"], ans["answer_start"] + len(ans["text"].rstrip())
+    return [offset + i for i, (x, y) in enumerate(spans) if x < b and a < y and len(texts[offset + i].split()) >= MIN_WORDS][:2]
+
+
 def load(path: str) -> list[Item]:
     data = json.load(open(path, encoding="utf-8"))["data"]
     items = []
@@ -57,9 +64,7 @@ def load(path: str) -> list[Item]:
             for qa in para["qas"]:
                 if qa.get("is_impossible") or not qa["answers"]:
                     continue
-                ans = qa["answers"][0]
-                a, b = ans["answer_start"], ans["answer_start"] + len(ans["text"].rstrip())
-                pos = [i for i, (x, y) in enumerate(spans) if x < b and a < y and len(texts[i].split()) >= MIN_WORDS][:2]
+                pos = answer_sentences(qa["answers"][0], spans, texts)
                 if pos:
                     items.append(Item(art, qa["question"].strip(), tuple(texts), tuple(pos)))
     return items
@@ -87,10 +92,7 @@ def load_squad(path: str, name: str) -> list[Item]:
             for qa in para["qas"]:
                 if qa.get("is_impossible") or not qa["answers"] or not qa["answers"][0]["text"].strip():
                     continue
-                ans = qa["answers"][0]
-                a, b = ans["answer_start"], ans["answer_start"] + len(ans["text"].rstrip())
-                pos = [offset + i for i, (x, y) in enumerate(spans)
-                       if x < b and a < y and len(texts[offset + i].split()) >= MIN_WORDS][:2]
+                pos = answer_sentences(qa["answers"][0], spans, texts, offset)
                 if pos:
                     items.append(Item(f"{name}:{key}", qa["question"].strip(), tuple(texts), tuple(pos)))
     return items
