@@ -191,8 +191,9 @@ def confidences(engine, questions: list[Question], mode: str, k: int = 10, progr
             for q in tqdm(questions, desc="confidence", file=sys.stderr, disable=not progress or None)}
 
 
-def calibrate(questions: list[Question], confidence: Mapping[str, float], max_refused: float = MAX_REFUSED) -> dict:
-    """The abstention threshold that best separates in-scope from out-of-scope questions by confidence.
+def calibrate(questions: list[Question], conf: Mapping[str, float], max_refused: float = MAX_REFUSED) -> dict:
+    """The abstention threshold that best separates in-scope from out-of-scope questions by confidence (``conf``:
+    each question's, by id).
 
     Candidates are the midpoints between neighbouring confidences. Among those
     that answer at least ``1 - max_refused`` of the in-scope questions, the one
@@ -202,7 +203,6 @@ def calibrate(questions: list[Question], confidence: Mapping[str, float], max_re
     exactly the same questions: another build's confidences differ in the last digits, so a threshold is checked
     by the decisions it makes, not by its digits.
     """
-    conf = confidence
     ins = np.array([conf[q.id] for q in questions if not q.out_of_scope and q.id in conf])
     oos = np.array([conf[q.id] for q in questions if q.out_of_scope and q.id in conf])
     if not len(ins) or not len(oos):

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..search import lead
-from ..search.answer import lead_chance
+from ..search.answer import confidence_level, lead_chance
 from .evalset import Question, span_overlap
 
 L2 = 0.1
@@ -42,12 +42,11 @@ never make a level: today's top bin holds 26 dev questions, right 22 times."""
 
 @dataclass
 class Sample:
-    """One question's candidates: features, which are right, and the first passage's logit."""
+    """One question's candidates: features, and which are right."""
 
     qid: str
     X: np.ndarray
     y: np.ndarray
-    first_logit: float
     out_of_scope: bool
 
 
@@ -64,8 +63,7 @@ def collect(engine, questions: list[Question], k: int = 5, progress: bool = True
         X = lead.features(text, hits, cands)
         y = np.array([any(hits[c.passage].chunk.source == t.source and span_overlap(c.span, (t.start, t.end)) > 0
                           for t in q.targets) for c in cands], dtype=bool)
-        first = hits[0].rerank if hits and hits[0].rerank is not None else 0.0
-        out.append(Sample(q.id, X, y, float(first), q.out_of_scope))
+        out.append(Sample(q.id, X, y, q.out_of_scope))
     return out
 
 
@@ -158,7 +156,6 @@ def fit(samples: list[Sample]) -> dict:
     usable = [f for s, f in zip(samples, folded) if len(s.y)]
     table = calibrate([p for _, p in usable], [r for r, _ in usable])
     from ..config import AnswerSettings
-    from ..search.answer import confidence_level
 
     st = AnswerSettings(chance_table=table, high_chance=HIGH_PRECISION, medium_chance=MEDIUM_PRECISION)
     levels: dict[str, list[bool]] = {}

@@ -25,7 +25,7 @@ def synthetic(n: int, seed: int, true_w=(2.0, -1.0, 0.0)) -> list[fitting.Sample
         p /= p.sum()
         y = np.zeros(6, dtype=bool)
         y[rng.choice(6, p=p)] = True
-        out.append(fitting.Sample(f"q{i}", x, y, first_logit=float(rng.normal(3, 2)), out_of_scope=False))
+        out.append(fitting.Sample(f"q{i}", x, y, out_of_scope=False))
     return out
 
 
@@ -37,7 +37,7 @@ def test_the_fit_recovers_the_weights_that_made_the_data():
 
 def test_a_question_without_a_right_candidate_teaches_nothing():
     samples = synthetic(50, 1)
-    empty = fitting.Sample("none", np.ones((3, 3)), np.zeros(3, dtype=bool), 0.0, True)
+    empty = fitting.Sample("none", np.ones((3, 3)), np.zeros(3, dtype=bool), True)
     assert np.allclose(fitting.fit_weights(samples), fitting.fit_weights(samples + [empty]))
     with pytest.raises(ValueError, match="nothing to fit"):
         fitting.fit_weights([empty])
