@@ -1,7 +1,8 @@
 """The chat page's entry point: ``python app.py [--host H] [--port P] [--index-dir DIR] ...``.
 
-The page itself is ``qa/page/app.py`` (its Gradio wiring), ``qa/page/render.py`` (the HTML) and
-``qa/page/live.py`` (the index it follows as it changes).
+The page itself is ``qa/page/app.py`` (its Gradio wiring), ``qa/page/render.py`` and its neighbours
+``reply.py``, ``conversation.py``, ``panel.py`` and ``display.py`` (the HTML) and ``qa/page/live.py`` (the index
+it follows as it changes).
 """
 
 import sys

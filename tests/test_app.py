@@ -9,6 +9,7 @@ import urllib.request
 import pytest
 
 from qa.page import app
+from qa.page.panel import PANEL_EMPTY
 from qa import Engine
 from tests.conftest import ROOT, free_port
 from tests.conftest import serve as serve_page
@@ -292,7 +293,7 @@ def test_each_answer_records_what_produced_it_and_the_panel_follows_the_newest(e
     assert "saved as not helpful" in chat
     # Clear empties the conversation and the panel
     turns, chat, panel, _ = act(json.dumps({"action": "clear"}), turns, [], 3, "keyword")
-    assert turns == [] and panel == app.render.PANEL_EMPTY and "qa-turn" not in chat
+    assert turns == [] and panel == PANEL_EMPTY and "qa-turn" not in chat
     # junk from the page's script is ignored
     assert act("not json", [], [], 3, "hybrid")[0] == []
 

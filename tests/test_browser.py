@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from qa.page import render
+from qa.page import display
 from tests.conftest import ARTIFACTS, ROOT
 from tests.test_app import seed_app, unsafe_app, unsafe_engine  # noqa: F401  (fixtures)
 
@@ -280,7 +280,7 @@ def test_the_source_panel_opens_in_view_follows_the_newest_answer_and_closes(pag
     mark = page.locator("#qa-panel #qa-focus")
     assert (int(mark.get_attribute("data-start")), int(mark.get_attribute("data-end"))) == (cited.start, cited.end)
     assert squash(page.locator("#qa-panel #qa-focus mark.qa-sentence").first.inner_text()) == squash(
-        render.display_text(text[a:b]))  # the cited sentence, Markdown debris hidden
+        display.display_text(text[a:b]))  # the cited sentence, Markdown debris hidden
     if page.size == "phone":  # over the chat, the whole screen
         r = rect(page, "#qa-side")
         assert r["top"] <= 0 and r["height"] >= SIZES["phone"][1] - 1 and r["width"] >= SIZES["phone"][0] - 1

@@ -14,7 +14,7 @@ import pytest
 from qa.page import app
 from qa import Engine
 from qa.page import feedback
-from qa.page import render
+from qa.page import reply
 from tests.conftest import ROOT, SEEDS
 
 pytestmark = [pytest.mark.model, pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")]
@@ -219,7 +219,7 @@ def test_answer_and_panel_escape_document_text_title_section_and_name(evil_engin
     answer = evil_engine.ask("When does the river flood?", k=2)
     top = answer.passages[0]
     assert top.source == "evil <script>.md" and "<script>" in top.text and "<b" in top.title
-    html = render.answer_html(answer)
+    html = reply.answer_html(answer)
     _no_raw_markup(html)
     assert "&lt;script&gt;" in html and "&lt;b onmouseover=alert(1)&gt;Evil&lt;/b&gt;" in html
     panel = open_span(evil_engine, top.source, top.start, top.end, top.highlights)
@@ -231,7 +231,7 @@ def test_answer_and_panel_escape_document_text_title_section_and_name(evil_engin
 def test_error_messages_echoing_user_input_are_escaped(evil_engine):
     panel = open_span(evil_engine, "<script>alert(1)</script>", 0, 5)
     assert "<script" not in panel and "&lt;script&gt;" in panel
-    assert "<script" not in render.error_html("No indexed document named '<script>alert(1)</script>'")
+    assert "<script" not in reply.error_html("No indexed document named '<script>alert(1)</script>'")
 
 
 # -- the page's handlers, called directly -------------------------------------------------------

@@ -6,10 +6,10 @@
 ``app.py`` at the repository's root is only the entry point; this module is the page's Gradio wiring.
 
 A thin layer over ``qa``: the engine answers (through ``qa.page.live``, which
-follows the index as it changes), ``qa.page.render`` writes (and escapes) the HTML,
-``qa/page/static`` holds the page's CSS and script, ``qa.page.feedback`` stores
-verdicts. The named endpoint ``/ask`` returns ``Answer.to_dict()`` for
-``gradio_client``.
+follows the index as it changes), ``qa.page.reply``, ``conversation``, ``panel``
+and ``render`` write the HTML (``display`` escapes it), ``qa/page/static``
+holds the page's CSS and script, ``qa.page.feedback`` stores verdicts. The
+named endpoint ``/ask`` returns ``Answer.to_dict()`` for ``gradio_client``.
 """
 
 import argparse
@@ -25,6 +25,9 @@ from ..engine import check_sources as check_source_names
 from ..errors import QAError
 from ..options import add_store_options, storage_from_args
 from . import details, feedback, pages, render
+from .conversation import conversation_html, empty_html
+from .panel import PANEL_EMPTY, check_span, page_panel_html, panel_empty, panel_error_html, panel_html
+from .reply import answer_html, answer_markdown, citation_order, error_html, lead_sentences
 from .turns import Turn, find
 from .live import BusyError, Gate, LiveIndex, answer_build  # noqa: E402
 
@@ -105,17 +108,17 @@ def cite_panel(engine, images: pages.PageImages, source: str, start: int, end: i
     hls = [tuple(h) for h in highlights]
     try:
         doc = engine.document(source)
-        render.check_span(doc, start, end, hls)
+        check_span(doc, start, end, hls)
         if doc.pages and view == "page":
             try:
                 boxes = engine.store.build_folder(engine.index)  # Milvus keeps none: the local build it came from
                 shown = pages.page_view(doc, boxes, engine.corpus, images, start, end, hls, page)
-                return render.page_panel_html(shown, start, end, turn, n, total, note=note)
+                return page_panel_html(shown, start, end, turn, n, total, note=note)
             except pages.PageUnavailable as e:
                 note = " ".join(x for x in (note, str(e)) if x)
-        return render.panel_html(doc, start, end, hls, turn, n, total, note=note)
+        return panel_html(doc, start, end, hls, turn, n, total, note=note)
     except (QAError, ValueError) as e:
-        return render.panel_error_html(str(e))
+        return panel_error_html(str(e))
 
 
 def example_questions(engine) -> list[str]:
@@ -146,7 +149,7 @@ def build_demo(engine, feedback_path=None, examples: list[str] | None = None, li
     target = feedback.feedback_path(feedback_path)
     doc_choices = [(d.title or d.source, d.source) for d in engine.documents]
     images = pages.PageImages(engine.index_dir / "pages")
-    empty = render.empty_html(examples)
+    empty = empty_html(examples)
 
     def header():
         eng = live.engine
@@ -176,25 +179,25 @@ def build_demo(engine, feedback_path=None, examples: list[str] | None = None, li
             answer, settings, build, eng = run(question, k, mode, sources)
         except (QAError, ValueError, BusyError) as e:
             log.warning("question refused: %s", str(e).splitlines()[0] if str(e) else e.__class__.__name__)
-            return Turn(n, question, note, "error", html=render.error_html(str(e)),
+            return Turn(n, question, note, "error", html=error_html(str(e)),
                         text=f"Q: {question}\n\nCannot answer. {e}\n")
         docs = {d.source: d for d in eng.documents}
         dates = {s: d.date for s, d in docs.items()}
         titles = {s: d.title for s, d in docs.items()}
-        order = render.citation_order(answer)
-        md = render.answer_markdown(answer, settings, dates)
+        order = citation_order(answer)
+        md = answer_markdown(answer, settings, dates)
         said = " ".join(dict.fromkeys(x for x in (note, CHANGING if live.changing() else "") if x))
         return Turn(
             n, question, said, "answer", build=build, settings=settings, answer=answer.to_dict(),
             cites=[(answer.passages[i].source, answer.passages[i].start, answer.passages[i].end,
                     [list(h) for h in answer.passages[i].highlights]) for i in order],
-            lead=[(answer.passages[i].source, a, b) for i, (a, b) in render.lead_sentences(answer)],
-            html=render.answer_html(answer, n, settings, dates, len(docs), titles, render.nice_date(live.indexed())),
+            lead=[(answer.passages[i].source, a, b) for i, (a, b) in lead_sentences(answer)],
+            html=answer_html(answer, n, settings, dates, len(docs), titles, render.nice_date(live.indexed())),
             details=details.details_html(answer), text=md,
         )
 
     def show(turns):
-        return render.conversation_html(turns, empty)
+        return conversation_html(turns, empty)
 
     def add_question(question, turns):
         turns = list(turns or [])
@@ -210,17 +213,17 @@ def build_demo(engine, feedback_path=None, examples: list[str] | None = None, li
             return turns, show(turns), gr.update(), header()
         last = turns.pop()
         turns.append(make_turn(last.number, last.question, last.note, k, mode, sources))
-        return turns, show(turns), render.panel_empty(last.number), header()
+        return turns, show(turns), panel_empty(last.number), header()
 
     def open_cite(turns, n_turn, n, view="page", page=None):
         """The source panel for marker ``n`` of answer ``n_turn``, from the build that answered."""
         turn = find(turns, n_turn)
         if turn is None or not 1 <= n <= len(turn.cites):
-            return render.panel_error_html("That source is no longer in the conversation. Ask again to see it.")
+            return panel_error_html("That source is no longer in the conversation. Ask again to see it.")
         eng = live.engine_for(turn.build)
         if eng is None:
-            return render.panel_error_html("The documents were indexed again since this answer; ask again to "
-                                           "cite the current text.")
+            return panel_error_html("The documents were indexed again since this answer; ask again to "
+                                    "cite the current text.")
         source, start, end, hls = turn.cites[n - 1]
         note = OLD_BUILD if turn.build != live.build else ""
         return cite_panel(eng, images, source, start, end, hls, n_turn, n, len(turn.cites), view, page, note)
@@ -240,9 +243,9 @@ def build_demo(engine, feedback_path=None, examples: list[str] | None = None, li
             view = "text" if act.get("view") == "text" else "page"
             return turns, same, open_cite(turns, n_turn, _count(act.get("n")), view, page), same
         if kind == "close":
-            return turns, same, render.panel_empty(), same
+            return turns, same, panel_empty(), same
         if kind == "clear":
-            return [], show([]), render.PANEL_EMPTY, same
+            return [], show([]), PANEL_EMPTY, same
         turn = find(turns, n_turn)
         if turn is None:
             return turns, same, same, same
@@ -256,7 +259,7 @@ def build_demo(engine, feedback_path=None, examples: list[str] | None = None, li
             return turns, show(turns), same, same
         if kind == "search-all":
             turns.append(make_turn(len(turns) + 1, turn.question, "", turn.settings["k"], turn.settings["mode"], []))
-            return turns, show(turns), render.panel_empty(len(turns)), []
+            return turns, show(turns), panel_empty(len(turns)), []
         return turns, same, same, same
 
     with gr.Blocks(title="Ask the documents") as demo:
@@ -278,7 +281,7 @@ def build_demo(engine, feedback_path=None, examples: list[str] | None = None, li
                                     elem_id="qa-mode")
                 chat = gr.HTML(show([]), elem_id="qa-chat")
             with gr.Column(scale=2, min_width=320, elem_id="qa-side"):
-                panel = gr.HTML(render.PANEL_EMPTY, elem_id="qa-panel")
+                panel = gr.HTML(PANEL_EMPTY, elem_id="qa-panel")
         bridge = gr.Textbox(visible="hidden", elem_id="qa-bridge")
         bridge_btn = gr.Button("act", visible="hidden", elem_id="qa-bridge-btn")
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from ..records import Answer
 from ..search.lead import FEATURE_WORDS
-from .render import citation_order, display_text, esc, gist, lead_sentences
+from .display import display_text, esc, gist
+from .reply import citation_order, lead_sentences
 
 SUMMARY = "How this answer was chosen"
 

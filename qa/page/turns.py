@@ -14,7 +14,7 @@ class Turn:
     question: str  # as the engine read it (cleaned, cut)
     note: str = ""  # said under the question: it was cut, or misspelt words were put right
     kind: str = "pending"  # "pending" until answered, then "answer" or "error"
-    html: str = ""  # the reply as shown (qa/page/render.py answer_html or error_html)
+    html: str = ""  # the reply as shown (qa/page/reply.py answer_html or error_html)
     details: str = ""  # "How this answer was chosen", closed under the reply (qa/page/details.py); not copied
     text: str = ""  # the exchange as plain Markdown, for Copy conversation
     answer: dict | None = None  # Answer.to_dict(), as /ask returns it

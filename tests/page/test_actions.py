@@ -6,7 +6,7 @@ from __future__ import annotations
 import inspect
 import re
 
-from qa.page import app, render
+from qa.page import app, conversation, display, panel, render, reply
 from qa.page.render import STATIC
 
 SCRIPT = (STATIC / "page.js").read_text(encoding="utf-8")
@@ -18,7 +18,8 @@ def test_the_script_handles_exactly_the_listed_actions():
 
 
 def test_the_markup_writes_only_listed_actions():
-    written = set(re.findall(r'data-action="([a-z-]+)"', inspect.getsource(render)))
+    markup = "".join(inspect.getsource(m) for m in (render, reply, conversation, panel, display))
+    written = set(re.findall(r'data-action="([a-z-]+)"', markup))
     assert written <= set(render.ACTIONS) and written, written
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import re
 
-from qa.page import details, render
+from qa.page import conversation, details, reply
 from qa.page.turns import Turn
 from qa.records import Answer, LeadReason, Passage, Scores
 from qa.search import lead
@@ -56,14 +56,14 @@ def test_the_view_is_closed_under_the_reply_and_never_copied():
     view = details.details_html(a)
     assert view.startswith('<details class="qa-details"><summary>How this answer was chosen</summary>')
     assert "<details class=\"qa-details\" open" not in view and "\n" not in view
-    md = render.answer_markdown(a)
-    turn = Turn(1, a.question, kind="answer", html=render.answer_html(a), details=view, text=md)
-    page = render.turn_html(turn)
+    md = reply.answer_markdown(a)
+    turn = Turn(1, a.question, kind="answer", html=reply.answer_html(a), details=view, text=md)
+    page = conversation.turn_html(turn)
     assert page.index('class="qa-answer') < page.index("qa-details") < page.index("qa-tools")
     assert "How this answer was chosen" not in md and "7.00" not in md and "logit" not in md
     assert "logit" not in html.unescape(re.search(r'data-text="([^"]*)"', page).group(1))
     # an error has no view, whatever it was given
-    assert "qa-details" not in render.turn_html(Turn(2, "?", kind="error", html="<p>bad</p>", details=view))
+    assert "qa-details" not in conversation.turn_html(Turn(2, "?", kind="error", html="<p>bad</p>", details=view))
 
 
 def test_each_passage_shows_its_ranks_and_scores_under_labels_that_say_what_and_on_what_scale():

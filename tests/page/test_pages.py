@@ -9,6 +9,7 @@ import pytest
 from qa.index import store
 from qa.ingest.load import read_document
 from qa.page import pages, render
+from qa.page.panel import page_panel_html, panel_html
 from tests.pdfs import make_pdf
 
 PAGE_H = 792.0  # tests/pdfs.py: US Letter, first baseline at y=720, 14 pt leading, 12 pt Helvetica
@@ -60,7 +61,7 @@ def test_a_passage_across_a_page_break_is_marked_on_both_pages(paged, tmp_path):
     second = pages.page_view(doc, build, corpus, images, a, b, page=1)
     assert second.index == 1 and second.passage
     assert second.passage[0][1] < 0.15  # the top line of page 2
-    html = render.page_panel_html(first, a, b, turn=1, n=1, total=2)
+    html = page_panel_html(first, a, b, turn=1, n=1, total=2)
     assert "continues on page 2" in html and 'data-page="1"' in html
 
 
@@ -105,13 +106,13 @@ def test_the_page_panel_is_an_image_with_boxes_and_a_switch_to_text(paged, tmp_p
     doc, build, corpus = paged
     a, b = span_of(doc, "Chairs were asked what authority they hold.")
     view = pages.page_view(doc, build, corpus, pages.PageImages(tmp_path / "cache"), a, b, [(a, b)])
-    html = render.page_panel_html(view, a, b, turn=2, n=1, total=3)
+    html = page_panel_html(view, a, b, turn=2, n=1, total=3)
     assert re.search(r'<img src="data:image/png;base64,[A-Za-z0-9+/=]{100,}" alt="Page 1 of 2 of ', html)
     assert html.count('class="qa-hbox"') == 1 and html.count('class="qa-pbox"') == 1
     assert 'id="qa-focus"' in html and 'data-view="text"' in html
     assert "Page ›" in html and "‹ Page" not in html  # no page before the first
     assert "The passage: Chairs were asked" in html  # read aloud, since the image cannot be
-    text = render.panel_html(doc, a, b, [(a, b)], turn=2, n=1, total=3, note="Why not the page.")
+    text = panel_html(doc, a, b, [(a, b)], turn=2, n=1, total=3, note="Why not the page.")
     assert 'data-view="page"' in text and "Why not the page." in text and "p. 1" in text
 
 
@@ -119,7 +120,7 @@ def test_the_page_can_be_zoomed_with_a_labelled_toggle_that_holds_the_image_and_
     doc, build, corpus = paged
     a, b = span_of(doc, "Chairs were asked what authority they hold.")
     view = pages.page_view(doc, build, corpus, pages.PageImages(tmp_path / "cache"), a, b, [(a, b)])
-    html = render.page_panel_html(view, a, b, turn=2, n=1, total=3)
+    html = page_panel_html(view, a, b, turn=2, n=1, total=3)
     button = re.search(r'<button type="button" class="[^"]*qa-zoom"[^>]*>([^<]+)</button>', html)
     assert button and button.group(1) == "Zoom"
     assert 'data-action="zoom"' in button.group(0) and 'aria-pressed="false"' in button.group(0)
