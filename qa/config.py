@@ -143,6 +143,13 @@ SENTENCE_VECTORS = {
 }
 """How a sentence's vector is made (IndexSettings.sentence_vectors, qa/build/sentences.py)."""
 
+CHUNK_VECTORS = {
+    "encoded": "each chunk embedded in a pass of its own",
+    "sentence-mean": "the mean of the chunk's sentence vectors, so the model reads no chunk text "
+                     "(with separate sentence vectors only; pooled ones need the chunk's pass)",
+}
+"""How a chunk's dense vector is made (IndexSettings.chunk_vectors, qa/build/sentences.py)."""
+
 
 @dataclass(frozen=True)
 class IndexSettings(_Record):
@@ -188,6 +195,14 @@ class IndexSettings(_Record):
     0.772). Dev R@5 fell by more than 0.01 (2 questions lost, none won), so ``separate`` stays the default; pooled embeds
     a quarter of the texts (SciFact subset of 1,000: 2,945 against 12,054; benchmarks/README.md). A model
     that is not plain mean pooling (sentence-transformers' generic path) always makes them separately.
+
+    ``chunk_vectors``: how a chunk's dense vector is made (CHUNK_VECTORS): ``encoded`` embeds the chunk's text in a
+    pass of its own; ``sentence-mean`` takes the mean of its (separate) sentence vectors, so the model reads each word
+    piece once, in its sentence. Seed builds of each, the same code (evals/README.md): dev R@1 / R@5 / MRR@10
+    0.617 / 0.792 / 0.687 encoded, 0.631 / 0.792 / 0.700 sentence-mean (lead 0.550 / 0.544); test 0.561 / 0.755 /
+    0.653 and 0.541 / 0.755 / 0.644 (lead 0.408 / 0.388): equal within one or two questions, and the chunk pass
+    was about 40% of a SciFact build (benchmarks/README.md). With pooled sentence vectors the chunk's pass is made
+    anyway, and gives the chunk's vector.
     """
 
     ann_threshold: int = 50_000
@@ -198,6 +213,7 @@ class IndexSettings(_Record):
     late_interaction: bool = True
     late_codec: str = "rpq48"
     sentence_vectors: str = "separate"
+    chunk_vectors: str = "sentence-mean"
 
     def __post_init__(self) -> None:
         if self.ann_threshold < 1:
@@ -208,6 +224,8 @@ class IndexSettings(_Record):
             raise ValueError(f"Unknown late-interaction codec {self.late_codec!r}; choose one of: {', '.join(LATE_CODECS)}")
         if self.sentence_vectors not in SENTENCE_VECTORS:
             raise ValueError(f"Unknown sentence_vectors {self.sentence_vectors!r}; choose one of: {', '.join(SENTENCE_VECTORS)}")
+        if self.chunk_vectors not in CHUNK_VECTORS:
+            raise ValueError(f"Unknown chunk_vectors {self.chunk_vectors!r}; choose one of: {', '.join(CHUNK_VECTORS)}")
 
     def lexical(self) -> dict:
         """The part that decides how BM25 reads text (recorded in the manifest)."""

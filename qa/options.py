@@ -19,6 +19,9 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sentence-vectors", choices=list(config.SENTENCE_VECTORS),
                    help="how sentence vectors are made: " + "; ".join(f"{k}: {v}" for k, v in config.SENTENCE_VECTORS.items())
                    + f" (default {config.IndexSettings().sentence_vectors})")
+    p.add_argument("--chunk-vectors", choices=list(config.CHUNK_VECTORS),
+                   help="how chunk vectors are made: " + "; ".join(f"{k}: {v}" for k, v in config.CHUNK_VECTORS.items())
+                   + f" (default {config.IndexSettings().chunk_vectors})")
     add_store_options(p)
 
 
@@ -76,6 +79,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         index = dataclasses.replace(index, late_codec=args.late_codec)
     if getattr(args, "sentence_vectors", None):
         index = dataclasses.replace(index, sentence_vectors=args.sentence_vectors)
+    if getattr(args, "chunk_vectors", None):
+        index = dataclasses.replace(index, chunk_vectors=args.chunk_vectors)
     return Settings(chunk=ChunkSettings(**given), index=index, retrieval=retrieval,
                     rerank=dataclasses.replace(RerankSettings(), **rerank))
 

@@ -85,6 +85,8 @@ def settings_of(embedder: Embedder, settings: Settings | ChunkSettings) -> dict:
         "late_interaction": late_model() if settings.index.late_interaction else None,
         "late_codec": settings.index.late_codec if settings.index.late_interaction else None,
         "sentence_vectors": sentences.effective_mode(embedder, settings.index.sentence_vectors),
+        "chunk_vectors": sentences.chunk_mode(sentences.effective_mode(embedder, settings.index.sentence_vectors),
+                                              settings.index.chunk_vectors),
         "format": store.FORMAT_VERSION,
     }
 
@@ -246,7 +248,8 @@ def _build(corpus: Path, index_dir: Path, embedder: Embedder, settings: Settings
             raise ValueError(f"The Ray workers embed with {workers.model!r}, the index with {embedder.name!r}")
         encode, encode_pooled, encode_late, late_block = workers.embed, workers.embed_pooled, workers.encode_late, workers.late_block
     chunk_vecs, sent_vecs, embedded, keep = sentences.embed(plan, chunks, mode, cache, embedder, encode, encode_pooled,
-                                                            progress=lambda d, t: say("embedding", d, t))
+                                                            progress=lambda d, t: say("embedding", d, t),
+                                                            chunks_from=settings.index.chunk_vectors)
     lap("embed")
     tmp, build_id = store.new_build_dir(index_dir)
     try:

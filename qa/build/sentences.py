@@ -105,17 +105,41 @@ def plan(chunks: list, docs: dict, prefixers: dict, mode: str) -> Plan:
     return p
 
 
+def chunk_mode(sentence_mode: str, wanted: str) -> str:
+    """How this build makes its chunk vectors: ``wanted``, except that pooled sentence vectors come from the
+    chunk's own pass, which then gives the chunk's vector as well (``encoded``)."""
+    return wanted if sentence_mode == "separate" else "encoded"
+
+
+def sentence_means(p: Plan, sentence_vectors: np.ndarray) -> np.ndarray:
+    """Each chunk's vector as the mean of its sentences' vectors, scaled to unit length like the model's own.
+
+    A chunk is a run of whole sentences (or of the pieces a sentence too long for one chunk is cut into), so its
+    sentences cover its text. Weighting each sentence by its word pieces, as mean pooling over the chunk would,
+    measured no better on the seed eval's dev split (evals/README.md)."""
+    out = np.zeros((len(p.chunk_rows), sentence_vectors.shape[1]), dtype=np.float32)
+    for i, rows in enumerate(p.chunk_rows):
+        v = sentence_vectors[rows].mean(axis=0)
+        out[i] = v / max(float(np.linalg.norm(v)), 1e-12)
+    return out
+
+
 def embed(p: Plan, chunks: list, mode: str, cache, embedder, encode=None, encode_pooled=None,
-          progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray, int, set[str]]:
+          progress: Callable[[int, int], None] | None = None,
+          chunks_from: str = "encoded") -> tuple[np.ndarray, np.ndarray, int, set[str]]:
     """(chunk vectors, sentence vectors, texts embedded, the cache keys this build uses) through ``cache``.
 
-    ``separate``: chunk and sentence texts in one ``cache.embed``. Pooled: each chunk text once with its pools
-    (``cache.embed_pooled``), then, on their own, the sentences no pass pooled."""
+    ``separate``: chunk and sentence texts in one ``cache.embed``, or with ``chunks_from="sentence-mean"`` the
+    sentence texts alone, each chunk's vector their mean (``sentence_means``). Pooled: each chunk text once with
+    its pools (``cache.embed_pooled``), then, on their own, the sentences no pass pooled."""
     from ..models.embed import text_key
     from ..models.pooling import pool_key
 
     chunk_texts = [c.embed_text for c in chunks]
     if mode == "separate":
+        if chunk_mode(mode, chunks_from) == "sentence-mean" and all(p.chunk_rows):
+            vectors, embedded = cache.embed(embedder, p.texts, progress=progress, encode=encode)
+            return sentence_means(p, vectors), vectors, embedded, {text_key(t) for t in p.texts}
         texts = chunk_texts + p.texts
         vectors, embedded = cache.embed(embedder, texts, progress=progress, encode=encode)
         return vectors[: len(chunks)], vectors[len(chunks) :], embedded, {text_key(t) for t in texts}

@@ -129,7 +129,8 @@ def test_changing_how_sentence_vectors_are_made_rebuilds_the_index(tiny_corpus, 
     build(tiny_corpus, tmp_path / "ix", emb, model_free_settings())
     m = store.load(tmp_path / "ix").manifest
     assert m["settings"]["sentence_vectors"] == "separate"
-    assert stale_reasons(m, tiny_corpus, emb, pooled_settings()) == ["sentence_vectors changed"]
+    # pooled sentence vectors come from the chunk's pass, which then gives the chunk's vector too
+    assert stale_reasons(m, tiny_corpus, emb, pooled_settings()) == ["sentence_vectors changed", "chunk_vectors changed"]
     old = {**m, "settings": {k: v for k, v in m["settings"].items() if k != "sentence_vectors"}}  # built before the setting
     assert stale_reasons(old, tiny_corpus, emb, model_free_settings()) == ["sentence_vectors changed"]
 
@@ -153,3 +154,55 @@ def test_a_pooled_rebuild_runs_only_the_edited_documents_chunks(tiny_corpus, tmp
     edited = {c.embed_text for c in ix.chunks if c.source == "budget.txt"}
     assert sum(emb.calls) - first == len(edited) == ix.manifest["counts"]["embedded"] == 1
     assert len(ix.sentences) == sum(1 for _ in {(c.source, s) for c in ix.chunks for s in c.sentences})
+
+
+# -- chunk vectors as the mean of their sentences' vectors (IndexSettings.chunk_vectors) --------------------------
+
+
+def chunk_vector_settings(how, **chunk):
+    import dataclasses
+
+    s = model_free_settings(**chunk)
+    return dataclasses.replace(s, index=dataclasses.replace(s.index, chunk_vectors=how))
+
+
+def stored_chunk_vectors(ix) -> np.ndarray:
+    return ix.dense.reconstruct_n(0, ix.dense.ntotal)
+
+
+def test_a_sentence_mean_build_embeds_no_chunk_text_and_stores_each_chunk_as_its_sentences_mean(tiny_corpus, tmp_path):
+    emb = FakeEmbedder()
+    (tiny_corpus / "long.txt").write_text("Trains\n\n" + " ".join(f"Train number {i} leaves at noon." for i in range(8)),
+                                          encoding="utf-8")  # 5 words a sentence: several chunks of several sentences
+    build(tiny_corpus, tmp_path / "ix", emb, chunk_vector_settings("sentence-mean", max_tokens=16, overlap_tokens=8))
+    ix = store.load(tmp_path / "ix")
+    assert ix.manifest["settings"]["chunk_vectors"] == "sentence-mean"
+    assert any(len(c.sentences) > 1 for c in ix.chunks)
+    assert sum(emb.calls) == len(ix.sentences) == ix.manifest["counts"]["embedded"], "only the sentences were embedded"
+    for v, rows in zip(stored_chunk_vectors(ix), ix.chunk_sentence_rows):
+        mean = ix.sentences[rows].mean(axis=0)
+        assert np.allclose(v, mean / np.linalg.norm(mean), atol=1e-6)
+
+
+def test_an_encoded_build_stores_each_chunk_texts_own_vector(tiny_corpus, tmp_path):
+    emb = FakeEmbedder()
+    build(tiny_corpus, tmp_path / "ix", emb, chunk_vector_settings("encoded"))
+    ix = store.load(tmp_path / "ix")
+    assert ix.manifest["settings"]["chunk_vectors"] == "encoded"
+    assert np.allclose(stored_chunk_vectors(ix), emb.encode([c.embed_text for c in ix.chunks]), atol=1e-6)
+
+
+def test_changing_how_chunk_vectors_are_made_rebuilds_the_index(tiny_corpus, tmp_path):
+    emb = FakeEmbedder()
+    build(tiny_corpus, tmp_path / "ix", emb, chunk_vector_settings("encoded"))
+    m = store.load(tmp_path / "ix").manifest
+    assert stale_reasons(m, tiny_corpus, emb, chunk_vector_settings("sentence-mean")) == ["chunk_vectors changed"]
+    old = {**m, "settings": {k: v for k, v in m["settings"].items() if k != "chunk_vectors"}}  # built before the setting
+    assert stale_reasons(old, tiny_corpus, emb, chunk_vector_settings("encoded")) == ["chunk_vectors changed"]
+
+
+def test_an_unknown_way_of_making_chunk_vectors_is_refused_with_the_choices():
+    import pytest
+
+    with pytest.raises(ValueError, match="sentence-mean"):
+        IndexSettings(chunk_vectors="centroid")
