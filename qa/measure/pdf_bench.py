@@ -69,7 +69,7 @@ def _ms(seconds: list[float]) -> dict:
 
 def pdf_section(opt, work: Path, inproc=None) -> dict:
     from ..errors import Unreadable
-    from ..index.store import sha256_file
+    from ..index.build_dirs import sha256_file
     from ..ingest.ocr import tesseract_available
     from ..ingest.pdf import read_pdf
     from ..ingest.pdf_render import render_page

@@ -29,7 +29,7 @@ def scenario_ray_build(a: dict, shared=None) -> dict:
     from ray.cluster_utils import Cluster
 
     from ..build import builder
-    from ..index import store
+    from ..index import build_dirs
     from ..config import RaySettings
     from ..models.embed import Embedder
     from ..build.ray_workers import RayWorkers
@@ -51,14 +51,14 @@ def scenario_ray_build(a: dict, shared=None) -> dict:
             where = workers.where()
             t = time.perf_counter()
             index_dir = Path(a["index_dir"])
-            with store.build_lock(index_dir):
+            with build_dirs.build_lock(index_dir):
                 path = builder.build(Path(a["corpus"]), index_dir, emb, workers=workers)
             build_s = time.perf_counter() - t
     finally:
         if ray.is_initialized():
             ray.shutdown()
         cluster.shutdown()
-    m = store.read_manifest(path)
+    m = build_dirs.read_manifest(path)
     return {"nodes": int(a["nodes"]), "workers": len(where), "cluster_start_s": cluster_s, "warm_s": warm_s,
             "build_s": build_s, "counts": m["counts"], "node_lines": lines}
 

@@ -82,7 +82,7 @@ def proc_status_mb(field: str, pid: int | str = "self") -> float:
 
 def anon_rss_mb() -> float:
     """Resident memory of this process that is its own (RssAnon): without the pages of files it maps, such as
-    large token vectors (store.read_late), which the kernel shares with its page cache and can drop at will."""
+    large token vectors (late_files.read_late), which the kernel shares with its page cache and can drop at will."""
     return proc_status_mb("RssAnon")
 
 
@@ -155,7 +155,7 @@ def scenario_build(a: dict, shared=None) -> dict:
     """One full build of a.corpus into a fresh a.index_dir (optionally seeded with an embedding cache)."""
     from ..build import builder
     from ..models import late
-    from ..index import store
+    from ..index import build_dirs
 
     settings = settings_for(a)
     index_dir = Path(a["index_dir"])
@@ -170,13 +170,13 @@ def scenario_build(a: dict, shared=None) -> dict:
         late.encode_here = _approximate_late(int(a["approx_late"]), late_counts)
     t = time.perf_counter()
     try:
-        with store.build_lock(index_dir):
+        with build_dirs.build_lock(index_dir):
             path = builder.build(Path(a["corpus"]), index_dir, emb, settings)
     finally:
         emb.__dict__.pop("encode_documents", None)  # undo _approximate on a shared embedder
         late.encode_here = real_late
     build_s = time.perf_counter() - t
-    m = store.read_manifest(path)
+    m = build_dirs.read_manifest(path)
     return {"model_load_s": load_s, "build_s": build_s, "encode_s": emb.encode_s - e0, "encoded": emb.encoded - n0,
             "approximated": getattr(emb, "approximated", 0), "late_approximated": late_counts.get("approximated", 0),
             "late_real": late_counts.get("real"),
