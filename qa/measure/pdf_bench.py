@@ -18,7 +18,9 @@ import shutil
 import time
 from pathlib import Path
 
-from .scenarios import ROOT, sentence_pool, summary
+from .meters import summary
+from .scenarios import ROOT
+from .synthetic import sentence_pool
 from .tables import fmt as _f
 from .tables import table as _table
 

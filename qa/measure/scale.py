@@ -18,7 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-from .scenarios import chunks_per_doc, disk_bytes, run, sentence_pool, write_collection, write_short_docs
+from .meters import disk_bytes
+from .scenarios import run
+from .synthetic import chunks_per_doc, sentence_pool, write_collection, write_short_docs
 from .tables import fmt as _f
 from .tables import table as _table
 
@@ -106,7 +108,8 @@ def scenario_store_query(a: dict, shared=None) -> dict:
     first, timed apart), then time hybrid answers to a.questions eval questions, after 10 to warm up."""
     from ..config import StoreSettings
     from ..engine import Engine
-    from .scenarios import anon_rss_mb, peak_rss_mb, questions, rss_mb, summary
+    from .meters import anon_rss_mb, peak_rss_mb, rss_mb, summary
+    from .scenarios import questions
 
     uri = a.get("milvus_uri", "")
     storage = StoreSettings(kind="local" if a["store"] == "local" else "milvus", milvus_uri=uri)
@@ -163,7 +166,7 @@ def store_section(opt, work: Path, inproc) -> dict:
     The collections are the growth section's (seed sentences in new paragraphs); their chunk vectors are the mean of
     their sentences' real vectors (``--approx-embed-above``'s approximation), which costs the queries nothing and saves
     embedding every chunk; ColBERT vectors are computed for real up to ``--approx-late-above`` chunks, and past
-    that borrowed word piece by word piece from those (scenarios._approximate_late). Each store answers in a child
+    that borrowed word piece by word piece from those (build_scenarios._approximate_late). Each store answers in a child
     process of its own: ``milvus`` first publishes the local build to a new Milvus Lite file in that process (timed
     apart from the load); ``milvus-server`` publishes it from one process to a Milvus Lite server of its own (server_row)
     and answers from another."""
