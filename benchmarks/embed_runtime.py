@@ -21,7 +21,7 @@ from qa.ingest.chunk import Prefixer, chunk_document, model_text  # noqa: E402
 from qa.config import Settings  # noqa: E402
 from qa.models.embed import BATCH_SIZE, Embedder, _use_all_cores  # noqa: E402
 from qa.ingest.load import load_folder  # noqa: E402
-from qa.measure.scenarios import sentence_pool, write_short_docs  # noqa: E402
+from qa.measure.synthetic import sentence_pool, write_short_docs  # noqa: E402
 from qa.models.onnx_models import parallel_map  # noqa: E402
 
 

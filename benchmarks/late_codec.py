@@ -8,7 +8,7 @@ eval questions' ColBERT query vectors reports: bytes per token and per chunk; th
 decoded vector from the original; how often MaxSim over all chunks puts the exact best chunk first, and
 the overlap of the top 5; and the median time per question to score ``--candidates`` random chunks
 from the stored form (float16 widened, or codes decoded) -- what a large index does per question, since
-a small one is widened or decoded once at load (store.LATE_FLOAT32_MAX_BYTES).
+a small one is widened or decoded once at load (late_files.LATE_FLOAT32_MAX_BYTES).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from qa.config import LATE_CODECS  # noqa: E402
-from qa.index import store  # noqa: E402
+from qa.index import build_dirs, late_files  # noqa: E402
 from qa.models import late, late_codec  # noqa: E402
 from qa.models.onnx_models import maxsim  # noqa: E402
 
@@ -36,7 +36,7 @@ def main() -> None:
     ap.add_argument("--candidates", type=int, default=200)
     ap.add_argument("--reps", type=int, default=5)
     args = ap.parse_args()
-    index = store.read_late(store.current_build(Path(args.index_dir)), widen=False)
+    index = late_files.read_late(build_dirs.current_build(Path(args.index_dir)), widen=False)
     if index.codec is not None:
         raise SystemExit("This build's token vectors are codes: build one with `qa index --late-codec none` to compare against.")
     vectors = np.asarray(index.vectors, dtype=np.float32)

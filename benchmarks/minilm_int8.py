@@ -27,7 +27,7 @@ from qa.engine import Engine  # noqa: E402
 from qa.measure.cli import DEFAULT_QUESTIONS  # noqa: E402
 from qa.measure.evals import retrieval_metrics, run  # noqa: E402
 from qa.measure.evalset import load_questions, locate  # noqa: E402
-from qa.measure.scenarios import sentence_pool, write_short_docs  # noqa: E402
+from qa.measure.synthetic import sentence_pool, write_short_docs  # noqa: E402
 from qa.models.onnx_models import parallel_map  # noqa: E402
 
 FIGURES = ("recall@1", "recall@3", "recall@5", "recall@10", "mrr@10", "ndcg@10")

@@ -20,7 +20,7 @@ from qa.models.embed import Embedder  # noqa: E402
 from qa.engine import Engine  # noqa: E402
 
 STAGES = ("engine.py:rebuild", "build.py:build", "chunk.py:chunk_document", "segmenter.py:segment", "embed.py:embed",
-          "embed.py:encode", "embed.py:count_tokens", "store.py:publish", "store.py:load", "build.py:bm25_tokenize",
+          "embed.py:encode", "embed.py:count_tokens", "build_dirs.py:publish", "store.py:load", "build.py:bm25_tokenize",
           "build.py:dense_index", "load.py:load_folder")
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from .build import builder
 from . import config
-from .index import store
+from .index import build_dirs, store
 from .index.stores import Store, open_store
 from .search.answer import make_answer
 from .config import ChunkSettings, Settings, StoreSettings, check_k, check_mode
@@ -214,7 +214,7 @@ class Engine:
         ``index/``; or a new or empty folder when the documents were named (``corpus``, ``qa index``, or
         ``build="force"``). Asking with a mistyped --index-dir never leaves a seed index, or any file, behind."""
         d = self.index_dir
-        if store.is_index_dir(d):
+        if build_dirs.is_index_dir(d):
             return
         default = d.resolve() == config.index_dir(config.PROJECT_ROOT / "index").resolve()
         if default:
@@ -234,7 +234,7 @@ class Engine:
         """Build under the lock, then let the store make the build live; unless ``force``, use a fresh build another
         process made live meanwhile, and reuse the index folder's live build (its chunks and vectors)."""
         self._check_may_build(force)
-        with store.build_lock(self.index_dir):
+        with build_dirs.build_lock(self.index_dir):
             if not force:
                 live = self.store.live_manifest()  # loading a whole build only to learn it is stale costs seconds
                 if live is not None and not self._stale(live):

@@ -65,7 +65,7 @@ class Document:
     pages: tuple[Page, ...] = ()  # paged documents (PDF) only
     # per character of ``text``: its box on its page as (x0, y0, x1, y1), fractions of the page's width and
     # height from its top left; NaN where a character has no box (line and page breaks). Paged documents only;
-    # kept beside the index, never in its records (qa/index/store.py write_boxes).
+    # kept beside the index, never in its records (qa/index/record_files.py write_boxes).
     boxes: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def page_range(self, start: int, end: int) -> str:
@@ -282,7 +282,7 @@ class TokenIndex:
 
     ``vectors`` are as stored: float16 unit vectors, or with a ``codec`` (qa/models/late_codec.py) its
     uint8 codes. ``floats``, when set, holds all of them as float32 (decoded once at load when they fit,
-    store.LATE_FLOAT32_MAX_BYTES); ``rows`` gives float32 vectors either way.
+    late_files.LATE_FLOAT32_MAX_BYTES); ``rows`` gives float32 vectors either way.
     """
 
     vectors: np.ndarray  # (tokens, dim) float16 / float32, unit length; or (tokens, code bytes) uint8 codes

@@ -20,7 +20,7 @@ import pytest
 
 from qa import Engine
 
-from qa.index import store
+from qa.index import build_dirs, record_files, store
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.model
@@ -115,7 +115,7 @@ def test_kill_9_during_index_build_never_breaks_the_index(tmp_path, embedder):
     assert final != live
     builds = sorted(b.name for b in (index_dir / "builds").iterdir())
     assert not [b for b in builds if ".tmp-" in b], builds  # unfinished builds are cleaned up
-    assert len(builds) <= store.KEEP_BUILDS
+    assert len(builds) <= build_dirs.KEEP_BUILDS
     assert not list(index_dir.glob(".CURRENT.*"))
     assert not [c for c in (index_dir / "cache").iterdir() if ".tmp" in c.name]
 
@@ -143,7 +143,7 @@ def test_a_build_that_fails_midway_leaves_the_previous_index_live(tmp_path, embe
     def full(*a, **k):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(store, stage, full)
+    monkeypatch.setattr({"write_jsonl": record_files, "publish": build_dirs}[stage], stage, full)
     code = main(["index", str(corpus), "--index-dir", str(index_dir), "--force"])
     err = capsys.readouterr().err
     assert code != 0

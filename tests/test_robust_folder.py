@@ -16,7 +16,7 @@ from qa import Engine
 from qa.build import builder
 from qa.cli import main as cli_main
 from qa.errors import IndexMissingError
-from qa.index import store
+from qa.index import build_dirs, record_files, store
 from qa.ingest.load import load_folder
 from qa.page import app, render
 from tests.fakes import FakeEmbedder, model_free_settings
@@ -178,13 +178,13 @@ def test_a_build_removes_build_folders_of_dead_processes_and_keeps_a_live_ones(t
         p.mkdir()
         (p / "docs.jsonl").write_text("{}\n")
     seen = {}
-    real = store.new_build_dir
+    real = build_dirs.new_build_dir
 
     def spy(index_dir):
         seen["dead"], seen["live"] = dead.exists(), live.exists()
         return real(index_dir)
 
-    monkeypatch.setattr(store, "new_build_dir", spy)
+    monkeypatch.setattr(build_dirs, "new_build_dir", spy)
     builder.build(d, ix, FakeEmbedder(), model_free_settings())
     assert seen == {"dead": False, "live": True}, "removed at the start of the build, before its own folder"
     assert not dead.exists() and live.exists()
@@ -197,7 +197,7 @@ def _built_then_changed(tmp_path):
     (d / "good.txt").write_text(GOOD, encoding="utf-8")
     ix = tmp_path / "ix"
     builder.build(d, ix, FakeEmbedder(), model_free_settings())
-    live = store.current_build(ix)
+    live = build_dirs.current_build(ix)
     (d / "more.txt").write_text(CAFE, encoding="utf-8")
     return d, ix, live
 
@@ -209,12 +209,13 @@ def test_a_failing_build_removes_its_own_build_folder(tmp_path, monkeypatch, sta
     def boom(*a, **k):
         raise RuntimeError("boom")
 
-    target = {"records": "write_records", "indexes": "write_indexes", "publish": "publish"}[stage]
-    monkeypatch.setattr(store, target, boom)
+    module, target = {"records": (record_files, "write_records"), "indexes": (store, "write_indexes"),
+                      "publish": (build_dirs, "publish")}[stage]
+    monkeypatch.setattr(module, target, boom)
     with pytest.raises(RuntimeError):
         builder.build(d, ix, FakeEmbedder(), model_free_settings())
     assert [p.name for p in (ix / "builds").iterdir()] == [live.name]
-    assert store.current_build(ix) == live
+    assert build_dirs.current_build(ix) == live
 
 
 # -- 8. a full disk ------------------------------------------------------------------------------------
@@ -238,5 +239,5 @@ def test_a_full_disk_says_so_and_leaves_the_live_index(tmp_path, monkeypatch, er
         builder.build(d, ix, FakeEmbedder(), model_free_settings())
     msg = str(e.value)
     assert msg.startswith(f"The disk holding {ix} is full (") and "MB free): free space and run `python -m qa index` again" in msg
-    assert store.current_build(ix) == live and [p.name for p in (ix / "builds").iterdir()] == [live.name]
+    assert build_dirs.current_build(ix) == live and [p.name for p in (ix / "builds").iterdir()] == [live.name]
     assert store.load(ix).manifest["counts"]["documents"] == 1

@@ -17,7 +17,7 @@ import pytest
 
 from qa import ChunkSettings, CorpusMismatchError, Engine, IndexCorruptError, IndexMissingError
 
-from qa.index import store
+from qa.index import build_dirs, store
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.model
@@ -47,7 +47,7 @@ def pristine(tmp_path_factory, embedder):
     Engine(corpus=corpus, index_dir=base / "index", embedder=embedder)
     other = write_corpus(base / "other-docs", OTHER)
     Engine(corpus=other, index_dir=base / "other-index", embedder=embedder)
-    return corpus, base / "index", store.current_build(base / "other-index")
+    return corpus, base / "index", build_dirs.current_build(base / "other-index")
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ def damaged(pristine, tmp_path):
     corpus, index, other = pristine
     copy = tmp_path / "index"
     shutil.copytree(index, copy)
-    return corpus, copy, store.current_build(copy), other
+    return corpus, copy, build_dirs.current_build(copy), other
 
 
 def _edit_manifest(build: Path, change) -> None:
@@ -224,4 +224,4 @@ def test_damaged_index_without_its_documents_stops_with_a_message(damaged, embed
     _truncate(build / "dense.faiss", 0.5)
     with pytest.raises(CorpusError, match="does not exist"):
         Engine(corpus=tmp_path / "moved-away", index_dir=index_dir, embedder=embedder)
-    assert store.current_build(index_dir) == build  # nothing published, nothing deleted
+    assert build_dirs.current_build(index_dir) == build  # nothing published, nothing deleted

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..models import late
 from ..ingest import lexical
-from ..index import store
+from ..index import build_dirs, late_files, record_files, store
 from ..ingest.chunk import Prefixer, chunk_document
 from ..config import ChunkSettings, IndexSettings, Settings
 from ..models.embed import EmbeddingCache, Embedder, resolve_model, text_key
@@ -87,7 +87,7 @@ def settings_of(embedder: Embedder, settings: Settings | ChunkSettings) -> dict:
         "sentence_vectors": sentences.effective_mode(embedder, settings.index.sentence_vectors),
         "chunk_vectors": sentences.chunk_mode(sentences.effective_mode(embedder, settings.index.sentence_vectors),
                                               settings.index.chunk_vectors),
-        "format": store.FORMAT_VERSION,
+        "format": build_dirs.FORMAT_VERSION,
     }
 
 
@@ -125,7 +125,7 @@ def late_interaction(chunks: list, codec_name: str, index_dir: Path, build: Path
 
     tokens, encoded = late.build(chunks, reuse, progress=lambda d, t: say("late interaction vectors", d, t), cache=token_cache,
                                  encode=encode, block_size=block_size, codec_name=codec_name, codec=codec,
-                                 sink=store.LateWriter(build), timings=timings)
+                                 sink=late_files.LateWriter(build), timings=timings)
     return tokens, encoded, token_cache
 
 
@@ -160,15 +160,15 @@ def previous_chunks(
         if previous is not None:
             manifest, docs, chunks = previous.manifest, previous.docs, previous.chunks
         else:
-            build_dir = store.current_build(index_dir)
-            manifest = store.read_manifest(build_dir)
+            build_dir = build_dirs.current_build(index_dir)
+            manifest = build_dirs.read_manifest(build_dir)
         if manifest.get("settings") != settings_of(embedder, settings):
             return {}
         if manifest.get("model", {}).get("max_seq_length") != embedder.max_seq_length:
             return {}
         if previous is None:
-            store.verify_files(build_dir, manifest)
-            docs, chunks, _ = store.read_records(build_dir)
+            build_dirs.verify_files(build_dir, manifest)
+            docs, chunks, _ = record_files.read_records(build_dir)
     except Exception:
         return {}
     out: dict[str, tuple] = {source: (doc, []) for source, doc in docs.items()}
@@ -199,7 +199,7 @@ def build(
     previous: store.LoadedIndex | None = None,
     workers: RayWorkers | None = None,
 ) -> Path:
-    """Build the index for ``corpus`` into ``index_dir`` and publish it. Call under store.build_lock.
+    """Build the index for ``corpus`` into ``index_dir`` and publish it. Call under build_dirs.build_lock.
 
     ``previous``: the live build, if the caller has already loaded it (its chunks are reused).
     ``workers``: a Ray cluster's workers to embed and encode on (qa/build/ray_workers.py); None: this process.
@@ -207,8 +207,8 @@ def build(
     full disk is said as such (DiskFullError), the live build untouched.
     """
     index_dir = Path(index_dir)
-    with store.disk_full_said(index_dir):
-        store.remove_abandoned(index_dir)
+    with build_dirs.disk_full_said(index_dir):
+        build_dirs.remove_abandoned(index_dir)
         return _build(corpus, index_dir, embedder, settings, progress, warn, previous, workers)
 
 
@@ -251,7 +251,7 @@ def _build(corpus: Path, index_dir: Path, embedder: Embedder, settings: Settings
                                                             progress=lambda d, t: say("embedding", d, t),
                                                             chunks_from=settings.index.chunk_vectors)
     lap("embed")
-    tmp, build_id = store.new_build_dir(index_dir)
+    tmp, build_id = build_dirs.new_build_dir(index_dir)
     try:
         tokens, late_encoded, token_cache = None, 0, None
         if settings.index.late_interaction:
@@ -265,7 +265,7 @@ def _build(corpus: Path, index_dir: Path, embedder: Embedder, settings: Settings
         import bm25s
 
         say("writing index", 0, 1)
-        store.write_records(tmp, docs, chunks, chunk_rows, sent_vecs)
+        record_files.write_records(tmp, docs, chunks, chunk_rows, sent_vecs)
         lap("write_records")
         index = dense_index(chunk_vecs, settings.index)
         lap("dense_index")
@@ -276,7 +276,7 @@ def _build(corpus: Path, index_dir: Path, embedder: Embedder, settings: Settings
         store.write_indexes(tmp, index, bm25)  # the token rows are written already
         lap("write_indexes")
         manifest = {
-            "format": store.FORMAT_VERSION,
+            "format": build_dirs.FORMAT_VERSION,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "corpus": str(corpus.resolve()),
             "settings": settings_of(embedder, settings),
@@ -294,7 +294,7 @@ def _build(corpus: Path, index_dir: Path, embedder: Embedder, settings: Settings
                         "stages": {k: round(v, 3) for k, v in stages.items()}},  # publishing (hashing, renaming) after
             "versions": versions(),
         }
-        final = store.publish(index_dir, tmp, build_id, manifest)
+        final = build_dirs.publish(index_dir, tmp, build_id, manifest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # a failed build leaves nothing behind (gone already once published)
         raise

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ingest import lexical
-from . import store
+from . import record_files, store
 from ..config import IndexSettings
 from ..errors import IndexCorruptError
 from ..records import SPAN_DTYPE, stored_spans
@@ -82,11 +82,11 @@ def versions(index: store.LoadedIndex) -> list[Version]:
         within = {r: n for n, r in enumerate(sentences)}
         chunks = []
         for i in rows[source]:
-            row = store.chunk_row(index.chunks[i], [within[r] for r in index.chunk_sentence_rows[i]])
+            row = record_files.chunk_row(index.chunks[i], [within[r] for r in index.chunk_sentence_rows[i]])
             if late is not None:
                 row["tokens"] = int(late.offsets[i + 1] - late.offsets[i])
             chunks.append(row)
-        record = json.dumps({"doc": store.doc_row(doc), "chunks": chunks, "sentences": len(sentences)}, ensure_ascii=False, sort_keys=True)
+        record = json.dumps({"doc": record_files.doc_row(doc), "chunks": chunks, "sentences": len(sentences)}, ensure_ascii=False, sort_keys=True)
         key = "d" + hashlib.sha256(record.encode()).hexdigest()[:24]
         out.append(Version(source, key, rows[source], sentences, record))
     return out

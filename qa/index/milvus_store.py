@@ -31,7 +31,7 @@ place within that document. In one set a version decides its rows, so a publish 
    the others withdraw (drop their terms collection, delete their manifest and the seals of
    versions no kept build names, so those are written again) and say so (PublishConflictError);
 5. prune, holding the claim, so that no publisher that could still win is writing rows: the
-   new build and the one live before it are kept (store.KEEP_BUILDS, following each manifest's
+   new build and the one live before it are kept (build_dirs.KEEP_BUILDS, following each manifest's
    ``previous``). The records of every other build and version are deleted first, then other
    builds' terms and other sets are dropped and other versions' rows deleted (removed
    documents and old versions of changed ones, a publish after they stopped being live;
@@ -79,7 +79,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import milvus_claim, milvus_rows, store
+from . import build_dirs, late_files, milvus_claim, milvus_rows, record_files, store
 from .first_stage import MilvusFirstStage
 from .milvus_client import MilvusUnavailableError, client, guard, pymilvus, released, server_down
 from ..config import StoreSettings
@@ -231,10 +231,10 @@ def current_build(c, settings: StoreSettings) -> str | None:
 
 
 def kept_builds(c, settings: StoreSettings, live: str) -> list[tuple[str, dict | None]]:
-    """The live build and the ones live before it, newest first, up to store.KEEP_BUILDS: (ref, manifest or None)."""
+    """The live build and the ones live before it, newest first, up to build_dirs.KEEP_BUILDS: (ref, manifest or None)."""
     out: list[tuple[str, dict | None]] = []
     ref: str | None = live
-    while ref and len(out) < store.KEEP_BUILDS and ref not in [r for r, _ in out]:
+    while ref and len(out) < build_dirs.KEEP_BUILDS and ref not in [r for r, _ in out]:
         m = manifest_of(c, settings, ref)
         out.append((ref, m))
         ref = (m or {}).get("store", {}).get("previous")
@@ -274,7 +274,7 @@ def prune(c, settings: StoreSettings, live: str, touch=lambda: None) -> None:
 def publish(settings: StoreSettings, index: store.LoadedIndex, rewrite: bool = False) -> str:
     """Write a loaded local build to Milvus, incrementally, and make it live there, unless another publisher made
     another build live since this one started (PublishConflictError; this one is withdrawn). Call under
-    store.build_lock, which serialises the builds of one index folder; the claim serialises publishers of any."""
+    build_dirs.build_lock, which serialises the builds of one index folder; the claim serialises publishers of any."""
     uri = settings.milvus_uri
     with guard(uri):
         c = client(uri)
@@ -368,11 +368,11 @@ def _load(settings: StoreSettings) -> store.LoadedIndex:
         for key in keys:  # the build's rows: its versions' rows one after another
             got = records[key]
             rec = json.loads(got[DOCUMENT])
-            d = store.doc_from_row(rec["doc"])
+            d = record_files.doc_from_row(rec["doc"])
             docs[d.source] = d
             n_tokens = 0
             for p, row in enumerate(rec["chunks"]):
-                ch, within = store.chunk_from_row(row, docs)
+                ch, within = record_files.chunk_from_row(row, docs)
                 chunks.append(ch)
                 sentence_rows.append([n_sentences + r for r in within])
                 chunk_keys.append(f"{key}:{p}")
@@ -392,8 +392,8 @@ def _load(settings: StoreSettings) -> store.LoadedIndex:
         if token_dim:
             vecs = np.concatenate(token_vecs) if token_vecs else np.zeros((0, int(token_dim)), dtype=token_dtype)
             offsets = np.concatenate([[0], np.cumsum(tokens, dtype=np.int64)]).astype(np.int64)
-            late = store.with_floats(TokenIndex(vecs, offsets, np.concatenate(spans) if spans else np.zeros((0, 2), dtype=SPAN_DTYPE),
-                                                codec=codec))
+            late = late_files.with_floats(TokenIndex(vecs, offsets, np.concatenate(spans) if spans else np.zeros((0, 2), dtype=SPAN_DTYPE),
+                                                     codec=codec))
     except MilvusUnavailableError:
         raise
     except IndexCorruptError as e:  # rows that are not what the manifest and the records say

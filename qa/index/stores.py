@@ -7,9 +7,9 @@ stale (``live_manifest``), to make a fresh local build its live one (``publish_f
 build folder of a loaded build lies (``build_folder``: Milvus keeps no character boxes). The page's
 LiveIndex polls ``pointer`` to notice a build another process published.
 
-``LocalStore`` keeps the builds themselves (qa/index/store.py): publishing one is already done when it is
-built. ``MilvusStore`` writes the local build to Milvus collections (qa/index/milvus_store.py), imported
-only when a Milvus store is opened, so the local path never imports pymilvus.
+``LocalStore`` keeps the builds themselves (qa/index/store.py, qa/index/build_dirs.py): publishing one is already
+done when it is built. ``MilvusStore`` writes the local build to Milvus collections (qa/index/milvus_store.py),
+imported only when a Milvus store is opened, so the local path never imports pymilvus.
 tests/index/test_store_contract.py holds both to one contract.
 """
 
@@ -21,7 +21,7 @@ from typing import Protocol
 
 from ..config import StoreSettings
 from ..errors import IndexCorruptError, IndexMissingError
-from . import store
+from . import build_dirs, store
 from .store import LoadedIndex
 
 
@@ -62,7 +62,7 @@ class LocalStore:
 
     def live_manifest(self) -> dict | None:
         try:
-            return store.read_manifest(store.current_build(self.index_dir))
+            return build_dirs.read_manifest(build_dirs.current_build(self.index_dir))
         except (IndexMissingError, IndexCorruptError):
             return None
 

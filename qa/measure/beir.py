@@ -181,7 +181,8 @@ def scenario_beir_eval(a: dict, shared=None) -> dict:
     import numpy as np
 
     from ..engine import Engine
-    from .scenarios import loaded_embedder, settings_for, summary
+    from .build_scenarios import settings_for
+    from .meters import loaded_embedder, summary
 
     given = json.loads(Path(a["eval_set"]).read_text(encoding="utf-8"))
     emb, _ = loaded_embedder(shared)

@@ -29,20 +29,10 @@ from .. import config
 from . import build_rate, pdf_bench, scale
 from .tables import fmt as _f
 from .tables import table as _table
-from .scenarios import (
-    MODES,
-    OUT_DIR,
-    loaded_embedder,
-    chunks_per_doc,
-    cold_start,
-    disk_bytes,
-    questions,
-    run,
-    sentence_pool,
-    summary,
-    write_collection,
-    write_long_text,
-)
+from .meters import disk_bytes, loaded_embedder, summary
+from .query_scenarios import MODES
+from .scenarios import OUT_DIR, cold_start, questions, run
+from .synthetic import chunks_per_doc, sentence_pool, write_collection, write_long_text
 
 
 

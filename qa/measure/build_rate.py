@@ -2,7 +2,7 @@
 
 Generated abstract-sized documents, the seeds and, with ``--scifact DIR``, BEIR SciFact's real abstracts, whose
 built index is also searched and scored (qa/measure/beir.py). Each build runs in a child process from an empty
-index folder with the model loaded (qa/measure/scenarios.py); the builder's own stage timings (manifest
+index folder with the model loaded (qa/measure/build_scenarios.py); the builder's own stage timings (manifest
 ``seconds.stages``) split its time.
 """
 
@@ -11,7 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import beir
-from .scenarios import disk_bytes, run, sentence_pool, write_short_docs
+from .meters import disk_bytes
+from .scenarios import run
+from .synthetic import sentence_pool, write_short_docs
 from .tables import fmt as _f
 from .tables import table as _table
 

@@ -18,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-from .scenarios import proc_status_mb
+from .meters import proc_status_mb
 
 START_S = 120.0
 """How long the server may take to answer its first call: seconds when idle, but a busy shared machine is slower."""

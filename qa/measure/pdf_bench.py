@@ -18,7 +18,9 @@ import shutil
 import time
 from pathlib import Path
 
-from .scenarios import ROOT, sentence_pool, summary
+from .meters import summary
+from .scenarios import ROOT
+from .synthetic import sentence_pool
 from .tables import fmt as _f
 from .tables import table as _table
 
@@ -69,7 +71,7 @@ def _ms(seconds: list[float]) -> dict:
 
 def pdf_section(opt, work: Path, inproc=None) -> dict:
     from ..errors import Unreadable
-    from ..index.store import sha256_file
+    from ..index.build_dirs import sha256_file
     from ..ingest.ocr import tesseract_available
     from ..ingest.pdf import read_pdf
     from ..ingest.pdf_render import render_page

@@ -18,7 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-from .scenarios import chunks_per_doc, disk_bytes, run, sentence_pool, write_collection, write_short_docs
+from .meters import disk_bytes
+from .scenarios import run
+from .synthetic import chunks_per_doc, sentence_pool, write_collection, write_short_docs
 from .tables import fmt as _f
 from .tables import table as _table
 
@@ -29,7 +31,7 @@ def scenario_ray_build(a: dict, shared=None) -> dict:
     from ray.cluster_utils import Cluster
 
     from ..build import builder
-    from ..index import store
+    from ..index import build_dirs
     from ..config import RaySettings
     from ..models.embed import Embedder
     from ..build.ray_workers import RayWorkers
@@ -51,14 +53,14 @@ def scenario_ray_build(a: dict, shared=None) -> dict:
             where = workers.where()
             t = time.perf_counter()
             index_dir = Path(a["index_dir"])
-            with store.build_lock(index_dir):
+            with build_dirs.build_lock(index_dir):
                 path = builder.build(Path(a["corpus"]), index_dir, emb, workers=workers)
             build_s = time.perf_counter() - t
     finally:
         if ray.is_initialized():
             ray.shutdown()
         cluster.shutdown()
-    m = store.read_manifest(path)
+    m = build_dirs.read_manifest(path)
     return {"nodes": int(a["nodes"]), "workers": len(where), "cluster_start_s": cluster_s, "warm_s": warm_s,
             "build_s": build_s, "counts": m["counts"], "node_lines": lines}
 
@@ -106,7 +108,8 @@ def scenario_store_query(a: dict, shared=None) -> dict:
     first, timed apart), then time hybrid answers to a.questions eval questions, after 10 to warm up."""
     from ..config import StoreSettings
     from ..engine import Engine
-    from .scenarios import anon_rss_mb, peak_rss_mb, questions, rss_mb, summary
+    from .meters import anon_rss_mb, peak_rss_mb, rss_mb, summary
+    from .scenarios import questions
 
     uri = a.get("milvus_uri", "")
     storage = StoreSettings(kind="local" if a["store"] == "local" else "milvus", milvus_uri=uri)
@@ -163,7 +166,7 @@ def store_section(opt, work: Path, inproc) -> dict:
     The collections are the growth section's (seed sentences in new paragraphs); their chunk vectors are the mean of
     their sentences' real vectors (``--approx-embed-above``'s approximation), which costs the queries nothing and saves
     embedding every chunk; ColBERT vectors are computed for real up to ``--approx-late-above`` chunks, and past
-    that borrowed word piece by word piece from those (scenarios._approximate_late). Each store answers in a child
+    that borrowed word piece by word piece from those (build_scenarios._approximate_late). Each store answers in a child
     process of its own: ``milvus`` first publishes the local build to a new Milvus Lite file in that process (timed
     apart from the load); ``milvus-server`` publishes it from one process to a Milvus Lite server of its own (server_row)
     and answers from another."""

@@ -41,7 +41,7 @@ import numpy as np
 
 from ..config import IndexSettings
 from ..errors import EvalSetError
-from ..index.store import sha256_file
+from ..index.build_dirs import sha256_file
 from ..records import Document
 from .evalset import Question, Target, span_overlap
 

@@ -196,7 +196,7 @@ def encode_here(chunks: Sequence[Chunk]) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 class MemorySink:
-    """Where ``build`` puts each chunk's rows when no build folder takes them (store.LateWriter does): in memory."""
+    """Where ``build`` puts each chunk's rows when no build folder takes them (late_files.LateWriter does): in memory."""
 
     def __init__(self) -> None:
         self.rows: list[np.ndarray] = []

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..index.store import read_boxes, sha256_file
+from ..index.build_dirs import sha256_file
+from ..index.record_files import read_boxes
 from ..records import Document, Span
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ import pytest
 
 from qa import Engine, IndexCorruptError, IndexMissingError
 
-from qa.index import store
+from qa.index import build_dirs, store
 from qa.build.builder import stale_reasons
 from qa.config import ChunkSettings
 
@@ -110,11 +110,11 @@ def test_cli_index_reuses_a_fresh_index_and_force_rebuilds(tiny_corpus, tmp_path
 
     ix = tmp_path / "ix"
     assert cli_main(["index", str(tiny_corpus), "--index-dir", str(ix)]) == 0
-    first = store.current_build(ix)
+    first = build_dirs.current_build(ix)
     assert cli_main(["index", str(tiny_corpus), "--index-dir", str(ix)]) == 0
-    assert store.current_build(ix) == first
+    assert build_dirs.current_build(ix) == first
     assert cli_main(["index", str(tiny_corpus), "--index-dir", str(ix), "--force"]) == 0
-    assert store.current_build(ix) != first
+    assert build_dirs.current_build(ix) != first
     out = capsys.readouterr().out
     assert out.count("Index ready") == 3 and "4 documents" in out
 
@@ -140,43 +140,3 @@ def test_rebuild_chunks_only_the_changed_documents(tiny_corpus, tmp_path, embedd
 
     build(tiny_corpus, ix, embedder, settings=ChunkSettings(max_tokens=64, overlap_tokens=8))
     assert sorted(chunked) == sorted(second.docs)
-
-
-def test_token_spans_are_written_as_int32_and_a_build_with_int64_spans_still_reads(tmp_path):
-    import numpy as np
-
-    vectors = np.ones((3, 384), dtype=np.float16)
-    spans = np.array([[0, 4], [5, 9], [2**31 - 2, 2**31 - 1]], dtype=np.int64)  # the last pair: the most int32 holds
-    new = tmp_path / "new"
-    new.mkdir()
-    writer = store.LateWriter(new)
-    writer.add(vectors[:1], spans[:1])
-    writer.add(vectors[1:], spans[1:])
-    got = writer.close(None)
-    assert np.load(new / store.LATE_FILES[2]).dtype == np.int32 and got.spans.dtype == np.int32
-    assert np.array_equal(got.spans, spans) and np.array_equal(got.offsets, [0, 1, 3])
-    old = tmp_path / "old"  # as LateWriter wrote them before: int64 pairs
-    old.mkdir()
-    for name, array in zip(store.LATE_FILES, (vectors, np.array([0, 1, 3], dtype=np.int64), spans)):
-        np.save(old / name, array)
-    assert np.array_equal(store.read_late(old).spans, spans)
-    with pytest.raises(ValueError, match="2 GiB"):
-        store.LateWriter(tmp_path).add(vectors[:1], np.array([[2**31 - 1, 2**31]], dtype=np.int64))
-
-
-def test_large_token_vectors_are_mapped_from_their_file_and_small_ones_widened_in_memory(tmp_path, monkeypatch):
-    import numpy as np
-
-    vectors = np.random.default_rng(0).normal(size=(50, 8)).astype(np.float16)
-    offsets, spans = np.array([0, 20, 50], dtype=np.int64), np.arange(100, dtype=np.int64).reshape(50, 2)
-    for name, array in zip(store.LATE_FILES, (vectors, offsets, spans)):
-        np.save(tmp_path / name, array)
-    small = store.read_late(tmp_path)  # a build written before codecs: float16, no late_codec.npy
-    assert small.codec is None and small.floats.dtype == np.float32 and not isinstance(small.floats, np.memmap)
-    assert np.array_equal(small.rows(small.chunk_rows(1)), vectors[20:50].astype(np.float32))
-    monkeypatch.setattr(store, "LATE_FLOAT32_MAX_BYTES", 50 * 8 * 4 - 1)  # one byte short of widening
-    large = store.read_late(tmp_path)
-    assert large.floats is None
-    assert isinstance(large.vectors, np.memmap) and large.vectors.dtype == np.float16 and not large.vectors.flags.writeable
-    assert np.array_equal(large.vectors, vectors) and np.array_equal(large.spans, spans)
-    assert np.array_equal(large.vectors[large.chunk_rows(1)], vectors[20:50])

@@ -137,32 +137,6 @@ def test_the_scale_table_shows_each_way_of_building_with_its_rate_per_worker():
     assert "5 at 0.5/s" not in text, "a stage's totals only: its last line"
 
 
-def test_approximated_colbert_vectors_keep_each_chunks_word_pieces_and_spans():
-    """Past --approx-late-above a store collection's chunks borrow each word piece's vector from the real ones: same
-    number of vectors and the same spans as ColBERT would give, each vector one ColBERT gave that word piece."""
-    import numpy as np
-
-    from qa.models import late
-    from qa.measure.scenarios import _approximate_late
-    from qa.records import Chunk
-
-    def chunk(text: str, start: int) -> Chunk:
-        return Chunk(id=f"c{start}", source="a.txt", start=start, end=start + len(text), text=text, section=(),
-                     sentences=((start, start + len(text)),), embed_text=text)
-
-    real, again = chunk("Leaders of systems share power, and leaders listen.", 0), chunk("Systems leaders listen.", 100)
-    counts = {}
-    encode = _approximate_late(1, counts)
-    (vecs, _), = encode([real])
-    (got, spans), = encode([again])
-    want, want_spans = late.encode_chunk(again)
-    assert counts == {"real": 1, "approximated": 1}
-    assert got.shape == want.shape and np.array_equal(spans, want_spans)
-    pieces = dict(zip(late.chunk_tokens(real)[0][late.chunk_tokens(real)[1]].tolist(), vecs))
-    seq, body, _ = late.chunk_tokens(again)
-    assert all(np.array_equal(v, pieces[i]) for i, v in zip(seq[body].tolist(), got) if i in pieces)
-
-
 def test_the_stores_section_answers_from_a_milvus_server_and_measures_both_processes(tmp_path, embedder):
     """`--quick --sections stores`: 40 chunks, local and a Milvus Lite server of its own, 4 questions each; the
     server's memory is watched during the publish and the questions, and it is stopped cleanly at the end."""

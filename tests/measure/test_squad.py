@@ -10,7 +10,7 @@ import pytest
 from qa.errors import EvalSetError
 from qa.ingest.load import load_folder, read_document
 from qa.measure import cli as measure_cli
-from qa.index.store import sha256_file
+from qa.index.build_dirs import sha256_file
 from qa.measure import squad
 
 FIRST = "\ufeffThe Thames flows through London.\r\nIt reaches the North Sea at Southend. Bats carry 2 viruses here."

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qa.index import store
+from qa.index import late_files
 from qa.models import late, late_codec
 from qa.models.onnx_models import maxsim
 from qa.records import Chunk
@@ -77,9 +77,9 @@ def test_a_build_streamed_to_its_files_holds_the_codes_of_a_build_in_memory(corp
     cs = chunks(200, repeat_every=7)  # repeated texts are encoded once, written at each place
     whole, encoded = late.build(cs, encode=fake_encode, block_size=1000, codec_name="rpq48", codec=codec)
     streamed, _ = late.build(cs, encode=fake_encode, block_size=3, codec_name="rpq48", codec=codec,
-                             sink=store.LateWriter(tmp_path))
+                             sink=late_files.LateWriter(tmp_path))
     assert encoded == len({c.text for c in cs}) and whole.codec is codec
-    read = store.read_late(tmp_path)
+    read = late_files.read_late(tmp_path)
     for got in (streamed, read):
         assert np.array_equal(got.vectors, whole.vectors) and np.array_equal(got.offsets, whole.offsets)
         assert np.array_equal(got.spans, whole.spans)
@@ -93,11 +93,11 @@ def test_a_codec_trained_midway_writes_what_training_first_would(monkeypatch, tm
     """Rows wait while the first chunks' vectors train the codec, then every row is written as codes."""
     monkeypatch.setattr(late_codec, "TRAIN_TOKENS", 4_500)  # 150 of the 200 chunks: training happens mid-build
     cs = chunks(200)
-    built, _ = late.build(cs, encode=fake_encode, block_size=16, codec_name="rpq48", sink=store.LateWriter(tmp_path))
+    built, _ = late.build(cs, encode=fake_encode, block_size=16, codec_name="rpq48", sink=late_files.LateWriter(tmp_path))
     codec = late_codec.train(np.concatenate([fake_tokens(c.text).astype(late.DTYPE) for c in cs[:150]]), "rpq48")
     assert built.codec.key == codec.key
     expected = codec.encode(np.concatenate([fake_tokens(c.text).astype(late.DTYPE) for c in cs]))
-    assert np.array_equal(store.read_late(tmp_path).vectors, expected)
+    assert np.array_equal(late_files.read_late(tmp_path).vectors, expected)
 
 
 def test_the_cache_holds_codes_a_killed_build_resumes_from_and_clear_leaves_one_copy(corpus, tmp_path):

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from qa.index import store
+from qa.index import record_files
 from qa.ingest.load import read_document
 from qa.page import pages, render
 from qa.page.panel import page_panel_html, panel_html
@@ -26,7 +26,7 @@ def paged(tmp_path):
     lines2 = ["The second page carries on the argument.", "Funding rose by 1.2 billion pounds."]
     (corpus / "report.pdf").write_bytes(make_pdf([lines1, lines2]))
     doc = read_document(corpus / "report.pdf", "report.pdf")
-    store.write_boxes(build, [doc])
+    record_files.write_boxes(build, [doc])
     return doc, build, corpus
 
 
