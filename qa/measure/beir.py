@@ -218,7 +218,7 @@ def scifact_build(opt, work: Path, inproc) -> tuple[str, Path, dict, dict]:
     folder = write_documents(data, work / "scifact-docs")
     eval_set = work / "scifact-eval.json"  # a file, not the child's argument: the queries fill ~40 kB
     eval_set.write_text(json.dumps({"queries": data.queries, "qrels": data.qrels}), encoding="utf-8")
-    how = {"sentence_vectors": getattr(opt, "sentence_vectors", None)}  # --sentence-vectors; None: the default
+    how = {k: getattr(opt, k, None) for k in ("sentence_vectors", "chunk_vectors")}  # --sentence-vectors, --chunk-vectors; None: the default
     b = run("build", {"corpus": str(folder), "index_dir": str(work / "rate-scifact"), **how}, inproc)
     e = run("beir_eval", {"corpus": str(folder), "index_dir": str(work / "rate-scifact"), "eval_set": str(eval_set),
                           "modes": opt.scifact_modes, **how}, inproc, module="qa.measure.beir")

@@ -28,7 +28,7 @@ def build_rate_section(opt, work: Path, inproc) -> dict:
     if opt.short_docs > 0:
         sources.append(("short documents", write_short_docs(work / "short-docs", opt.short_docs, sentence_pool(Path(opt.corpus)))))
     sources.append(("seeds", Path(opt.corpus)))
-    how = {"sentence_vectors": getattr(opt, "sentence_vectors", None)}  # --sentence-vectors; None: the default
+    how = {k: getattr(opt, k, None) for k in ("sentence_vectors", "chunk_vectors")}  # --sentence-vectors, --chunk-vectors; None: the default
     rows = [build_row(name, corpus, run("build", {"corpus": str(corpus), "index_dir": str(work / f"rate-{corpus.name}"), **how},
                                         inproc)) for name, corpus in sources]
     if opt.scifact:
@@ -44,7 +44,8 @@ def build_row(name: str, corpus: Path, b: dict) -> dict:
             "mb": mb, "build_s": b["build_s"], "encode_s": b["encode_s"], "model_load_s": b["model_load_s"],
             "docs_per_s": n / b["build_s"], "s_per_mb": b["build_s"] / max(mb, 1e-9), "peak_rss_mb": b["peak_rss_mb"],
             "cpu_s": b.get("cpu_s"), "loadavg": b["loadavg"], "stages_s": b.get("stages_s") or {},
-            "texts_embedded": b["counts"].get("embedded"), "sentence_vectors": b.get("sentence_vectors")}
+            "texts_embedded": b["counts"].get("embedded"), "sentence_vectors": b.get("sentence_vectors"),
+            "chunk_vectors": b.get("chunk_vectors")}
 
 
 STAGE_NAMES = (("read", "read"), ("chunk", "chunk"), ("embed", "MiniLM embed"), ("late", "ColBERT token vectors"),

@@ -18,13 +18,13 @@ EDIT_DOC = "000_ca9353bd9b097081.txt"  # the smallest seed document (2.7 kB): th
 
 
 def settings_for(a: dict):
-    """The settings a scenario's arguments name: the defaults, with a.ann_threshold and a.sentence_vectors if given.
+    """The settings a scenario's arguments name: the defaults, with a.ann_threshold, a.sentence_vectors and
+    a.chunk_vectors if given.
     An approximated build (a.approx_embed) makes its sentence vectors separately: the approximation averages
     sentences embedded on their own."""
     from ..config import Settings
 
-    index = {k: v for k, v in (("ann_threshold", a.get("ann_threshold")), ("sentence_vectors", a.get("sentence_vectors")))
-             if v is not None}
+    index = {k: a[k] for k in ("ann_threshold", "sentence_vectors", "chunk_vectors") if a.get(k) is not None}
     if a.get("approx_embed"):
         index["sentence_vectors"] = "separate"
     s = Settings()
@@ -61,7 +61,7 @@ def scenario_build(a: dict, shared=None) -> dict:
             "approximated": getattr(emb, "approximated", 0), "late_approximated": late_counts.get("approximated", 0),
             "late_real": late_counts.get("real"),
             "tokenize_s": emb.tokenize_s - k0, "counts": m["counts"], "dense_index": m["dense_index"],
-            "sentence_vectors": m["settings"].get("sentence_vectors"),
+            "sentence_vectors": m["settings"].get("sentence_vectors"), "chunk_vectors": m["settings"].get("chunk_vectors"),
             "stages_s": m.get("seconds", {}).get("stages", {}),
             "index_bytes": disk_bytes(path), "cache_bytes": disk_bytes(index_dir / "cache"), "path": str(path)}
 

@@ -29,3 +29,14 @@ def test_approximated_colbert_vectors_keep_each_chunks_word_pieces_and_spans():
     pieces = dict(zip(late.chunk_tokens(real)[0][late.chunk_tokens(real)[1]].tolist(), vecs))
     seq, body, _ = late.chunk_tokens(again)
     assert all(np.array_equal(v, pieces[i]) for i, v in zip(seq[body].tolist(), got) if i in pieces)
+
+
+def test_a_build_scenario_takes_how_its_vectors_are_made_from_its_arguments():
+    from qa.config import IndexSettings
+    from qa.measure.build_scenarios import settings_for
+
+    assert settings_for({}).index == IndexSettings()
+    other = next(k for k in ("encoded", "sentence-mean") if k != IndexSettings().chunk_vectors)
+    s = settings_for({"chunk_vectors": other, "sentence_vectors": "pooled", "ann_threshold": 7})
+    assert (s.index.chunk_vectors, s.index.sentence_vectors, s.index.ann_threshold) == (other, "pooled", 7)
+    assert settings_for({"approx_embed": "x", "sentence_vectors": "pooled"}).index.sentence_vectors == "separate"
