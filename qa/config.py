@@ -337,14 +337,15 @@ class AnswerSettings(_Record):
     (qa/measure/lead.py). With the answer head as the eleventh feature (``answer``, qa/models/answer_head.py):
     dev lead .524 out of fold (.550 in sample) against .470 (.497) for the ten before, refitted on the same
     build; through ``qa eval``, dev .490 -> .550 (12 questions won, 3 lost, p .035), test .398 -> .408 (2 won,
-    1 lost) (evals/README.md).
+    1 lost) (evals/README.md). Refitted when chunk vectors became their sentences' mean (``chunk_vectors``):
+    dev .530 out of fold, .544 in sample, the same leads on dev as the weights before.
     ``chance_table``: the calibrated chance that the lead answers, read from the lead model's probability p:
     isotonic bins of (lowest p, share of dev leads right in the bin), each of at least 15 dev questions, fitted
     by the same command on out-of-fold probabilities (qa/measure/lead.py ``calibrate``). ``high_chance``: a bin
     right at least this often is "high"; ``medium_chance``: one right less often than this is "low". Today's
-    top bin (p >= 0.9427) was right 22 of 26 times on dev (.846), just under .85, so nothing is "high"; on test
-    that bin was right 15 of 19 (.79). Out of fold on dev: medium 49 right of 72, low 29 of 92; test: medium
-    24 of 39, low 16 of 69 (out-of-scope questions counted as wrong; evals/README.md).
+    top bin (p >= 0.9714) was right 16 of 18 times on dev out of fold (.889), so it is "high"; through ``qa
+    eval`` "high" leads were right 11 of 13 times on dev (in sample) and 10 of 11 on test. Out of fold on dev:
+    high 16 of 18, medium 45 of 79, low 18 of 67 (out-of-scope questions counted as wrong; evals/README.md).
     """
 
     abstain_threshold: float = 0.2911
@@ -356,11 +357,13 @@ class AnswerSettings(_Record):
     abstain_terms: float = 0.1909
     lead_passages: int = 3
     lead_weights: tuple[tuple[str, float], ...] = (
-        ("second", -1.1787), ("third", -0.6684), ("logit_gap", 0.2069), ("after_lead_in", 0.5994), ("kind_match", 0.0628),
-        ("position", 1.9281), ("context", 0.6753), ("cross", -0.0178), ("late", 1.0234), ("named_before", 0.3566),
-        ("answer", 0.8795),
+        ("second", -1.3387), ("third", -1.0216), ("logit_gap", 0.1058), ("after_lead_in", 0.3273), ("kind_match", 0.9554),
+        ("position", 1.646), ("context", 0.646), ("cross", -0.0111), ("late", 0.9174), ("named_before", 0.4828),
+        ("answer", 0.8978),
     )
-    chance_table: tuple[tuple[float, float], ...] = ((0.1721, 0.274), (0.6279, 0.4737), (0.7367, 0.587), (0.9427, 0.8462))
+    chance_table: tuple[tuple[float, float], ...] = (
+        (0.1787, 0.1), (0.3729, 0.3), (0.5038, 0.4118), (0.605, 0.5455), (0.7796, 0.587), (0.9714, 0.8889),
+    )
     high_chance: float = 0.85
     medium_chance: float = 0.5
     min_highlight_words: int = 6
