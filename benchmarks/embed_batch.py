@@ -4,7 +4,7 @@ Embeds a random sample of the seed build's texts (chunks and sentences, in the
 embedding cache's hash order) the old way (hash order, batches of 64) and
 length-sorted with batches of 16/32/64, interleaved for ROUNDS rounds, and
 prints wall and CPU seconds (median). CPU seconds are the robust figure on a
-shared machine. Informs qa.models.embed.BATCH_SIZE.
+shared machine. Informs qa.models.mean_pool.BATCH_SIZE.
 """
 
 import json

@@ -1,7 +1,7 @@
 """Build-time embedding runtime, A/B: python benchmarks/embed_runtime.py [DOCS] [ROUNDS]
 
 Embeds the distinct texts (chunks and sentences) of DOCS generated short documents (the build_rate section's
-kind, default 300) with torch on every core (batches of qa.models.embed.BATCH_SIZE) and with the checked ONNX export
+kind, default 300) with torch on every core (batches of qa.models.mean_pool.BATCH_SIZE) and with the checked ONNX export
 on one single-threaded session per core side by side, batches of 1-32 texts of similar length, for ROUNDS
 rounds (default 2), and prints wall seconds and the largest difference from torch's vectors.
 Informs qa.models.embed.DOCUMENT_BATCH.
@@ -19,7 +19,8 @@ sys.path.insert(0, str(ROOT))
 
 from qa.ingest.chunk import Prefixer, chunk_document, model_text  # noqa: E402
 from qa.config import Settings  # noqa: E402
-from qa.models.embed import BATCH_SIZE, Embedder, _use_all_cores  # noqa: E402
+from qa.models.embed import Embedder, _use_all_cores  # noqa: E402
+from qa.models.mean_pool import BATCH_SIZE  # noqa: E402
 from qa.ingest.load import load_folder  # noqa: E402
 from qa.measure.synthetic import sentence_pool, write_short_docs  # noqa: E402
 from qa.models.onnx_models import parallel_map  # noqa: E402

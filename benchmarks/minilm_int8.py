@@ -22,7 +22,8 @@ from embed_runtime import texts_of  # noqa: E402
 from onnxruntime.quantization import QuantType, quantize_dynamic  # noqa: E402
 
 from qa.models import embed_onnx  # noqa: E402
-from qa.models.embed import Embedder, MeanPoolModel, resolve_model  # noqa: E402
+from qa.models.embed import Embedder, resolve_model  # noqa: E402
+from qa.models.mean_pool import MeanPoolModel  # noqa: E402
 from qa.engine import Engine  # noqa: E402
 from qa.measure.cli import DEFAULT_QUESTIONS  # noqa: E402
 from qa.measure.evals import retrieval_metrics, run  # noqa: E402

@@ -17,8 +17,8 @@ sys.path.insert(0, str(ROOT))
 from qa.models.embed import Embedder  # noqa: E402
 from qa.engine import Engine  # noqa: E402
 
-STAGES = ("engine.py:ask", "retrieve.py:embed_query", "embed.py:encode", "model.py:forward", "retrieve.py:search",
-          "first_stage.py:dense_candidates", "retrieve.py:dense_scores", "first_stage.py:bm25_scores", "answer.py:make_answer")
+STAGES = ("engine.py:ask", "retrieve.py:embed_query", "embed.py:encode", "mean_pool.py:encode", "model.py:forward",
+          "retrieve.py:search", "first_stage.py:dense_candidates", "retrieve.py:dense_scores", "first_stage.py:bm25_scores", "answer.py:make_answer")
 
 
 def main(index_dir: str, corpus: str | None = None) -> None:

@@ -19,8 +19,8 @@ sys.path.insert(0, str(ROOT))
 from qa.models.embed import Embedder  # noqa: E402
 from qa.engine import Engine  # noqa: E402
 
-STAGES = ("engine.py:rebuild", "build.py:build", "chunk.py:chunk_document", "segmenter.py:segment", "embed.py:embed",
-          "embed.py:encode", "embed.py:count_tokens", "build_dirs.py:publish", "store.py:load", "build.py:bm25_tokenize",
+STAGES = ("engine.py:rebuild", "build.py:build", "chunk.py:chunk_document", "segmenter.py:segment", "embed_cache.py:embed",
+          "embed.py:encode", "mean_pool.py:encode", "embed.py:count_tokens", "build_dirs.py:publish", "store.py:load", "build.py:bm25_tokenize",
           "build.py:dense_index", "load.py:load_folder")
 
 

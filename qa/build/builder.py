@@ -24,7 +24,8 @@ from ..ingest import lexical
 from ..index import build_dirs, late_files, record_files, store
 from ..ingest.chunk import Prefixer, chunk_document
 from ..config import ChunkSettings, IndexSettings, Settings
-from ..models.embed import EmbeddingCache, Embedder, resolve_model, text_key
+from ..models.embed import Embedder, resolve_model, text_key
+from ..models.embed_cache import EmbeddingCache
 from ..ingest.load import corpus_fingerprint, load_folder
 from ..progress import Progress
 from . import sentences

@@ -4,7 +4,7 @@ Layout under the index folder::
 
     CURRENT            name of the live build (replaced atomically)
     builds/<id>/       manifest.json and the build's files (qa/index/store.py lists them)
-    cache/             embeddings by content hash (see embed.EmbeddingCache)
+    cache/             embeddings by content hash (see embed_cache.EmbeddingCache)
     .lock              held while building
 
 A build is written into ``builds/<id>.tmp-<pid>`` and renamed into place, then
@@ -93,7 +93,7 @@ unless it is new or empty (qa/engine.py)."""
 
 def is_index_dir(path: Path) -> bool:
     """Whether ``path`` is a folder an index was (or is being) built in, or holds an index's embedding cache
-    (``cache/<16 hex digits>.npz``, embed.EmbeddingCache) ready for its first build."""
+    (``cache/<16 hex digits>.npz``, embed_cache.EmbeddingCache) ready for its first build."""
     if any((path / name).exists() for name in INDEX_MARKS):
         return True
     try:

@@ -73,7 +73,8 @@ def _approximate(emb, pool, cache_dir: Path, limit: int = 400) -> None:
     (``--approx-embed-above``): everything else in the build runs for real, and
     the report marks the embedding time of those sizes as extrapolated.
     """
-    from ..models.embed import EmbeddingCache, text_key
+    from ..models.embed import text_key
+    from ..models.embed_cache import EmbeddingCache
 
     known: dict[str, dict[str, list[str]]] = {"": {}}  # by title prefix ("" = any), then by first 40 chars
     for title, sents in pool:

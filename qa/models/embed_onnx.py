@@ -2,7 +2,7 @@
 
 A `qa ask` or page start spent about 5 of its ~7 seconds importing torch and
 transformers to embed one question. So the first time a mean-pooling model is
-loaded with torch (embed.MeanPoolModel, at the first build), it is exported to
+loaded with torch (mean_pool.MeanPoolModel, at the first build), it is exported to
 ONNX into a cache folder and checked against the torch model on probe texts (a
 question, a passage, a text past the length limit, a padded batch); a later
 process embeds questions through that file with onnxruntime and the model's own
@@ -106,7 +106,7 @@ class OnnxMeanPool:
     def encode_spans(self, texts: Sequence[str], pools: Sequence, batch_size: int = 32,
                      special: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
         """``encode(texts, normalize_embeddings=True)`` and, from the same pass, each text's pooled spans
-        (embed.pool_spans over the tokenizer's character offsets), as embed.MeanPoolModel.encode_spans."""
+        (embed.pool_spans over the tokenizer's character offsets), as mean_pool.MeanPoolModel.encode_spans."""
         from .pooling import pool_spans, strip_pools
 
         vecs, pooled = [], []
@@ -154,7 +154,7 @@ _EXPORT_LOCK = threading.Lock()
 
 
 def export(torch_model) -> OnnxMeanPool | None:
-    """Export a loaded embed.MeanPoolModel, check it on PROBES and publish it atomically; None if that fails."""
+    """Export a loaded mean_pool.MeanPoolModel, check it on PROBES and publish it atomically; None if that fails."""
     key = fingerprint(torch_model.path, torch_model.max_seq_length, torch_model.normalize)
     folder = export_dir(key)
     tmp = folder.with_name(f".{folder.name}.{os.getpid()}.{threading.get_ident()}.tmp")

@@ -1,7 +1,7 @@
 """Vectors of character spans of a text from the encoder's pass over the whole text ("late chunking").
 
 Pure functions over one text's token states and the tokenizer's character offsets, shared by both runtimes
-(embed.MeanPoolModel, torch; embed_onnx.OnnxMeanPool, onnxruntime) so a build's pooled vectors do not depend on
+(mean_pool.MeanPoolModel, torch; embed_onnx.OnnxMeanPool, onnxruntime) so a build's pooled vectors do not depend on
 which computes them; qa/build/sentences.py says which spans a build pools.
 """
 

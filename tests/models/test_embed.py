@@ -1,34 +1,16 @@
-"""The embedding cache and the model's location (the model itself is tested in test_chunk/test_engine)."""
+"""The model's location, its loaders and its ONNX export (the cache: test_embed_cache; the model itself is tested in
+test_chunk/test_engine)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from qa.models.embed import EmbeddingCache, resolve_model, text_key
-from tests.fakes import FakeEmbedder
+from qa.models.embed import resolve_model, text_key
 
 
 def test_text_key_is_the_sha256_of_the_text():
     assert text_key("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-
-
-def test_cache_embeds_each_text_once_and_survives_a_save(tmp_path):
-    emb = FakeEmbedder()
-    cache = EmbeddingCache(tmp_path / "c.npz")
-    vecs, n = cache.embed(emb, ["a b", "c d", "a b"])
-    assert n == 2 and np.allclose(vecs[0], vecs[2])
-    cache.save()
-    again = EmbeddingCache(tmp_path / "c.npz")
-    vecs2, n2 = again.embed(emb, ["c d", "a b"])
-    assert n2 == 0 and np.allclose(vecs2, vecs[[1, 0]])
-
-
-def test_a_damaged_cache_only_costs_embedding_again(tmp_path):
-    (tmp_path / "c.npz").write_bytes(b"not a zip file")
-    cache = EmbeddingCache(tmp_path / "c.npz")
-    _, n = cache.embed(FakeEmbedder(), ["x"])
-    assert n == 1
 
 
 def test_the_default_model_resolves_to_the_packaged_folder():
@@ -56,33 +38,12 @@ def test_a_missing_model_package_says_what_to_install(monkeypatch):
         resolve_model("all-MiniLM-L6-v2")
 
 
-def test_an_interrupted_embedding_keeps_what_it_had_done(tmp_path, monkeypatch):
-    from qa.models import embed
-
-    monkeypatch.setattr(embed, "SAVE_EVERY", 2)
-    monkeypatch.setattr(embed, "SAVE_INTERVAL_S", 0.0)
-
-    class Dies(FakeEmbedder):
-        def encode(self, texts, progress=None):
-            if sum(self.calls) >= 4:
-                raise KeyboardInterrupt
-            return super().encode(texts, progress)
-
-    cache = EmbeddingCache(tmp_path / "c.npz")
-    with pytest.raises(KeyboardInterrupt):
-        cache.embed(Dies(), [f"text {i}" for i in range(8)])
-    resumed = EmbeddingCache(tmp_path / "c.npz")
-    emb = FakeEmbedder()
-    _, n = resumed.embed(emb, [f"text {i}" for i in range(8)])
-    assert n == 4, "the four texts embedded before the interruption were saved"
-
-
 @pytest.mark.model
 def test_the_default_model_runs_without_sentence_transformers_and_gives_its_vectors(embedder):
     """The fast loader is only a faster start: every vector matches what sentence-transformers computes."""
     from sentence_transformers import SentenceTransformer
 
-    from qa.models.embed import MeanPoolModel
+    from qa.models.mean_pool import MeanPoolModel
 
     assert isinstance(embedder.model, MeanPoolModel) and embedder.max_seq_length == 256 and embedder.dim == 384
     texts = ["Who leads Surrey Heartlands?", "  System leadership takes time and progress occurs at the speed of trust.  ",
@@ -94,7 +55,7 @@ def test_the_default_model_runs_without_sentence_transformers_and_gives_its_vect
 
 
 def test_a_folder_that_is_not_plain_mean_pooling_is_left_to_sentence_transformers(tmp_path):
-    from qa.models.embed import MeanPoolModel
+    from qa.models.mean_pool import MeanPoolModel
 
     (tmp_path / "modules.json").write_text('[{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},'
                                            ' {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},'
@@ -181,21 +142,6 @@ def test_pool_spans_averages_the_word_pieces_a_range_overlaps_and_refuses_what_w
     assert np.isnan(got[2]).all() and np.isnan(got[3]).all()  # an empty range; one past the last word piece read
     with_special = pool_spans(hidden, mask, offsets, special, [((3, 5),)], with_special=True)
     assert np.allclose(with_special[0], unit([(1 + 3 + 5) / 3, 1]))  # [CLS], "cd", [SEP]; never [PAD]
-
-
-def test_the_cache_runs_a_text_once_for_its_vector_and_all_its_pools(tmp_path):
-    emb = FakeEmbedder()
-    cache = EmbeddingCache(tmp_path / "c.npz")
-    text = "cats sleep. dogs bark."
-    vecs, pooled, n = cache.embed_pooled(emb, [text, text], [[((0, 11),)], [((12, 22),)]])
-    assert n == 1 and emb.calls == [1]
-    assert np.allclose(pooled[0][0], emb.encode(["cats sleep."])[0]) and np.allclose(pooled[1][0], emb.encode(["dogs bark."])[0])
-    cache.save()
-    again = EmbeddingCache(tmp_path / "c.npz")
-    _, _, n2 = again.embed_pooled(emb, [text], [[((12, 22),)]])
-    _, _, n3 = again.embed_pooled(emb, [text], [[((0, 4),)]])  # a span not pooled before: the text runs again
-    _, _, n4 = again.embed_pooled(emb, [text], [[((12, 22),)]], special=True)  # other tokens taken: again
-    assert (n2, n3, n4) == (0, 1, 1)
 
 
 def _states(embedder, text: str):
