@@ -36,7 +36,7 @@ def add_eval_arguments(p) -> None:
     p.add_argument("--failures", type=int, default=20, help="failures printed per mode (default 20; the report lists all)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--squad", metavar="FILE", help="measure on a SQuAD-format question set instead (e.g. COVID-QA), "
-                   "beside a BM25 sentence baseline; corpus and index are cached by the file's hash (qa/measure/squad.py)")
+                   "beside a BM25 sentence baseline; corpus and index are cached by the file's hash (qa/measure/squad_set.py)")
     p.add_argument("--squad-limit", type=int, metavar="N", help="with --squad: only the first N questions")
     add_answer_options(p)
 

@@ -11,7 +11,7 @@ from qa.errors import EvalSetError
 from qa.ingest.load import load_folder, read_document
 from qa.measure import cli as measure_cli
 from qa.index.build_dirs import sha256_file
-from qa.measure import squad
+from qa.measure import sentence_bm25, squad, squad_set
 
 FIRST = "\ufeffThe Thames flows through London.\r\nIt reaches the North Sea at Southend. Bats carry 2 viruses here."
 SECOND = "A barrier protects London from tidal surges. It opened in 1982, and 2 gates close often."
@@ -61,10 +61,10 @@ def squad_file(tmp_path) -> Path:
 
 
 def test_the_corpus_reads_back_so_every_answer_slices_exactly(squad_file, tmp_path):
-    s = squad.parse(squad.read_squad(squad_file))
+    s = squad_set.parse(squad_set.read_squad(squad_file))
     assert [a.name for a in s.articles] == ["000_Thames-rio.txt", "001_4711.txt"]
     assert all(a.name.isascii() for a in s.articles)
-    folder = squad.write_corpus(s.articles, tmp_path / "corpus")
+    folder = squad_set.write_corpus(s.articles, tmp_path / "corpus")
     docs = {d.source: d for d in load_folder(folder)[0]}
     assert {n: d.text for n, d in docs.items()} == {a.name: a.text for a in s.articles}
     one = read_document(folder / "000_Thames-rio.txt", "000_Thames-rio.txt")
@@ -89,30 +89,30 @@ def test_the_corpus_reads_back_so_every_answer_slices_exactly(squad_file, tmp_pa
 
 
 def test_writing_again_leaves_the_files_alone(squad_file, tmp_path):
-    s = squad.parse(squad.read_squad(squad_file))
-    folder = squad.write_corpus(s.articles, tmp_path / "corpus")
+    s = squad_set.parse(squad_set.read_squad(squad_file))
+    folder = squad_set.write_corpus(s.articles, tmp_path / "corpus")
     (folder / "999_old.txt").write_text("left over", encoding="utf-8")
     before = {p.name: p.stat().st_mtime_ns for p in folder.glob("*.txt") if p.name != "999_old.txt"}
-    squad.write_corpus(s.articles, folder)
+    squad_set.write_corpus(s.articles, folder)
     assert {p.name: p.stat().st_mtime_ns for p in folder.glob("*.txt")} == before
 
 
 def test_the_cache_folder_is_keyed_by_the_files_hash(squad_file, tmp_path, monkeypatch):
     monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path / "cache"))
     sha = sha256_file(squad_file)
-    assert squad.cache_folder(sha) == tmp_path / "cache" / "squad" / sha[:12]
+    assert squad_set.cache_folder(sha) == tmp_path / "cache" / "squad" / sha[:12]
 
 
 def test_the_sentence_baseline_ranks_the_right_sentence_first(squad_file, tmp_path):
-    s = squad.parse(squad.read_squad(squad_file))
-    docs, _ = load_folder(squad.write_corpus(s.articles, tmp_path / "corpus"))
-    index = squad.SentenceBM25(docs)
+    s = squad_set.parse(squad_set.read_squad(squad_file))
+    docs, _ = load_folder(squad_set.write_corpus(s.articles, tmp_path / "corpus"))
+    index = sentence_bm25.SentenceBM25(docs)
     assert len(index.sentences) >= 6
     q7 = next(q for q in s.questions if q.id == "q7")
     top = index.rank(q7.question, k=5)
     text = {d.source: d.text for d in docs}
     assert text[top[0].source][top[0].start : top[0].end] == "Rivers in Wales: the Severn is the longest river in Britain."
-    (r,) = squad.run_baseline(index, [q7], k=5)
+    (r,) = sentence_bm25.run_baseline(index, [q7], k=5)
     assert r.hits[0]
     f = squad.baseline_figures([r])
     assert (f.r1, f.r5, f.lead, f.unit) == (1.0, 1.0, 1.0, "sentences")
@@ -144,8 +144,8 @@ def test_the_command_end_to_end_without_a_model(squad_file, tmp_path, monkeypatc
     from tests.fakes import FakeEmbedder, model_free_settings
 
     monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path / "cache"))
-    home = squad.cache_folder(sha256_file(squad_file))
-    corpus = squad.write_corpus(squad.parse(squad.read_squad(squad_file)).articles, home / "corpus")
+    home = squad_set.cache_folder(sha256_file(squad_file))
+    corpus = squad_set.write_corpus(squad_set.parse(squad_set.read_squad(squad_file)).articles, home / "corpus")
     engine = Engine(corpus=corpus, index_dir=home / "index", embedder=FakeEmbedder(), settings=model_free_settings(),
                     switch_corpus=True, preload=False)
     args = measure_cli.parser("eval").parse_args(["--squad", str(squad_file), "--squad-limit", "5", "--no-progress"])
