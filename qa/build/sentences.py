@@ -119,6 +119,8 @@ def sentence_means(p: Plan, sentence_vectors: np.ndarray) -> np.ndarray:
     measured no better on the seed eval's dev split (evals/README.md)."""
     out = np.zeros((len(p.chunk_rows), sentence_vectors.shape[1]), dtype=np.float32)
     for i, rows in enumerate(p.chunk_rows):
+        if not rows:  # left zero: ``embed`` gives such a chunk its own pass
+            continue
         v = sentence_vectors[rows].mean(axis=0)
         out[i] = v / max(float(np.linalg.norm(v)), 1e-12)
     return out
@@ -137,9 +139,14 @@ def embed(p: Plan, chunks: list, mode: str, cache, embedder, encode=None, encode
 
     chunk_texts = [c.embed_text for c in chunks]
     if mode == "separate":
-        if chunk_mode(mode, chunks_from) == "sentence-mean" and all(p.chunk_rows):
-            vectors, embedded = cache.embed(embedder, p.texts, progress=progress, encode=encode)
-            return sentence_means(p, vectors), vectors, embedded, {text_key(t) for t in p.texts}
+        if chunk_mode(mode, chunks_from) == "sentence-mean":
+            bare = [i for i, rows in enumerate(p.chunk_rows) if not rows]  # a chunk without sentences: its own pass
+            texts = p.texts + [chunk_texts[i] for i in bare]
+            vectors, embedded = cache.embed(embedder, texts, progress=progress, encode=encode)
+            sent_vecs = vectors[: len(p.texts)]
+            chunk_vecs = sentence_means(p, sent_vecs)
+            chunk_vecs[bare] = vectors[len(p.texts) :]
+            return chunk_vecs, sent_vecs, embedded, {text_key(t) for t in texts}
         texts = chunk_texts + p.texts
         vectors, embedded = cache.embed(embedder, texts, progress=progress, encode=encode)
         return vectors[: len(chunks)], vectors[len(chunks) :], embedded, {text_key(t) for t in texts}

@@ -184,6 +184,26 @@ def test_a_sentence_mean_build_embeds_no_chunk_text_and_stores_each_chunk_as_its
         assert np.allclose(v, mean / np.linalg.norm(mean), atol=1e-6)
 
 
+def test_a_chunk_without_sentences_gets_its_own_pass_under_sentence_mean():
+    from qa.build import sentences
+
+    class Cache:  # as EmbeddingCache.embed, without a file
+        def embed(self, embedder, texts, progress=None, encode=None):
+            return embedder.encode(texts), len(texts)
+
+    class Bare:
+        embed_text = "Parks and budgets"
+
+    emb = FakeEmbedder()
+    p = sentences.Plan(texts=["Trains leave at noon.", "Buses leave at one."], chunk_rows=[[0, 1], []])
+    chunk_vecs, sent_vecs, embedded, keys = sentences.embed(p, [Bare(), Bare()], "separate", Cache(), emb,
+                                                            chunks_from="sentence-mean")
+    assert embedded == 3 and len(keys) == 3 and np.allclose(sent_vecs, emb.encode(p.texts))
+    mean = sent_vecs.mean(axis=0)
+    assert np.allclose(chunk_vecs[0], mean / np.linalg.norm(mean), atol=1e-6)
+    assert np.allclose(chunk_vecs[1], emb.encode([Bare.embed_text])[0])
+
+
 def test_an_encoded_build_stores_each_chunk_texts_own_vector(tiny_corpus, tmp_path):
     emb = FakeEmbedder()
     build(tiny_corpus, tmp_path / "ix", emb, chunk_vector_settings("encoded"))
