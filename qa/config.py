@@ -200,9 +200,9 @@ class IndexSettings(_Record):
     pass of its own; ``sentence-mean`` takes the mean of its (separate) sentence vectors, so the model reads each word
     piece once, in its sentence. Seed builds of each, the same code (evals/README.md): dev R@1 / R@5 / MRR@10
     0.617 / 0.792 / 0.687 encoded, 0.631 / 0.792 / 0.700 sentence-mean (lead 0.550 / 0.544); test 0.561 / 0.755 /
-    0.653 and 0.541 / 0.755 / 0.644 (lead 0.408 / 0.388): equal within one or two questions, and a BEIR SciFact build took 0.68x the time
-    and CPU (447.6 s against 658.2 s, quiet; benchmarks/README.md). With pooled sentence vectors the chunk's pass is made
-    anyway, and gives the chunk's vector.
+    0.653 and 0.541 / 0.755 / 0.644 (lead 0.408 / 0.388): equal within one or two questions, and a BEIR SciFact
+    build took 0.68x the time and CPU (447.6 s against 658.2 s, quiet; benchmarks/README.md). With pooled sentence
+    vectors the chunk's pass is made anyway, and gives the chunk's vector.
     """
 
     ann_threshold: int = 50_000
