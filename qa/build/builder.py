@@ -78,6 +78,7 @@ def versions() -> dict[str, str]:
 def settings_of(embedder: Embedder, settings: Settings | ChunkSettings) -> dict:
     """What, besides the documents, decides the index's contents: a change means rebuild."""
     settings = Settings.of(settings)
+    sentence_mode = sentences.effective_mode(embedder, settings.index.sentence_vectors)
     return {
         "model": {"name": embedder.name, "path": resolve_model(embedder.name)},
         "chunking": settings.chunk.to_dict(),
@@ -85,9 +86,8 @@ def settings_of(embedder: Embedder, settings: Settings | ChunkSettings) -> dict:
         "bm25": settings.index.lexical(),
         "late_interaction": late_model() if settings.index.late_interaction else None,
         "late_codec": settings.index.late_codec if settings.index.late_interaction else None,
-        "sentence_vectors": sentences.effective_mode(embedder, settings.index.sentence_vectors),
-        "chunk_vectors": sentences.chunk_mode(sentences.effective_mode(embedder, settings.index.sentence_vectors),
-                                              settings.index.chunk_vectors),
+        "sentence_vectors": sentence_mode,
+        "chunk_vectors": sentences.chunk_mode(sentence_mode, settings.index.chunk_vectors),
         "format": build_dirs.FORMAT_VERSION,
     }
 

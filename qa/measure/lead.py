@@ -37,7 +37,7 @@ MEDIUM_PRECISION = 0.50
 """A bin whose dev leads were right less often than this is "low"."""
 MIN_BIN = 15
 """The fewest dev questions a bin of the chance holds (about a tenth of dev), so that a lucky few (3 right of 3)
-never make a level: today's top bin holds 26 dev questions, right 22 times."""
+never make a level: today's top bin holds 18 dev questions, right 16 times out of fold."""
 
 
 @dataclass

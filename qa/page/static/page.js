@@ -1,4 +1,4 @@
-// The chat page's behaviour (markup from qa/render.py). Clicks on markers, cards and buttons in the
+// The chat page's behaviour (markup from qa/page/reply.py, conversation.py and panel.py). Clicks on markers, cards and buttons in the
 // conversation and the source panel go to Python as JSON through a hidden textbox and button; the
 // rest (scrolling to a new answer, focus, announcements, copying) happens here.
 (() => {
