@@ -195,3 +195,20 @@ def test_maxsim_equals_brute_force():
         np.testing.assert_allclose(om.maxsim(q, matrix, offsets, rows=rows), want[rows], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(om.maxsim(q, matrix.astype(np.float16), offsets), want, atol=0.05)
     assert om.maxsim(q, matrix[:0], np.array([0, 0])).tolist() == [0.0]
+
+
+def test_maxsim_over_every_document_in_order_reads_the_stored_block_in_place():
+    rng = np.random.default_rng(8)
+    q = rng.standard_normal((4, 8)).astype(np.float32)
+    docs = [rng.standard_normal((n, 8)).astype(np.float32) for n in (3, 1, 7, 2)]
+    matrix, offsets = _stack(docs)
+    seen = []
+
+    def decode(block):
+        seen.append(np.shares_memory(block, matrix))
+        return block.astype(np.float32)
+
+    want = _brute_maxsim(q, docs)
+    np.testing.assert_allclose(om.maxsim(q, matrix, offsets, rows=np.arange(4), decode=decode), want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(om.maxsim(q, matrix, offsets, rows=[3, 2, 1, 0], decode=decode), want[::-1], rtol=1e-5, atol=1e-5)
+    assert seen == [True, False]  # all of them in order: no copy of the block; another order: a gathered copy
