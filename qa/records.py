@@ -153,10 +153,13 @@ class LeadReason:
     probability: float  # the lead model's share for it among the candidates (they sum to 1; not calibrated)
     candidates: int  # how many quotable sentences it weighed
     features: tuple[tuple[str, float, float], ...]  # (feature, the lead's value, its weight), as lead.FEATURES
+    considered: tuple[tuple[int, Span, float], ...] = ()  # every candidate (passage index, span, share), best first
 
     def to_dict(self) -> dict:
         return {"probability": round(self.probability, 4), "candidates": self.candidates,
-                "features": [{"name": f, "value": round(v, 4), "weight": w} for f, v, w in self.features]}
+                "features": [{"name": f, "value": round(v, 4), "weight": w} for f, v, w in self.features],
+                "considered": [{"passage": i + 1, "start": a, "end": b, "probability": round(p, 4)}
+                               for i, (a, b), p in self.considered]}
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """What the headline figures hide: each metric by question type and by document, the precision of each
-confidence level, the short answers, and a paired test between two runs (``qa eval --compare A B``).
+confidence level, the short answers, where the lead is lost stage by stage, what refusing more would cost, and a
+paired test between two runs (``qa eval --compare A B``).
 
 The paired test is an exact two-sided sign test over the questions on which the two runs differ: with 98
 questions one question moves a rate by .010, so a change is told from noise only by how many questions each
@@ -21,7 +22,7 @@ from collections import defaultdict
 from math import comb
 from pathlib import Path
 
-from .evals import Result
+from .evals import LEAD_STAGES, Result
 from .evalset import Question
 
 LEVELS = ("high", "medium", "low", "refused")
@@ -90,6 +91,33 @@ def short_answers(questions: list[Question], results: list[Result]) -> dict:
             "inside_evidence": sum(bool(r.short_hit) for r in marked) / len(marked) if marked else float("nan")}
 
 
+def lead_losses(questions: list[Question], results: list[Result]) -> dict:
+    """How many in-scope questions each stage lost the lead at (evals.LEAD_STAGES), and how many of those the lead
+    model lost had a right sentence ranked second."""
+    by_id = {r.qid: r for r in results}
+    rs = [by_id[q.id] for q in questions if not q.out_of_scope and q.id in by_id]
+    counts = {stage: sum(r.lead_stage == stage for r in rs) for stage in LEAD_STAGES}
+    chosen_wrong = [r for r in rs if r.lead_stage.startswith("choice")]
+    return {"questions": len(rs), "stages": {k: v for k, v in counts.items() if v},
+            "second": sum(r.lead_rank == 2 for r in chosen_wrong), "choice": len(chosen_wrong)}
+
+
+def refusal_trade(questions: list[Question], results: list[Result], share: float = 0.8) -> dict:
+    """Refusals as made, and what one threshold on the same confidence would cost to refuse ``share`` of the
+    out-of-scope questions: the answerable questions it would refuse as well."""
+    by_id = {r.qid: r for r in results}
+    inside = [by_id[q.id] for q in questions if not q.out_of_scope and q.id in by_id]
+    outside = [by_id[q.id] for q in questions if q.out_of_scope and q.id in by_id]
+    out = {"answerable": len(inside), "out_of_scope": len(outside), "refused_answerable": sum(r.abstained for r in inside),
+           "refused_out_of_scope": sum(r.abstained for r in outside), "share": share, "would_refuse_answerable": None}
+    if outside:
+        need = -(-len(outside) * share // 1)  # ceil
+        bar = sorted(r.confidence for r in outside)[int(need) - 1]
+        out["would_refuse_answerable"] = sum(r.confidence <= bar for r in inside)
+        out["would_refuse_out_of_scope"] = sum(r.confidence <= bar for r in outside)
+    return out
+
+
 def sign_test(wins: int, losses: int) -> float:
     """Two-sided exact sign test: the chance of a split at least this uneven if both sides were equally good."""
     n = wins + losses
@@ -152,6 +180,21 @@ def lines(questions: list[Question], results: list[Result], split: str) -> list[
     s = short_answers(qs, results)
     out += ["", f"Short answers, {split}: marked for {s['marked']} of {s['questions']} questions; inside the evidence "
                 f"{_f(s['inside_evidence'])} of those."]
+    lost = lead_losses(qs, results)
+    if lost["questions"]:
+        out += ["", f"Where the lead is lost, {split} (each in-scope question once, at the last stage that still held "
+                    f"the answer; {lost['questions']} questions):"]
+        out += _table(["stage", "questions", "share", "what it means"],
+                      [[k, str(v), _f(v / lost["questions"]), LEAD_STAGES[k]] for k, v in lost["stages"].items()])
+        if lost["choice"]:
+            out += ["", f"Of the {lost['choice']} lost at the lead model's choice, {lost['second']} had a right sentence "
+                        "ranked second."]
+    t = refusal_trade(qs, results)
+    if t["out_of_scope"]:
+        out += ["", f"Refusals, {split}: {t['refused_out_of_scope']} of {t['out_of_scope']} out-of-scope questions and "
+                    f"{t['refused_answerable']} of {t['answerable']} answerable ones. Refusing "
+                    f"{t['would_refuse_out_of_scope']} of {t['out_of_scope']} out-of-scope questions (at least "
+                    f"{t['share']:.0%}) by the same confidence would refuse {t['would_refuse_answerable']} answerable ones."]
     for title, key in (("question type", lambda q: question_type(q.question)), ("document", lambda q: q.targets[0].source if q.targets else "-")):
         out += ["", f"By {title}, {split}:"]
         out += _table([title, "n", "R@1", "R@5", "lead"],

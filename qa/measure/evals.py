@@ -42,6 +42,8 @@ class Result:
     candidate_rank: int | None = None  # rank (from 1) of the first hit among the first stage's candidates
     level: str = ""  # the confidence level shown: "high", "medium" or "low"
     short_hit: bool | None = None  # the short answer lies inside an evidence span (None: no short answer marked)
+    lead_stage: str = ""  # where the lead was lost (LEAD_STAGES; "" out of scope)
+    lead_rank: int | None = None  # rank (from 1) of the first right sentence among those the lead model weighed
 
     @property
     def first_hit(self) -> int | None:
@@ -60,6 +62,48 @@ def top_sentence(answer) -> tuple[str, int, int, float] | None:
 
 CEILINGS = (20, 50, 100)
 """Depths at which the first stage's candidates are checked for a hit: no later stage can do better."""
+
+LEAD_STAGES = {
+    "right": "the lead answers",
+    "choice, same passage": "the lead model chose another sentence of the passage that holds a right one",
+    "choice, other passage": "the lead model chose a sentence of a passage with no right one; another it weighed held one",
+    "no right sentence": "a passage the lead is chosen from hits, but none of its quotable sentences overlaps the evidence",
+    "lead wrong": "the lead is wrong and the lead model did not choose it (options without it)",
+    "order": "the first hit is ranked below the passages the lead is chosen from (within k)",
+    "first stage order": "no hit in the top k, but one among the first stage's candidates",
+    "candidates": "no hit among the first stage's candidates either",
+    "not in the top k": "no hit in the top k (the first stage's candidates were not looked at)",
+}
+"""Where an in-scope question's lead was lost, each question counted once, at the last stage that still held the
+answer (a refused question counts where its lead stood: the Sentence column does the same)."""
+
+
+def lead_stage(q: Question, answer, hits: tuple[int | None, ...], lead_hit: bool, cand: int | None,
+               lead_passages: int, looked: bool = True) -> tuple[str, int | None]:
+    """(stage, rank of the first right sentence among those the lead model weighed) for one answer; ``cand``: the
+    first hit's rank among the first stage's candidates, if ``looked`` for."""
+    if q.out_of_scope:
+        return "", None
+    rank, same = None, False
+    why = answer.lead_reason
+    if why is not None:
+        right = [i for i, (p, span, _) in enumerate(why.considered)
+                 if any(answer.passages[p].source == t.source and span_overlap(span, (t.start, t.end)) > 0 for t in q.targets)]
+        if right:
+            rank = right[0] + 1
+            same = any(why.considered[i][0] == why.considered[0][0] for i in right)
+    if lead_hit:
+        return "right", rank
+    if rank is not None:
+        return ("choice, same passage" if same else "choice, other passage"), rank
+    first = next((i + 1 for i, h in enumerate(hits) if h is not None), None)
+    if first is not None and first <= lead_passages:
+        return ("no right sentence" if why is not None else "lead wrong"), None
+    if first is not None:
+        return "order", None
+    if not looked:
+        return "not in the top k", None
+    return ("first stage order" if cand is not None else "candidates"), None
 
 
 def ask_one(engine, q: Question, mode: str, k: int, ceiling: int = max(CEILINGS)) -> Result:
@@ -94,9 +138,11 @@ def ask_one(engine, q: Question, mode: str, k: int, ceiling: int = max(CEILINGS)
     if answer.short is not None and answer.lead is not None:
         src, (a, b) = answer.passages[answer.lead[0]].source, answer.short
         short_hit = any(src == t.source and t.start <= a and b <= t.end for t in q.targets)
+    stage, rank = lead_stage(q, answer, hits, ans_hit, cand, engine.settings.answer.lead_passages,
+                             looked=bool(q.targets and ceiling))
     return Result(q.id, mode, results, hits, tuple(p.source in sources for p in answer.passages), ans_hit,
                   " ".join(sentence.split()), float(answer.confidence), bool(answer.abstained), float(ms), top, cand,
-                  answer.level, short_hit)
+                  answer.level, short_hit, stage, rank)
 
 
 def run(engine, questions: list[Question], modes: Iterable[str], k: int = 10, progress: bool = True,

@@ -177,6 +177,7 @@ def write_run(path: str | Path, results: dict[str, list[Result]]) -> list[Path]:
             for r in rs:
                 f.write(json.dumps({"id": r.qid, "mode": mode, "first_hit": r.first_hit, "lead_hit": r.answer_hit,
                                     "level": r.level, "abstained": r.abstained, "short_hit": r.short_hit,
+                                    "lead_stage": r.lead_stage, "lead_rank": r.lead_rank,
                                     "results": list(r.results)}, ensure_ascii=False) + "\n")
         out.append(p)
     return out

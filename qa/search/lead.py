@@ -144,13 +144,16 @@ def rank(question: str, hits: Sequence[Hit], ok: Sequence[Sequence[bool]], weigh
 def choose(question: str, hits: Sequence[Hit], ok: Sequence[Sequence[bool]], weights: Mapping[str, float],
            passages: int = 3) -> tuple[Candidate, LeadReason] | None:
     """The best candidate (as ``rank`` orders them) and why: the model's chance for it, how many sentences it
-    weighed, and each feature's value for it with its weight (their products summed are its score)."""
+    weighed, each feature's value for it with its weight (their products summed are its score), and every
+    candidate with its chance, best first (so an eval can tell where a right sentence stood)."""
     cands, x, w, p = _scored(question, hits, ok, weights, passages)
     if not cands:
         return None
-    best = int(np.argsort(-p, kind="stable")[0])
+    order = np.argsort(-p, kind="stable")
+    best = int(order[0])
     reason = LeadReason(probability=float(p[best]), candidates=len(cands),
-                        features=tuple((f, float(x[best, i]), float(w[i])) for i, f in enumerate(FEATURES)))
+                        features=tuple((f, float(x[best, i]), float(w[i])) for i, f in enumerate(FEATURES)),
+                        considered=tuple((cands[i].passage, cands[i].span, float(p[i])) for i in order))
     return cands[best], reason
 
 

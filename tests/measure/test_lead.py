@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -100,3 +101,67 @@ def test_question_types(question, kind):
     assert breakdown.question_type(question) == kind
 
 
+
+
+def _answer(considered, sources=("a.txt", "b.txt", "c.txt")):
+    from qa.records import Answer, LeadReason, Passage
+
+    passages = tuple(Passage(s, "T", (), 0, 500, "x" * 500, 1.0, ()) for s in sources)
+    why = LeadReason(probability=considered[0][2], candidates=len(considered), features=(), considered=tuple(considered))
+    return Answer("q?", passages, False, lead=considered[0][:2], lead_reason=why)
+
+
+ON_A = Question("q1", "Who?", (Target("a.txt", "e", 100, 150),))
+
+
+@pytest.mark.parametrize("considered, hits, lead_hit, stage, rank", [
+    ([(0, (100, 140), 0.6), (0, (10, 40), 0.4)], (0, None, None), True, "right", 1),
+    ([(0, (10, 40), 0.5), (1, (0, 20), 0.3), (0, (120, 160), 0.2)], (0, None, None), False, "choice, same passage", 3),
+    ([(1, (0, 20), 0.7), (0, (130, 170), 0.3)], (0, None, None), False, "choice, other passage", 2),
+    ([(0, (10, 40), 0.7), (0, (200, 260), 0.3)], (0, None, None), False, "no right sentence", None),
+    ([(0, (10, 40), 0.7)], (None, None, None, None, 0), False, "order", None),
+])
+def test_the_stage_that_lost_a_lead_is_read_from_the_sentences_the_lead_model_weighed(considered, hits, lead_hit, stage, rank):
+    from qa.measure.evals import lead_stage
+
+    answer = _answer(considered)
+    assert lead_stage(ON_A, answer, hits, lead_hit, None, 3) == (stage, rank)
+
+
+def test_a_lead_lost_before_the_answer_stage_says_which_stage_and_out_of_scope_has_none():
+    from qa.measure.evals import lead_stage
+
+    answer = _answer([(0, (10, 40), 1.0)])
+    none = (None,) * 10
+    assert lead_stage(ON_A, answer, none, False, 37, 3) == ("first stage order", None)
+    assert lead_stage(ON_A, answer, none, False, None, 3) == ("candidates", None)
+    assert lead_stage(ON_A, answer, none, False, None, 3, looked=False) == ("not in the top k", None)
+    assert lead_stage(Question("o", "Peru?", (), out_of_scope=True), answer, none, False, None, 3) == ("", None)
+    plain = dataclasses.replace(answer, lead_reason=None)  # options without the lead model
+    assert lead_stage(ON_A, plain, (0,) + none, False, 1, 3) == ("lead wrong", None)
+
+
+def _result(qid, stage="", rank=None, confidence=0.0, abstained=False):
+    from qa.measure.evals import Result
+
+    return Result(qid, "hybrid", (), (), (), stage == "right", "", confidence, abstained, 1.0, lead_stage=stage, lead_rank=rank)
+
+
+def test_the_breakdown_counts_each_stage_and_prices_refusing_more():
+    qs = [Question(f"i{i}", "What?", (Target("a.txt", "e", 0, 1),), "test") for i in range(6)]
+    qs += [Question(f"o{i}", "Peru?", (), "test", out_of_scope=True) for i in range(5)]
+    rs = [_result("i0", "right", 1, 3.0), _result("i1", "choice, same passage", 2, 2.0),
+          _result("i2", "choice, other passage", 4, -5.0), _result("i3", "order", None, -9.5, True),
+          _result("i4", "right", 1, -7.0), _result("i5", "candidates", None, -6.0)]
+    rs += [_result("o0", confidence=-11.0, abstained=True), _result("o1", confidence=-10.0, abstained=True),
+           _result("o2", confidence=-9.0, abstained=True), _result("o3", confidence=-6.5), _result("o4", confidence=1.0)]
+    lost = breakdown.lead_losses(qs, rs)
+    assert lost["questions"] == 6 and lost["stages"] == {"right": 2, "choice, same passage": 1, "choice, other passage": 1,
+                                                         "order": 1, "candidates": 1}
+    assert lost["choice"] == 2 and lost["second"] == 1
+    trade = breakdown.refusal_trade(qs, rs)
+    assert (trade["refused_out_of_scope"], trade["refused_answerable"]) == (3, 1)
+    # 4 of 5 out of scope (80%) need a bar at -6.5: answerable -9.5, -7.0 fall under it
+    assert (trade["would_refuse_out_of_scope"], trade["would_refuse_answerable"]) == (4, 2)
+    text = "\n".join(breakdown.lines(qs, rs, "test"))
+    assert "| choice, other passage | 1 | 0.167 |" in text and "would refuse 2 answerable ones" in text

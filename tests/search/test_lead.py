@@ -139,3 +139,18 @@ def test_without_the_lead_model_there_is_no_reason_to_give():
 def test_every_feature_is_put_in_words_with_its_scale():
     assert list(lead.FEATURE_WORDS) == list(lead.FEATURES)
     assert {scale for _, scale in lead.FEATURE_WORDS.values()} <= {"yes/no", "logit", "position", "z", "share"}
+
+
+def test_the_reason_lists_every_sentence_weighed_best_first_with_its_share():
+    doc, h = hit([0.9, 0.5, 0.6, 0.1], [3, 0, 1, -5], [2, 1, 4, -3])
+    weights = {"context": 1.0, "cross": 0.5}
+    q = "What does Claire Fuller find hardest?"
+    answer = make_answer(q, [h], {"d.txt": doc}, "hybrid", AnswerSettings(lead_weights=tuple(weights.items())))
+    considered = answer.lead_reason.considered
+    cands, p = lead.rank(q, [h], lead.quotable_flags([h], {"d.txt": doc}), weights)
+    assert [(c.passage, c.span) for c in cands] == [(i, s) for i, s, _ in considered]
+    assert np.allclose([x for _, _, x in considered], p) and np.isclose(sum(p), 1.0)
+    assert considered[0][:2] == answer.lead and considered[0][2] == answer.lead_reason.probability
+    first = answer.to_dict()["lead_reason"]["considered"][0]
+    assert first == {"passage": 1, "start": answer.lead[1][0], "end": answer.lead[1][1],
+                     "probability": round(answer.lead_reason.probability, 4)}
