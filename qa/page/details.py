@@ -83,6 +83,14 @@ def _lead_html(answer: Answer, number: dict[int, int]) -> str:
                      "Each feature's value × its weight (fitted on the dev split of the evaluation set) = what it adds "
                      f"to the sentence's score against the others, largest first.<ul>{items}</ul>" if items else
                      "no feature set it apart"))
+        if len(why.considered) > 1:
+            j, (c, d), share = why.considered[1]
+            pj = answer.passages[j]
+            marker = f" [{number[j]}]" if j in number else ""
+            rows.append(("Next in line",
+                         esc(f"“{gist(pj.text[c - pj.start : d - pj.start], QUOTE_CHARS)}”{marker}, share "
+                             f"{_num(share)}: the sentence it weighed second, the first place to look when the lead "
+                             "does not answer")))
     else:
         rows.append(("What chose it", "the best-scoring quotable sentence of the first passages (no lead model under "
                                       "these search settings)"))

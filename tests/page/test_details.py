@@ -144,3 +144,12 @@ def test_every_kind_of_confidence_is_put_in_words():
 
 def test_an_answer_without_passages_has_no_view():
     assert details.details_html(answer(passages=(), abstained=True, lead=None, short=None)) == ""
+
+
+def test_the_sentence_weighed_second_is_named_as_the_next_place_to_look():
+    second = (1, (0, 18), 0.1234)  # "Leaders met often." in the second passage
+    why = LeadReason(WHY.probability, WHY.candidates, WHY.features, considered=((0, LEAD, WHY.probability), second))
+    text = visible(details.details_html(answer(lead_reason=why)))
+    assert ("Next in line “Leaders met often.” [2], share 0.12: the sentence it weighed second, the first place to look "
+            "when the lead does not answer") in text
+    assert "Next in line" not in visible(details.details_html(answer())), "one sentence weighed: nothing is next"
