@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from math import comb
+from math import ceil, comb
 from pathlib import Path
 
 from .evals import LEAD_STAGES, Result
@@ -111,8 +111,8 @@ def refusal_trade(questions: list[Question], results: list[Result], share: float
     out = {"answerable": len(inside), "out_of_scope": len(outside), "refused_answerable": sum(r.abstained for r in inside),
            "refused_out_of_scope": sum(r.abstained for r in outside), "share": share, "would_refuse_answerable": None}
     if outside:
-        need = -(-len(outside) * share // 1)  # ceil
-        bar = sorted(r.confidence for r in outside)[int(need) - 1]
+        need = max(1, ceil(len(outside) * share - 1e-9))  # 15 x 0.8 is 12, not 13, whatever the rounding
+        bar = sorted(r.confidence for r in outside)[need - 1]
         out["would_refuse_answerable"] = sum(r.confidence <= bar for r in inside)
         out["would_refuse_out_of_scope"] = sum(r.confidence <= bar for r in outside)
     return out
