@@ -414,8 +414,8 @@ def maxsim(qvecs: np.ndarray, doc_matrix: np.ndarray, doc_offsets: np.ndarray,
     float16 storage is converted here, which made it 134 ms: convert to float32 once at load.
     ``decode`` turns the gathered rows into float32 vectors, when ``doc_matrix`` holds codes (late_codec).
     ``rows`` naming every document in order reads the block in place: gathering a copy of all of it (47 MB on the
-    seeds) took 12 ms at the median and 250-600 ms for about one question in twenty (allocating and faulting in
-    fresh pages), which was most of ``qa bench``'s hybrid p95.
+    seeds) took 12 ms at the median and 250-600 ms for about one question in twenty (most likely allocating and
+    faulting in a fresh 47 MB each time), which was most of ``qa bench``'s hybrid p95.
     """
     offsets = np.asarray(doc_offsets, dtype=np.int64)
     starts, ends = offsets[:-1], offsets[1:]
