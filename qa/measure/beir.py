@@ -212,13 +212,14 @@ def scifact_build(opt, work: Path, inproc) -> tuple[str, Path, dict, dict]:
     """Build BEIR SciFact (or ``--scifact-docs`` of it) from a fresh index folder and score it: (the row's name,
     the folder of documents, the build scenario's result, the quality: nDCG@10 per mode) for the build rate
     section's SciFact row (qa/measure/build_rate.py)."""
+    from .build_scenarios import build_options
     from .scenarios import run
 
     data = subset(read(Path(opt.scifact)), opt.scifact_docs)
     folder = write_documents(data, work / "scifact-docs")
     eval_set = work / "scifact-eval.json"  # a file, not the child's argument: the queries fill ~40 kB
     eval_set.write_text(json.dumps({"queries": data.queries, "qrels": data.qrels}), encoding="utf-8")
-    how = {k: getattr(opt, k, None) for k in ("sentence_vectors", "chunk_vectors")}  # --sentence-vectors, --chunk-vectors; None: the default
+    how = build_options(opt)
     b = run("build", {"corpus": str(folder), "index_dir": str(work / "rate-scifact"), **how}, inproc)
     e = run("beir_eval", {"corpus": str(folder), "index_dir": str(work / "rate-scifact"), "eval_set": str(eval_set),
                           "modes": opt.scifact_modes, **how}, inproc, module="qa.measure.beir")

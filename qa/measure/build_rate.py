@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import beir
+from .build_scenarios import build_options
 from .meters import disk_bytes
 from .scenarios import run
 from .synthetic import sentence_pool, write_short_docs
@@ -28,7 +29,7 @@ def build_rate_section(opt, work: Path, inproc) -> dict:
     if opt.short_docs > 0:
         sources.append(("short documents", write_short_docs(work / "short-docs", opt.short_docs, sentence_pool(Path(opt.corpus)))))
     sources.append(("seeds", Path(opt.corpus)))
-    how = {k: getattr(opt, k, None) for k in ("sentence_vectors", "chunk_vectors")}  # --sentence-vectors, --chunk-vectors; None: the default
+    how = build_options(opt)
     rows = [build_row(name, corpus, run("build", {"corpus": str(corpus), "index_dir": str(work / f"rate-{corpus.name}"), **how},
                                         inproc)) for name, corpus in sources]
     if opt.scifact:

@@ -14,6 +14,15 @@ import numpy as np
 from .meters import disk_bytes, loaded_embedder, rss_mb, summary
 from .synthetic import sentence_pool
 
+BUILD_OPTIONS = ("sentence_vectors", "chunk_vectors")
+"""The bench's options (--sentence-vectors, --chunk-vectors) that a build scenario hands to IndexSettings."""
+
+
+def build_options(opt) -> dict:
+    """The build options the bench was given, for a scenario's arguments (None: the default)."""
+    return {k: getattr(opt, k, None) for k in BUILD_OPTIONS}
+
+
 EDIT_DOC = "000_ca9353bd9b097081.txt"  # the smallest seed document (2.7 kB): the incremental edit target
 
 
@@ -24,7 +33,7 @@ def settings_for(a: dict):
     sentences embedded on their own."""
     from ..config import Settings
 
-    index = {k: a[k] for k in ("ann_threshold", "sentence_vectors", "chunk_vectors") if a.get(k) is not None}
+    index = {k: a[k] for k in ("ann_threshold", *BUILD_OPTIONS) if a.get(k) is not None}
     if a.get("approx_embed"):
         index["sentence_vectors"] = "separate"
     s = Settings()
