@@ -17,7 +17,7 @@ import numpy as np
 
 from ..search.answer import ranked_highlights
 from ..errors import BadQuestionError, EvalSetError
-from .evalset import SPLITS, Question, hit_target, span_overlap
+from .evalset import SPLITS, Question, hit_target, overlaps_evidence
 
 CUTOFFS = (1, 3, 5, 10)
 FAIL_AT = 5
@@ -48,7 +48,12 @@ class Result:
     @property
     def first_hit(self) -> int | None:
         """Rank (from 1) of the first passage that hits, or None."""
-        return next((i + 1 for i, h in enumerate(self.hit_targets) if h is not None), None)
+        return first_hit(self.hit_targets)
+
+
+def first_hit(hit_targets: Iterable[int | None]) -> int | None:
+    """Rank (from 1) of the first passage that hits a target (per passage: the target's index or None), or None."""
+    return next((i + 1 for i, h in enumerate(hit_targets) if h is not None), None)
 
 
 def top_sentence(answer) -> tuple[str, int, int, float] | None:
@@ -87,8 +92,7 @@ def lead_stage(q: Question, answer, hits: tuple[int | None, ...], lead_hit: bool
     rank, same = None, False
     why = answer.lead_reason
     if why is not None:
-        right = [i for i, (p, span, _) in enumerate(why.considered)
-                 if any(answer.passages[p].source == t.source and span_overlap(span, (t.start, t.end)) > 0 for t in q.targets)]
+        right = [i for i, (p, span, _) in enumerate(why.considered) if overlaps_evidence(answer.passages[p].source, span, q.targets)]
         if right:
             rank = right[0] + 1
             same = any(why.considered[i][0] == why.considered[0][0] for i in right)
@@ -96,7 +100,7 @@ def lead_stage(q: Question, answer, hits: tuple[int | None, ...], lead_hit: bool
         return "right", rank
     if rank is not None:
         return ("choice, same passage" if same else "choice, other passage"), rank
-    first = next((i + 1 for i, h in enumerate(hits) if h is not None), None)
+    first = first_hit(hits)
     if first is not None and first <= lead_passages:
         return ("no right sentence" if why is not None else "lead wrong"), None
     if first is not None:
@@ -123,7 +127,7 @@ def ask_one(engine, q: Question, mode: str, k: int, ceiling: int = max(CEILINGS)
     ans_hit, sentence = False, ""
     if best is not None:
         src, a, b, _ = best
-        ans_hit = any(src == t.source and span_overlap((a, b), (t.start, t.end)) > 0 for t in q.targets)
+        ans_hit = overlaps_evidence(src, (a, b), q.targets)
         sentence = engine.document(src).text[a:b]
     top = {}
     if answer.passages:

@@ -156,6 +156,12 @@ def span_overlap(a: tuple[int, int], b: tuple[int, int]) -> int:
     return max(0, min(a[1], b[1]) - max(a[0], b[0]))
 
 
+def overlaps_evidence(source: str, span: tuple[int, int], targets: Iterable[Target]) -> bool:
+    """Whether a sentence at ``span`` of ``source`` shares a character with any target's evidence: the rule for a
+    lead (or any answering sentence) being right."""
+    return any(source == t.source and span_overlap(span, (t.start, t.end)) > 0 for t in targets)
+
+
 def hit_target(source: str, start: int, end: int, targets: Iterable[Target]) -> int | None:
     """Index of the first target this passage hits, or None."""
     for i, t in enumerate(targets):

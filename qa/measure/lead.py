@@ -26,7 +26,7 @@ import numpy as np
 
 from ..search import lead
 from ..search.answer import confidence_level, lead_chance
-from .evalset import Question, span_overlap
+from .evalset import Question, overlaps_evidence
 
 L2 = 0.1
 """The penalty on the standardised weights; 0.01 / 0.1 / 1 gave the same 5-fold dev lead within a question."""
@@ -61,8 +61,7 @@ def collect(engine, questions: list[Question], k: int = 5, progress: bool = True
         ok = lead.quotable_flags(hits, retriever.index.docs, passages)
         cands = lead.candidates(hits, ok, passages)
         X = lead.features(text, hits, cands)
-        y = np.array([any(hits[c.passage].chunk.source == t.source and span_overlap(c.span, (t.start, t.end)) > 0
-                          for t in q.targets) for c in cands], dtype=bool)
+        y = np.array([overlaps_evidence(hits[c.passage].chunk.source, c.span, q.targets) for c in cands], dtype=bool)
         out.append(Sample(q.id, X, y, q.out_of_scope))
     return out
 

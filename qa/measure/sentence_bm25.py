@@ -12,7 +12,7 @@ import numpy as np
 
 from ..config import IndexSettings
 from ..records import Document
-from .evalset import Question, Target, span_overlap
+from .evalset import Question, Target, overlaps_evidence
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class BaselineResult:
 
 
 def overlaps(s: Sentence, targets: Sequence[Target]) -> bool:
-    return any(s.source == t.source and span_overlap((s.start, s.end), (t.start, t.end)) > 0 for t in targets)
+    return overlaps_evidence(s.source, (s.start, s.end), targets)
 
 
 def run_baseline(index: SentenceBM25, questions: Sequence[Question], k: int = 5) -> list[BaselineResult]:
