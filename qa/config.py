@@ -203,6 +203,14 @@ class IndexSettings(_Record):
     0.653 and 0.541 / 0.755 / 0.644 (lead 0.408 / 0.388): equal within one or two questions, and a BEIR SciFact
     build took 0.68x the time and CPU (447.6 s against 658.2 s, quiet; benchmarks/README.md). With pooled sentence
     vectors the chunk's pass is made anyway, and gives the chunk's vector.
+
+    ``second_dense``: also store bge-small-en vectors of every chunk and sentence (qa/models/second.py), for a
+    fourth ranked list (RetrievalSettings.second_weight): a second model misses other passages than MiniLM does.
+    Seed builds without and with it (evals/README.md): dev R@1 / R@5 / MRR@10 0.631 / 0.792 / 0.700 and
+    0.631 / 0.826 / 0.703; test 0.541 / 0.755 / 0.644 and 0.561 / 0.786 / 0.659, the lead 0.388 -> 0.418. Texts as
+    they stand won on dev R@5 over the chunk's vector as its sentences' mean (0.812) and over texts with the
+    title/section prefix (0.819). It costs the build one pass over every chunk and sentence (the seeds: 1,638
+    texts in 5.4 s), cached by content like the MiniLM vectors.
     """
 
     ann_threshold: int = 50_000
@@ -212,6 +220,7 @@ class IndexSettings(_Record):
     bm25_stopwords: str = "en"
     late_interaction: bool = True
     late_codec: str = "rpq48"
+    second_dense: bool = True
     sentence_vectors: str = "separate"
     chunk_vectors: str = "sentence-mean"
 
@@ -269,6 +278,10 @@ class RetrievalSettings(_Record):
     chunks: 38 ms on a busy machine, ~130 ms at 1,000); above it only the dense and
     BM25 candidates (at most 2 x ``candidates``), so a query's cost does not grow with the corpus.
 
+    ``second_weight``: weight of the second dense ranking (bge-small-en, qa/models/second.py) in the fusion, when
+    the index has its vectors (IndexSettings.second_dense). ``second_full_max``: up to this many chunks every chunk
+    is scored (one matrix product over the chunk and sentence vectors); above it only the other lists' candidates.
+
     ``spelling``: put a question's words that the documents never use right to the nearest word they do use
     (qa/search/spelling.py) before searching; measured by ``qa eval --typos`` (evals/README.md).
     ``max_shared``: a chunk more than this share of whose text is in a
@@ -283,6 +296,8 @@ class RetrievalSettings(_Record):
     max_k: int = MAX_K
     late_weight: float = 2.0
     late_full_max: int = 1_000
+    second_weight: float = 1.5
+    second_full_max: int = 50_000
     exact_filter_max: int = 20_000
     sentence_weight: float = 1.0
     min_sentence_words: int = 4
@@ -311,11 +326,11 @@ class AnswerSettings(_Record):
     score an answer's confidence can be (``answer.SCORE_KINDS``), each chosen by ``python -m qa eval
     --calibrate`` on the dev split under the options that make it: the threshold with the best balanced
     accuracy among those refusing at most 5% of the in-scope questions (149 in scope, 15 out of scope on dev).
-    ``abstain_logit``: the cross-encoder's logit for the first passage (the default, reranked): 8/15 out of
-    scope refused, 2/149 in scope (on the build with compressed ColBERT vectors, rpq48; the float16 build's
-    -9.3566 refused the same). ``abstain_late``: ColBERT's best sentence in the first passage
+    ``abstain_logit``: the cross-encoder's logit for the first passage (the default, reranked): 9/15 out of
+    scope refused, 7/149 in scope (chosen with the bge list in the fusion; without it, -8.8548 refused 8/15,
+    3/149). ``abstain_late``: ColBERT's best sentence in the first passage
     (``--rerank none``): 5/15, 4/149 (rpq48 build; float16's 0.7067 refused 4/15, 3/149). ``abstain_cross``: the cross-encoder's best sentence there (``--rerank
-    none --sentences cross-encoder``): 6/15, 7/149. ``abstain_threshold``: MiniLM's best sentence cosine
+    none --sentences cross-encoder``): 2/15, 1/149 (with the bge list; without it, -10.7925 refused 6/15, 7/149). ``abstain_threshold``: MiniLM's best sentence cosine
     (``--rerank none --sentences cosine``): 5/15, 0/149. ``abstain_terms``: the share of the question's BM25
     terms in the best sentence (``--mode bm25 --rerank none --sentences cosine``): 2/15, 3/149.
 
@@ -350,10 +365,10 @@ class AnswerSettings(_Record):
 
     abstain_threshold: float = 0.2911
     high_confidence: float = 0.55
-    abstain_logit: float = -8.8548
+    abstain_logit: float = -7.8891
     high_logit: float = 3.0
     abstain_late: float = 0.7102
-    abstain_cross: float = -10.7925
+    abstain_cross: float = -11.2012
     abstain_terms: float = 0.1909
     lead_passages: int = 3
     lead_weights: tuple[tuple[str, float], ...] = (

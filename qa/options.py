@@ -22,6 +22,8 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chunk-vectors", choices=list(config.CHUNK_VECTORS),
                    help="how chunk vectors are made: " + "; ".join(f"{k}: {v}" for k, v in config.CHUNK_VECTORS.items())
                    + f" (default {config.IndexSettings().chunk_vectors})")
+    p.add_argument("--no-second-dense", action="store_true",
+                   help="build without bge-small-en vectors (the fusion's fourth list): a faster build, lower recall")
     add_store_options(p)
 
 
@@ -81,6 +83,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         index = dataclasses.replace(index, sentence_vectors=args.sentence_vectors)
     if getattr(args, "chunk_vectors", None):
         index = dataclasses.replace(index, chunk_vectors=args.chunk_vectors)
+    if getattr(args, "no_second_dense", False):
+        index = dataclasses.replace(index, second_dense=False)
     return Settings(chunk=ChunkSettings(**given), index=index, retrieval=retrieval,
                     rerank=dataclasses.replace(RerankSettings(), **rerank))
 

@@ -117,6 +117,8 @@ class Hit:
     sentence_scores: tuple[float, ...] = ()  # the question against each of chunk.sentences, in order
     late: float | None = None  # ColBERT MaxSim
     rank_late: int | None = None
+    second: float | None = None  # bge-small-en cosine (chunk or sentence: qa/models/second.py)
+    rank_second: int | None = None
     rerank: float | None = None  # the cross-encoder's relevance logit, when the hit was reranked
     back_matter: bool = False  # most of the chunk is references, about the author, imprint or bylines
     signals: SentenceSignals | None = None  # the second stage's sentence measurements, for the first few hits
@@ -132,6 +134,8 @@ class Scores:
     rerank: float | None = None  # the cross-encoder's relevance logit (higher is more relevant; not a probability)
     late: float | None = None  # ColBERT MaxSim: the sum over the question's 32 token vectors of each one's best cosine
     rank_late: int | None = None
+    second: float | None = None  # bge-small-en cosine, -1 to 1 (the passage or its best sentence)
+    rank_second: int | None = None
     dense: float | None = None  # cosine similarity, -1 to 1 (the passage or its best sentence)
     rank_dense: int | None = None
     bm25: float | None = None  # BM25, 0 and up (no fixed top)
@@ -140,7 +144,7 @@ class Scores:
     @classmethod
     def of(cls, hit: Hit) -> Scores:
         return cls(rank_fused=hit.rank_fused, rerank=hit.rerank, late=hit.late, rank_late=hit.rank_late,
-                   dense=hit.dense, rank_dense=hit.rank_dense, bm25=hit.bm25, rank_bm25=hit.rank_bm25)
+                   second=hit.second, rank_second=hit.rank_second, dense=hit.dense, rank_dense=hit.rank_dense, bm25=hit.bm25, rank_bm25=hit.rank_bm25)
 
     def to_dict(self) -> dict:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in dataclasses.asdict(self).items()}

@@ -70,7 +70,7 @@ def model_free_settings(**chunk):
     from qa.config import ChunkSettings, IndexSettings, RerankSettings, Settings
 
     return Settings(
-        chunk=ChunkSettings(**chunk), index=IndexSettings(late_interaction=False),
+        chunk=ChunkSettings(**chunk), index=IndexSettings(late_interaction=False, second_dense=False),
         rerank=RerankSettings(model="none", sentences="cosine"),
     )
 

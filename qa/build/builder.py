@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..models import late
+from ..models import late, second
 from ..ingest import lexical
 from ..index import build_dirs, late_files, record_files, store
 from ..ingest.chunk import Prefixer, chunk_document
@@ -86,6 +86,7 @@ def settings_of(embedder: Embedder, settings: Settings | ChunkSettings) -> dict:
         "bm25": settings.index.lexical(),
         "late_interaction": late_model() if settings.index.late_interaction else None,
         "late_codec": settings.index.late_codec if settings.index.late_interaction else None,
+        "second_dense": second.describe() if settings.index.second_dense else None,
         "sentence_vectors": sentence_mode,
         "chunk_vectors": sentences.chunk_mode(sentence_mode, settings.index.chunk_vectors),
         "format": build_dirs.FORMAT_VERSION,
@@ -128,6 +129,28 @@ def late_interaction(chunks: list, codec_name: str, index_dir: Path, build: Path
                                  encode=encode, block_size=block_size, codec_name=codec_name, codec=codec,
                                  sink=late_files.LateWriter(build), timings=timings)
     return tokens, encoded, token_cache
+
+
+def second_dense(chunks: list, chunk_rows: list[list[int]], docs: dict, index_dir: Path, say,
+                 encode=None) -> tuple[second.SecondVectors, int, EmbeddingCache, set[str]]:
+    """bge-small-en vectors of every chunk and sentence row, each text as it stands in its document: (vectors, texts
+    encoded, their cache, the cache keys this build uses). Texts the cache holds (an earlier build's, or a killed
+    build's) are not encoded again, so a rebuild encodes only new text. ``encode``: a Ray build's workers
+    (default: this process, ``second.encode_documents``)."""
+    texts: dict[int, str] = {}
+    for c, rows in zip(chunks, chunk_rows):
+        for (a, b), r in zip(c.sentences, rows):
+            texts.setdefault(r, docs[c.source].text[a:b])
+    sentence_texts = [texts[r] for r in range(len(texts))]
+    chunk_texts = [c.text for c in chunks]
+    cache = EmbeddingCache(index_dir / "cache" / f"{text_key(second.MODEL)[:16]}.npz")
+    if not chunk_texts:
+        empty = np.zeros((0, second.DIM), dtype=np.float32)
+        return second.SecondVectors(empty, empty), 0, cache, set()
+    vectors, encoded = cache.embed(None, chunk_texts + sentence_texts, progress=lambda d, t: say("bge vectors", d, t),
+                                   encode=encode or second.encode_documents)
+    keep = {text_key(t) for t in chunk_texts + sentence_texts}
+    return second.SecondVectors(vectors[: len(chunks)], vectors[len(chunks) :]), encoded, cache, keep
 
 
 def stale_reasons(manifest: dict, corpus: Path, embedder: Embedder, settings: Settings | ChunkSettings) -> list[str]:
@@ -259,6 +282,11 @@ def _build(corpus: Path, index_dir: Path, embedder: Embedder, settings: Settings
             tokens, late_encoded, token_cache = late_interaction(chunks, settings.index.late_codec, index_dir, tmp,
                                                                  previous, encode_late, late_block, say, stages)
         lap("late")  # ColBERT token vectors, written as they come; of which "codec_train" training their codec
+        second_vecs, second_encoded, second_cache, second_keep = None, 0, None, set()
+        if settings.index.second_dense:
+            second_vecs, second_encoded, second_cache, second_keep = second_dense(
+                chunks, chunk_rows, by_source, index_dir, say, None if workers is None else workers.encode_second)
+        lap("second")
         if workers is not None:
             workers.say_totals()
         t_embed = time.perf_counter()
@@ -274,7 +302,7 @@ def _build(corpus: Path, index_dir: Path, embedder: Embedder, settings: Settings
         bm25 = bm25s.BM25()
         bm25.index(lexical.tokenize([c.embed_text for c in chunks], settings.index), show_progress=False)
         lap("bm25")
-        store.write_indexes(tmp, index, bm25)  # the token rows are written already
+        store.write_indexes(tmp, index, bm25, second=second_vecs)  # the token rows are written already
         lap("write_indexes")
         manifest = {
             "format": build_dirs.FORMAT_VERSION,
@@ -289,7 +317,7 @@ def _build(corpus: Path, index_dir: Path, embedder: Embedder, settings: Settings
             "fingerprint": fingerprint,
             "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
             "counts": {"documents": len(docs), "chunks": len(chunks), "sentences": len(plan.texts),
-                       "embedded": embedded, "late_encoded": late_encoded,
+                       "embedded": embedded, "late_encoded": late_encoded, "second_encoded": second_encoded,
                        "late_tokens": 0 if tokens is None else len(tokens.vectors)},
             "seconds": {"embedding": round(t_embed - t0, 3), "total": round(time.perf_counter() - t0, 3),
                         "stages": {k: round(v, 3) for k, v in stages.items()}},  # publishing (hashing, renaming) after
@@ -300,6 +328,8 @@ def _build(corpus: Path, index_dir: Path, embedder: Embedder, settings: Settings
         shutil.rmtree(tmp, ignore_errors=True)  # a failed build leaves nothing behind (gone already once published)
         raise
     cache.save(keep=keep)
+    if second_cache is not None:
+        second_cache.save(keep=second_keep)
     if token_cache is not None:
         token_cache.clear()  # the published build holds every row: one copy on disk
     say("done", 1, 1)

@@ -98,11 +98,12 @@ class Worker:
         return ray.get_runtime_context().get_node_id(), os.getpid()
 
     def warm(self) -> None:
-        """Load both models now (otherwise the first batch of each kind does)."""
-        from ..models import late
+        """Load the models now (otherwise the first batch of each kind does)."""
+        from ..models import late, second
 
         self.embedder.encode_documents(["warm up"])
         late.encoder().load()
+        second.encode_text("warm up")
 
     def embed(self, texts: list[str]) -> tuple[str, np.ndarray]:
         return self.where()[0], self.embedder.encode_documents(texts)
@@ -115,6 +116,11 @@ class Worker:
         from ..models.late import encode_chunk
 
         return self.where()[0], [encode_chunk(c, threads=1) for c in chunks]
+
+    def encode_second(self, texts: list[str]) -> tuple[str, np.ndarray]:
+        from ..models.second import encode_text
+
+        return self.where()[0], np.stack([encode_text(t) for t in texts])
 
 
 class NodeRates:
@@ -222,10 +228,17 @@ class RayWorkers:
 
     def embed(self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         """Unit-length vectors of ``texts`` (as ``Embedder.encode_documents``), batches of similar length."""
+        return self._vectors("embedding", "embed", texts, progress)
+
+    def encode_second(self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """bge-small-en vectors of ``texts`` (as ``second.encode_documents``), batches of similar length."""
+        return self._vectors("bge vectors", "encode_second", texts, progress)
+
+    def _vectors(self, stage: str, method: str, texts: Sequence[str], progress: Callable[[int, int], None] | None) -> np.ndarray:
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         size = self.settings.batch_texts
         rows = [order[i : i + size] for i in range(0, len(order), size)]
-        parts = self._run("embedding", "embed", [[texts[r] for r in b] for b in rows], progress)
+        parts = self._run(stage, method, [[texts[r] for r in b] for b in rows], progress)
         if not parts:
             return np.zeros((0, 0), dtype=np.float32)
         out = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)

@@ -34,6 +34,7 @@ LAYOUT2_PARTS = ("sentences", "tokens")
 """Collections of a row per sentence and per ColBERT token (layout 2): pruned with their set, never written."""
 DOCUMENT, SEALED, MANIFEST = "document", "sealed", "manifest.json"  # record names
 SENTENCES, TOKENS, SPANS = "sentences", "tokens", "spans"
+SECOND_CHUNKS, SECOND_SENTENCES = "second_chunks", "second_sentences"  # bge vectors (qa/models/second.py), when built
 CODEC = "codec"  # record of the set's token codec (owner ``codec_owner(key)``): its codes need it to be read
 """Records of a version's packed arrays: sentence vectors (float32), ColBERT token vectors (float16) and the
 document characters each token covers (int32 pairs; int64 as older versions wrote them, told apart by size:
@@ -251,6 +252,10 @@ def write_versions(c, coll: dict[str, str], index: store.LoadedIndex, new: list[
 
     def packed(v: Version):
         yield from record_rows(v.key, SENTENCES, pack(index.sentences[v.sentences], np.float32), PACKED_PART_CHARS)
+        if index.second is not None:
+            yield from record_rows(v.key, SECOND_CHUNKS, pack(index.second.chunks[v.chunks], np.float32), PACKED_PART_CHARS)
+            yield from record_rows(v.key, SECOND_SENTENCES, pack(index.second.sentences[v.sentences], np.float32),
+                                   PACKED_PART_CHARS)
         if late is not None:
             rows = np.concatenate([np.arange(late.offsets[i], late.offsets[i + 1]) for i in v.chunks] or [np.zeros(0, np.int64)])
             yield from record_rows(v.key, TOKENS, pack(late.vectors[rows], token_dtype(late.codec)), PACKED_PART_CHARS)

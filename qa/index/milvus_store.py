@@ -83,9 +83,11 @@ from . import build_dirs, late_files, milvus_claim, milvus_rows, record_files, s
 from .first_stage import MilvusFirstStage
 from .milvus_client import MilvusUnavailableError, client, guard, pymilvus, released, server_down
 from ..config import StoreSettings
+from ..models import second
 from ..errors import IndexCorruptError, IndexMissingError, PublishConflictError
 from ..records import SPAN_DTYPE, TokenIndex
-from .milvus_rows import DOCUMENT, MANIFEST, PARTS, PLACEHOLDER, SENTENCES, SPANS, TOKENS, index_settings, unpack
+from .milvus_rows import (DOCUMENT, MANIFEST, PARTS, PLACEHOLDER, SECOND_CHUNKS, SECOND_SENTENCES, SENTENCES, SPANS, TOKENS,
+                          index_settings, unpack)
 
 CURRENT = "current"
 LAYOUT = 3
@@ -365,6 +367,8 @@ def _load(settings: StoreSettings) -> store.LoadedIndex:
         token_dtype = milvus_rows.token_dtype(codec)
         docs, chunks, sentence_rows, chunk_keys, tokens = {}, [], [], [], []
         sentences, token_vecs, spans, n_sentences = [], [], [], 0
+        has_second = bool(manifest.get("settings", {}).get("second_dense"))
+        second_chunks, second_sentences = [], []
         for key in keys:  # the build's rows: its versions' rows one after another
             got = records[key]
             rec = json.loads(got[DOCUMENT])
@@ -380,6 +384,11 @@ def _load(settings: StoreSettings) -> store.LoadedIndex:
                 n_tokens += tokens[-1]
             n_sentences += rec["sentences"]
             sentences.append(unpack(got[SENTENCES], np.float32, dim, rec["sentences"], f"sentence vectors of {d.source}"))
+            if has_second:
+                second_chunks.append(unpack(got[SECOND_CHUNKS], np.float32, second.DIM, len(rec["chunks"]),
+                                            f"bge chunk vectors of {d.source}"))
+                second_sentences.append(unpack(got[SECOND_SENTENCES], np.float32, second.DIM, rec["sentences"],
+                                               f"bge sentence vectors of {d.source}"))
             if token_dim:
                 token_vecs.append(unpack(got[TOKENS], token_dtype, int(token_dim), n_tokens, f"token vectors of {d.source}"))
                 spans.append(milvus_rows.unpack_spans(got[SPANS], n_tokens, f"token spans of {d.source}"))
@@ -388,6 +397,11 @@ def _load(settings: StoreSettings) -> store.LoadedIndex:
             raise IndexCorruptError(f"it has {len(chunks)} chunks and {n_sentences} sentences, its manifest says "
                                     f"{counts['chunks']} and {counts['sentences']}.")
         sentences = np.concatenate(sentences) if sentences else np.zeros((0, dim), dtype=np.float32)
+        vectors_of = None
+        if has_second:
+            empty = np.zeros((0, second.DIM), dtype=np.float32)
+            vectors_of = second.SecondVectors(np.concatenate(second_chunks) if second_chunks else empty,
+                                              np.concatenate(second_sentences) if second_sentences else empty)
         late = None
         if token_dim:
             vecs = np.concatenate(token_vecs) if token_vecs else np.zeros((0, int(token_dim)), dtype=token_dtype)
@@ -408,7 +422,7 @@ def _load(settings: StoreSettings) -> store.LoadedIndex:
         by_source.setdefault(ch.source, []).append(i)
     return store.LoadedIndex(
         path=Path(settings.milvus_uri) / build_id, manifest=manifest, docs=docs, chunks=chunks, chunk_sentence_rows=sentence_rows,
-        sentences=sentences, dense=None, bm25=None, late=late,
+        sentences=sentences, dense=None, bm25=None, late=late, second=vectors_of,
         by_source={k: np.array(v, dtype=np.int64) for k, v in by_source.items()},
         first_stage=MilvusFirstStage(settings.milvus_uri, coll, info["terms"], build_id,
                                      milvus_rows.record_key(_tag(build_id), MANIFEST), chunk_keys, dict(info["documents"]),

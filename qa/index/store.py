@@ -10,6 +10,8 @@ A build folder, ``builds/<id>/`` under the index folder, holds::
     late_vectors.npy, late_offsets.npy, late_spans.npy, late_codec.npy
                        ColBERT token vectors, if built: float16, or uint8 codes of the codec in late_codec.npy
                        (qa/index/late_files.py)
+    second_chunks.npy, second_sentences.npy
+                       bge-small-en vectors of every chunk and sentence row, if built (qa/models/second.py)
 
 qa/index/build_dirs.py has the rest of the folder (``CURRENT``, the lock, the cache) and how a build is published.
 Loading checks every file against the sizes and hashes in the manifest, so a truncated or foreign file is never used.
@@ -24,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import IndexCorruptError
+from ..models.second import SecondVectors
 from ..records import Chunk, Document, TokenIndex
 from .build_dirs import current_build, read_manifest, verify_files
 from .late_files import LateWriter, read_late
@@ -42,6 +45,7 @@ class LoadedIndex:
     bm25: object  # bm25s.BM25 over chunk embed_text; doc i is chunks[i]
     by_source: dict[str, np.ndarray] = field(default_factory=dict)  # chunk rows of each document
     late: TokenIndex | None = None  # ColBERT token vectors of every chunk, when the build has them
+    second: SecondVectors | None = None  # bge-small-en vectors of every chunk and sentence, when the build has them
     first_stage: object | None = None  # the store's own candidate search (qa/index/first_stage.py FirstStage), e.g. Milvus; None: the build's files (LocalFirstStage)
 
     @cached_property
@@ -55,13 +59,19 @@ class LoadedIndex:
         return words
 
 
-def write_indexes(build: Path, dense, bm25, late: TokenIndex | None = None) -> None:
-    """The FAISS index over chunk vectors, the bm25s index over chunk texts and, unless a LateWriter
-    already wrote them, the token rows (read by ``load``)."""
+SECOND_FILES = ("second_chunks.npy", "second_sentences.npy")
+
+
+def write_indexes(build: Path, dense, bm25, late: TokenIndex | None = None, second: SecondVectors | None = None) -> None:
+    """The FAISS index over chunk vectors, the bm25s index over chunk texts, the bge vectors when built and, unless
+    a LateWriter already wrote them, the token rows (read by ``load``)."""
     import faiss
 
     faiss.write_index(dense, str(build / "dense.faiss"))
     bm25.save(str(build / "bm25"), show_progress=False)
+    if second is not None:
+        for name, array in zip(SECOND_FILES, (second.chunks, second.sentences)):
+            np.save(build / name, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
     if late is not None:
         writer = LateWriter(build)
         for i in range(len(late.offsets) - 1):
@@ -84,6 +94,9 @@ def load(index_dir: Path) -> LoadedIndex:
         dense = faiss.read_index(str(build / "dense.faiss"))
         bm25 = bm25s.BM25.load(str(build / "bm25"), load_corpus=False, show_progress=False)
         late = read_late(build)
+        second = None
+        if (build / SECOND_FILES[0]).exists():
+            second = SecondVectors(*(np.load(build / name, allow_pickle=False) for name in SECOND_FILES))
     except IndexCorruptError:
         raise
     except Exception as e:
@@ -96,7 +109,8 @@ def load(index_dir: Path) -> LoadedIndex:
         or (late.codec is None) != (late.vectors.dtype != np.uint8)
         or (late.codec is not None and late.vectors.shape[1] != late.codec.code_size)
     )
-    if late_bad or dense.ntotal != n or bm25.scores["num_docs"] != n or (rows and max(max(r) for r in rows if r) >= len(sentences)):
+    second_bad = second is not None and (len(second.chunks) != n or len(second.sentences) != len(sentences))
+    if late_bad or second_bad or dense.ntotal != n or bm25.scores["num_docs"] != n or (rows and max(max(r) for r in rows if r) >= len(sentences)):
         raise IndexCorruptError(
             f"Index in {build} is inconsistent ({n} chunks, {dense.ntotal} vectors, {bm25.scores['num_docs']} BM25 rows). "
             "Run `python -m qa index --force`."
@@ -115,4 +129,5 @@ def load(index_dir: Path) -> LoadedIndex:
         bm25=bm25,
         by_source={k: np.array(v, dtype=np.int64) for k, v in by_source.items()},
         late=late,
+        second=second,
     )

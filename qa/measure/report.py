@@ -29,6 +29,7 @@ def settings_snapshot(engine) -> dict:
         "settings": engine.settings.to_dict(),
         "rerank": describe(engine.settings.rerank),
         "late_interaction": m.get("settings", {}).get("late_interaction"),
+        "second_dense": m.get("settings", {}).get("second_dense"),
         "counts": m.get("counts"),
     }
 

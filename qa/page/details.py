@@ -123,8 +123,8 @@ def _passages_html(answer: Answer, order: list[int]) -> str:
     scores = [answer.passages[i].scores for i in order]
     if not order or any(s is None for s in scores):
         return ""
-    lists = {"hybrid": "the semantic, keyword" + (" and ColBERT lists" if any(s.rank_late for s in scores) else
-                                                   " lists") + " fused by reciprocal rank",
+    named = ["the semantic", "keyword"] + ["ColBERT"] * any(s.rank_late for s in scores) + ["bge"] * any(s.rank_second for s in scores)
+    lists = {"hybrid": ", ".join(named[:-1]) + " and " + named[-1] + " lists fused by reciprocal rank",
              "dense": "the semantic list alone", "bm25": "the keyword list alone"}.get(answer.mode, "the first stage")
     reranked = any(s.rerank is not None for s in scores)
     rows = [
@@ -141,6 +141,8 @@ def _passages_html(answer: Answer, order: list[int]) -> str:
         ("Rank in the ColBERT list", "1 is first", [_ordinal_cell(s.rank_late) for s in scores]),
         ("Rank in the semantic list", "1 is first; MiniLM embeddings, closest in meaning",
          [_ordinal_cell(s.rank_dense) for s in scores]),
+        ("Rank in the bge list", "1 is first; bge-small-en embeddings, a second model's reading of meaning",
+         [_ordinal_cell(s.rank_second) for s in scores]),
         ("Rank in the keyword list", "1 is first; BM25, the question's rarer words",
          [_ordinal_cell(s.rank_bm25) for s in scores]),
     ]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
 
 import numpy as np
 
-from ..models import late
+from ..models import late, second
 from ..ingest import lexical
 from ..config import IndexSettings, RetrievalSettings, check_mode
 from ..models.embed import Embedder
@@ -19,7 +20,7 @@ from ..index.store import LoadedIndex
 
 
 _BESIDE = ThreadPoolExecutor(max_workers=2, thread_name_prefix="qa-query")
-"""Runs the ColBERT question encoding while the dense model embeds the same question (both release the GIL)."""
+"""Runs the ColBERT and bge question encodings while the dense model embeds the same question (all release the GIL)."""
 
 
 class Retriever:
@@ -59,15 +60,19 @@ class Retriever:
     def uses_late(self, mode: str) -> bool:
         return mode == "hybrid" and self.index.late is not None and self.settings.late_weight > 0
 
+    def uses_second(self, mode: str) -> bool:
+        return mode == "hybrid" and self.index.second is not None and self.settings.second_weight > 0
+
     def embed_query(self, question: str, mode: str = "dense") -> np.ndarray:
-        """The question's dense vector; in a mode that also reads ColBERT, its ColBERT vectors are encoded
-        at the same time (late.encode_query caches them for the first stage and the sentence scorer)."""
-        pending = _BESIDE.submit(late.encode_query, question) if self.uses_late(mode) else None
+        """The question's dense vector; in a mode that also reads ColBERT or bge, their encodings are made at the
+        same time (late.encode_query and second.encode_query cache them for the lists that read them)."""
+        pending = [_BESIDE.submit(encode, question) for encode, used in ((late.encode_query, self.uses_late(mode)),
+                                                                         (second.encode_query, self.uses_second(mode))) if used]
         try:
             return self.embedder.encode([question])[0]
         finally:
-            if pending is not None:
-                pending.result()
+            for p in pending:
+                p.result()
 
     def sentence_scores(self, qvec: np.ndarray, row: int) -> np.ndarray:
         """Cosine of the question with each sentence of the chunk at ``row``, in the chunk's order."""
@@ -86,6 +91,36 @@ class Retriever:
         if not len(rows):
             return {}
         scores = late.score_chunks(late.encode_query(question), self.index.late, rows)
+        top = np.argsort(-scores, kind="stable")[:depth]
+        return {int(rows[i]): float(scores[i]) for i in top}
+
+    @cached_property
+    def long_sentences(self) -> tuple[np.ndarray, np.ndarray]:
+        """(chunk row, sentence row) of every sentence long enough to stand in for its chunk (min_sentence_words)."""
+        words, least = self.index.sentence_words, self.settings.min_sentence_words
+        pairs = [(c, x) for c, rows in enumerate(self.index.chunk_sentence_rows) for x in rows if words[x] >= least]
+        owners = np.array([c for c, _ in pairs], dtype=np.int64)
+        return owners, np.array([x for _, x in pairs], dtype=np.int64)
+
+    def second_scores(self, question: str, allowed: np.ndarray | None, candidates: set[int], depth: int) -> dict[int, float]:
+        """bge-small-en: max(chunk cosine, weighted best-sentence cosine) of every allowed chunk up to
+        ``second_full_max`` of them, else of the other lists' candidates; the best ``depth``."""
+        vecs, st, n_chunks = self.index.second, self.settings, len(self.index.chunks)
+        qvec = second.encode_query(question)
+        if (n_chunks if allowed is None else len(allowed)) <= st.second_full_max:
+            owners, srows = self.long_sentences
+            best = second.best_per_chunk(vecs.sentences @ qvec, owners, srows, n_chunks)
+            scores = np.maximum(vecs.chunks @ qvec, st.sentence_weight * best)
+            rows = np.arange(n_chunks) if allowed is None else allowed
+            scores = scores[rows]
+        else:
+            rows = np.array(sorted(candidates), dtype=np.int64)
+            words = self.index.sentence_words
+            scores = vecs.chunks[rows] @ qvec if len(rows) else np.zeros(0, dtype=np.float32)
+            for i, r in enumerate(rows):
+                srows = [x for x in self.index.chunk_sentence_rows[r] if words[x] >= st.min_sentence_words]
+                if srows:
+                    scores[i] = max(scores[i], st.sentence_weight * float((vecs.sentences[srows] @ qvec).max()))
         top = np.argsort(-scores, kind="stable")[:depth]
         return {int(rows[i]): float(scores[i]) for i in top}
 
@@ -133,9 +168,13 @@ class Retriever:
         latent: dict[int, float] = {}
         if self.uses_late(mode):
             latent = self.late_scores(question, allowed, set(dense) | set(lexical), depth)
+        other: dict[int, float] = {}
+        if self.uses_second(mode):
+            other = self.second_scores(question, allowed, set(dense) | set(lexical) | set(latent), depth)
         dense_rank = ranked(dense)
         bm25_rank = ranked(lexical)
         late_rank = ranked(latent)
+        second_rank = ranked(other)
         if mode == "dense":
             fused = dense
         elif mode == "bm25":
@@ -146,10 +185,14 @@ class Retriever:
             if late_rank:
                 lists.append(late_rank)
                 weights.append(st.late_weight)
+            if second_rank:
+                lists.append(second_rank)
+                weights.append(st.second_weight)
             fused = rrf(lists, k=st.rrf_k, weights=weights)
         pos_d = {r: i + 1 for i, r in enumerate(dense_rank)}
         pos_b = {r: i + 1 for i, r in enumerate(bm25_rank)}
         pos_l = {r: i + 1 for i, r in enumerate(late_rank)}
+        pos_s = {r: i + 1 for i, r in enumerate(second_rank)}
         terms = _TermOverlap(self, question) if qvec is None else None
         return [
             Hit(
@@ -164,6 +207,8 @@ class Retriever:
                 sentence_scores=tuple(float(x) for x in (self.sentence_scores(qvec, r) if qvec is not None else terms.score(r))),
                 late=latent.get(r),
                 rank_late=pos_l.get(r),
+                second=other.get(r),
+                rank_second=pos_s.get(r),
                 back_matter=self.is_back_matter(r),
             )
             for place, r in enumerate(self.distinct(ranked(fused), k), 1)

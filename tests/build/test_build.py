@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import faiss
+import pytest
 import numpy as np
 
 from qa.index import store
@@ -226,3 +227,46 @@ def test_an_unknown_way_of_making_chunk_vectors_is_refused_with_the_choices():
 
     with pytest.raises(ValueError, match="sentence-mean"):
         IndexSettings(chunk_vectors="centroid")
+
+
+# -- bge vectors, the fusion's fourth list (qa/models/second.py) --------------------------------------------------
+
+
+def bge_settings():
+    import dataclasses
+
+    s = model_free_settings()
+    return dataclasses.replace(s, index=dataclasses.replace(s.index, second_dense=True))
+
+
+@pytest.mark.model
+def test_a_build_stores_the_bge_vector_of_every_chunk_and_sentence_as_it_stands(tiny_corpus, tmp_path):
+    from qa.models import second
+
+    build(tiny_corpus, tmp_path / "ix", FakeEmbedder(), bge_settings())
+    ix = store.load(tmp_path / "ix")
+    assert ix.second.chunks.shape == (len(ix.chunks), second.DIM)
+    assert ix.second.sentences.shape == (len(ix.sentences), second.DIM)
+    c, rows = ix.chunks[0], ix.chunk_sentence_rows[0]
+    a, b = c.sentences[-1]
+    want = second.encode_documents([c.text, ix.docs[c.source].text[a:b]])
+    assert np.allclose(ix.second.chunks[0], want[0], atol=1e-6) and np.allclose(ix.second.sentences[rows[-1]], want[1], atol=1e-6)
+    assert ix.manifest["settings"]["second_dense"]["upstream"] == "BAAI/bge-small-en"
+    assert "second_dense changed" in stale_reasons(ix.manifest, tiny_corpus, FakeEmbedder(), model_free_settings())
+
+
+@pytest.mark.model
+def test_a_rebuild_encodes_only_new_text_with_bge_and_a_build_without_it_has_none(tiny_corpus, tmp_path):
+    first = build(tiny_corpus, tmp_path / "ix", FakeEmbedder(), bge_settings())
+    previous = store.load(tmp_path / "ix")
+    assert previous.manifest["counts"]["second_encoded"] > 0
+    (tiny_corpus / "budget.txt").write_text("Budget 2021\n\nThe council spent 5 million pounds on parks.\n", encoding="utf-8")
+    assert build(tiny_corpus, tmp_path / "ix", FakeEmbedder(), bge_settings(), previous=previous) != first
+    again = store.load(tmp_path / "ix")
+    assert 0 < again.manifest["counts"]["second_encoded"] <= 3  # the changed document's chunk and its sentences
+    kept = {c.text: i for i, c in enumerate(previous.chunks)}
+    for i, c in enumerate(again.chunks):
+        if c.text in kept:
+            assert np.array_equal(again.second.chunks[i], previous.second.chunks[kept[c.text]])
+    build(tiny_corpus, tmp_path / "plain", FakeEmbedder(), model_free_settings())
+    assert store.load(tmp_path / "plain").second is None

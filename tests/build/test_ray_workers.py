@@ -43,6 +43,9 @@ def same_build(a: store.LoadedIndex, b: store.LoadedIndex) -> None:
     np.testing.assert_array_equal(a.late.offsets, b.late.offsets)
     np.testing.assert_array_equal(a.late.spans, b.late.spans)
     np.testing.assert_allclose(a.late.vectors.astype(np.float32), b.late.vectors.astype(np.float32), atol=2e-3)
+    assert a.second is not None and b.second is not None
+    np.testing.assert_allclose(a.second.chunks, b.second.chunks, atol=1e-5)
+    np.testing.assert_allclose(a.second.sentences, b.second.sentences, atol=1e-5)
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +97,7 @@ def test_a_build_on_two_ray_nodes_equals_the_local_build_though_a_worker_is_kill
     embedding = [line for line in workers.lines if line.startswith("embedding on Ray")]
     assert embedding and all(f"node {n[:8]} (1 worker(s))" in embedding[-1] for n in nodes), workers.lines
     assert any(line.startswith("late interaction vectors on Ray") for line in workers.lines)
+    assert any(line.startswith("bge vectors on Ray") for line in workers.lines)
 
 
 def test_the_other_way_of_making_sentence_vectors_on_ray_equals_it_locally_too(workers, corpus, tmp_path, embedder):

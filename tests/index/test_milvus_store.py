@@ -395,3 +395,16 @@ def test_a_build_in_the_row_per_token_layout_is_rebuilt_and_its_collections_drop
     (tiny_corpus / "cats.txt").write_text(KITTENS, encoding="utf-8")
     open_engine()
     assert not any(n.startswith(f"{milvus.milvus_prefix}_{old}_") for n in c.list_collections())
+
+
+@pytest.mark.model
+def test_bge_vectors_round_trip_through_milvus_and_it_answers_as_the_local_store(tiny_corpus, tmp_path, milvus):
+    s = model_free_settings()
+    settings = dataclasses.replace(s, index=dataclasses.replace(s.index, second_dense=True))
+    emb = FakeEmbedder()
+    local = Engine(corpus=tiny_corpus, index_dir=tmp_path / "local", embedder=emb, settings=settings)
+    remote = Engine(corpus=tiny_corpus, index_dir=tmp_path / "mv", embedder=emb, settings=settings, storage=milvus)
+    assert np.array_equal(remote.index.second.chunks, local.index.second.chunks)
+    assert np.array_equal(remote.index.second.sentences, local.index.second.sentences)
+    assert any(h.rank_second for h in remote.search(QUESTIONS[0], k=4, mode="hybrid"))
+    same_answers(local, remote)

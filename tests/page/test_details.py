@@ -3,6 +3,8 @@ measures no passage has left out, and never in the copied Markdown."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import html
 import re
 
@@ -21,8 +23,10 @@ def passage(title: str, scores: Scores | None, start: int = 0) -> Passage:
                    score=1.0, highlights=(LEAD,), highlight_scores=(0.9,), quotable=(True,), scores=scores)
 
 
-FIRST = Scores(rank_fused=2, rerank=7.0045, late=27.23, rank_late=1, dense=0.71, rank_dense=2, bm25=4.18, rank_bm25=4)
-SECOND = Scores(rank_fused=1, rerank=-0.154, late=26.72, rank_late=2, dense=0.74, rank_dense=1, bm25=None, rank_bm25=None)
+FIRST = Scores(rank_fused=2, rerank=7.0045, late=27.23, rank_late=1, second=0.81, rank_second=3, dense=0.71, rank_dense=2,
+               bm25=4.18, rank_bm25=4)
+SECOND = Scores(rank_fused=1, rerank=-0.154, late=26.72, rank_late=2, second=0.84, rank_second=1, dense=0.74, rank_dense=1,
+                bm25=None, rank_bm25=None)
 WHY = LeadReason(probability=0.8121, candidates=8, features=tuple(
     (f, {"kind_match": 1.0, "late": 1.0496, "second": 0.0, "position": 0.4}.get(f, 0.0), w)
     for f, w in (("second", -1.5111), ("third", -0.7227), ("logit_gap", 0.1569), ("after_lead_in", 0.7085),
@@ -76,12 +80,16 @@ def test_each_passage_shows_its_ranks_and_scores_under_labels_that_say_what_and_
         "ColBERT late-interaction score": ["27.2", "26.7"],
         "Rank in the ColBERT list": ["1", "2"],
         "Rank in the semantic list": ["2", "1"],
+        "Rank in the bge list": ["3", "1"],
         "Rank in the keyword list": ["4", "— not measured"],
     }
     text = visible(view)
     assert "Cross-encoder relevance (a logit: higher is more relevant; not a probability)" in text
     assert "ColBERT late-interaction score (up to 32:" in text
-    assert "Rank after fusion (1 is first; the semantic, keyword and ColBERT lists fused by reciprocal rank)" in text
+    assert "Rank after fusion (1 is first; the semantic, keyword, ColBERT and bge lists fused by reciprocal rank)" in text
+    without = details.details_html(dataclasses.replace(answer(), passages=tuple(
+        dataclasses.replace(p, scores=dataclasses.replace(p.scores, rank_late=None, rank_second=None)) for p in answer().passages)))
+    assert "(1 is first; the semantic and keyword lists fused by reciprocal rank)" in visible(without)
     assert "— : not measured for that passage" in text
     # columns by marker, each naming its passage for a screen reader; titles escaped
     assert '<th scope="col">[1]<span class="qa-sr"> A &lt;b&gt;report&lt;/b&gt;</span></th>' in view

@@ -58,3 +58,49 @@ def test_each_hit_knows_its_place_in_the_first_stage_list(fake_engine):
     for mode in ("hybrid", "dense", "bm25"):
         hits = fake_engine.search("When should roses be pruned?", k=4, mode=mode)
         assert [h.rank_fused for h in hits] == list(range(1, len(hits) + 1)), mode
+
+
+# -- the fourth list: bge-small-en (qa/models/second.py) ---------------------------------------------------------
+
+
+def bge_engine(tiny_corpus, tmp_path, **retrieval):
+    s = model_free_settings()
+    settings = dataclasses.replace(s, index=dataclasses.replace(s.index, second_dense=True),
+                                   retrieval=RetrievalSettings(**retrieval))
+    return Engine(corpus=tiny_corpus, index_dir=tmp_path / "ix", embedder=FakeEmbedder(), settings=settings)
+
+
+@pytest.mark.model
+def test_the_bge_list_is_fused_with_its_weight_and_only_in_hybrid_mode(tiny_corpus, tmp_path):
+    engine = bge_engine(tiny_corpus, tmp_path, second_weight=1.5, dense_weight=2.0, rrf_k=10)
+    hits = engine.search("How often should adult cats be fed?", k=5, mode="hybrid")
+    assert hits[0].chunk.source == "cats.txt" and hits[0].rank_second == 1 and -1 <= hits[0].second <= 1
+    for h in hits:
+        want = sum(w / (10 + r) for w, r in ((2.0, h.rank_dense), (1.0, h.rank_bm25), (1.5, h.rank_second)) if r)
+        assert h.score == pytest.approx(want)
+    for mode in ("dense", "bm25"):
+        assert all(h.second is None and h.rank_second is None for h in engine.search("cats fed meat", k=3, mode=mode))
+
+
+@pytest.mark.model
+def test_a_chunk_scores_its_best_long_sentence_when_that_beats_its_own_vector(tiny_corpus, tmp_path):
+    from qa.models import second
+
+    engine = bge_engine(tiny_corpus, tmp_path)
+    index, q = engine.index, "How often should adult cats be fed?"
+    qvec, words = second.encode_query(q), index.sentence_words
+    for h in engine.search(q, k=5, mode="hybrid"):
+        own = float(index.second.chunks[h.row] @ qvec)
+        long = [x for x in index.chunk_sentence_rows[h.row] if words[x] >= engine.settings.retrieval.min_sentence_words]
+        best = max((float(index.second.sentences[x] @ qvec) for x in long), default=-1.0)
+        assert h.second == pytest.approx(max(own, best), abs=1e-5)
+
+
+@pytest.mark.model
+def test_above_the_full_scoring_size_the_bge_list_scores_the_other_lists_candidates_alike(tiny_corpus, tmp_path):
+    q = "Which river has a tidal barrier?"
+    full = {h.row: h.second for h in bge_engine(tiny_corpus, tmp_path).search(q, k=5, mode="hybrid")}
+    some = bge_engine(tiny_corpus, tmp_path, second_full_max=0).search(q, k=5, mode="hybrid")
+    assert some and all(h.second == pytest.approx(full[h.row], abs=1e-5) for h in some if h.row in full and h.second)
+    narrowed = bge_engine(tiny_corpus, tmp_path).search(q, k=5, mode="hybrid", sources=["cats.txt"])
+    assert {h.chunk.source for h in narrowed} == {"cats.txt"}
