@@ -148,7 +148,7 @@ def render(r: dict) -> str:
         for m in MODES:
             v = q["latency_ms"][m]
             out.append(f"| {m} | {_f(v['p50'], 2)} | {_f(v['p95'], 2)} | {_f(v['p99'], 2)} | {v['n']} |")
-        for name, label in (("embed_ms", "hybrid stage: question embedding"), ("search_ms", "hybrid stage: first stage (dense, BM25, ColBERT, fusion)"),
+        for name, label in (("embed_ms", "hybrid stage: question embedding"), ("search_ms", "hybrid stage: first stage (dense, BM25, ColBERT, bge, fusion)"),
                             ("rerank_ms", "hybrid stage: cross-encoder rerank"), ("sentences_ms", "hybrid stage: sentence scoring"),
                             ("total_ms", "hybrid: whole Engine.ask")):
             v = q.get("stages_ms", {}).get(name) or q["query_embed_ms"]

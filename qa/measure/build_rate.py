@@ -50,7 +50,8 @@ def build_row(name: str, corpus: Path, b: dict) -> dict:
 
 
 STAGE_NAMES = (("read", "read"), ("chunk", "chunk"), ("embed", "MiniLM embed"), ("late", "ColBERT token vectors"),
-               ("codec_train", "... of which codec training"), ("write_records", "write records"), ("dense_index", "FAISS"),
+               ("codec_train", "... of which codec training"), ("second", "bge vectors"), ("write_records", "write records"),
+               ("dense_index", "FAISS"),
                ("bm25", "BM25"), ("write_indexes", "write indexes"))
 """The builder's stage timings (manifest ``seconds.stages``), in build order, and how the report names them."""
 

@@ -14,7 +14,7 @@ from .meters import loaded_embedder, rss_mb, summary
 MODES = ("hybrid", "dense", "bm25")
 
 STAGES = ("embed_ms", "search_ms", "rerank_ms", "sentences_ms", "total_ms")
-"""The stages Engine.ask times: question embedding, first stage (dense, BM25, ColBERT, fusion), cross-encoder, sentence scoring."""
+"""The stages Engine.ask times: question embedding, first stage (dense, BM25, ColBERT, bge, fusion), cross-encoder, sentence scoring."""
 
 
 def scenario_query(a: dict, shared=None) -> dict:

@@ -115,29 +115,28 @@ class Retriever:
             scores = scores[rows]
         else:
             rows = np.array(sorted(candidates), dtype=np.int64)
-            words = self.index.sentence_words
-            scores = vecs.chunks[rows] @ qvec if len(rows) else np.zeros(0, dtype=np.float32)
-            for i, r in enumerate(rows):
-                srows = [x for x in self.index.chunk_sentence_rows[r] if words[x] >= st.min_sentence_words]
-                if srows:
-                    scores[i] = max(scores[i], st.sentence_weight * float((vecs.sentences[srows] @ qvec).max()))
+            scores = self.with_sentences(rows, vecs.chunks[rows] @ qvec, vecs.sentences, qvec)
         top = np.argsort(-scores, kind="stable")[:depth]
         return {int(rows[i]): float(scores[i]) for i in top}
 
+    def with_sentences(self, rows, chunk_cos: np.ndarray, sentence_vectors: np.ndarray, qvec: np.ndarray) -> np.ndarray:
+        """max(chunk cosine, weighted best cosine of its sentences of min_sentence_words or more; -1 without one)
+        for each of ``rows``, given their chunk cosines: how both dense lists score a chunk."""
+        words, st = self.index.sentence_words, self.settings
+        out = np.array(chunk_cos, dtype=np.float64)  # exactly the float32 cosines, compared as Python floats
+        for i, r in enumerate(rows):
+            srows = [x for x in self.index.chunk_sentence_rows[r] if words[x] >= st.min_sentence_words]
+            best = float((sentence_vectors[srows] @ qvec).max()) if srows else -1.0
+            out[i] = max(float(out[i]), st.sentence_weight * best)
+        return out
+
     def dense_scores(self, qvec: np.ndarray, rows) -> dict[int, float]:
         """max(chunk cosine, weighted best-sentence cosine) for each chunk row."""
-        rows = list(rows)
+        rows = [int(r) for r in rows]
         if not rows:
             return {}
-        chunk_cos = self.first_stage.chunk_vectors(rows) @ qvec
-        out = {}
-        words = self.index.sentence_words
-        st = self.settings
-        for r, cc in zip(rows, chunk_cos):
-            srows = [x for x in self.index.chunk_sentence_rows[r] if words[x] >= st.min_sentence_words]
-            best = float((self.index.sentences[srows] @ qvec).max()) if srows else -1.0
-            out[int(r)] = max(float(cc), st.sentence_weight * best)
-        return out
+        scores = self.with_sentences(rows, self.first_stage.chunk_vectors(rows) @ qvec, self.index.sentences, qvec)
+        return dict(zip(rows, (float(x) for x in scores)))
 
     def search(
         self, question: str, k: int = 5, mode: str = "hybrid", sources: list[str] | None = None,
