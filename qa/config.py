@@ -328,11 +328,12 @@ class AnswerSettings(_Record):
     accuracy among those refusing at most 5% of the in-scope questions (149 in scope, 15 out of scope on dev).
     ``abstain_logit``: the cross-encoder's logit for the first passage (the default, reranked): 9/15 out of
     scope refused, 7/149 in scope (chosen with the bge list in the fusion; without it, -8.8548 refused 8/15,
-    3/149). ``abstain_late``: ColBERT's best sentence in the first passage
-    (``--rerank none``): 5/15, 4/149 (rpq48 build; float16's 0.7067 refused 4/15, 3/149). ``abstain_cross``: the cross-encoder's best sentence there (``--rerank
-    none --sentences cross-encoder``): 2/15, 1/149 (with the bge list; without it, -10.7925 refused 6/15, 7/149). ``abstain_threshold``: MiniLM's best sentence cosine
-    (``--rerank none --sentences cosine``): 5/15, 0/149. ``abstain_terms``: the share of the question's BM25
-    terms in the best sentence (``--mode bm25 --rerank none --sentences cosine``): 2/15, 3/149.
+    3/149). ``abstain_late``: ColBERT's best sentence in the first passage (``--rerank none``): 5/15, 4/149
+    (rpq48 build; float16's 0.7067 refused 4/15, 3/149). ``abstain_cross``: the cross-encoder's best sentence there
+    (``--rerank none --sentences cross-encoder``): 2/15, 1/149 (with the bge list; without it, -10.7925 refused 6/15,
+    7/149). ``abstain_threshold``: MiniLM's best sentence cosine (``--rerank none --sentences cosine``): 5/15,
+    0/149. ``abstain_terms``: the share of the question's BM25 terms in the best sentence (``--mode bm25 --rerank
+    none --sentences cosine``): 2/15, 3/149.
 
     ``min_highlight_words``: a sentence shorter than this is highlighted only
     when the passage has nothing longer ("Claire Fuller puts this eloquently:"

@@ -144,7 +144,8 @@ class Scores:
     @classmethod
     def of(cls, hit: Hit) -> Scores:
         return cls(rank_fused=hit.rank_fused, rerank=hit.rerank, late=hit.late, rank_late=hit.rank_late,
-                   second=hit.second, rank_second=hit.rank_second, dense=hit.dense, rank_dense=hit.rank_dense, bm25=hit.bm25, rank_bm25=hit.rank_bm25)
+                   second=hit.second, rank_second=hit.rank_second, dense=hit.dense, rank_dense=hit.rank_dense,
+                   bm25=hit.bm25, rank_bm25=hit.rank_bm25)
 
     def to_dict(self) -> dict:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in dataclasses.asdict(self).items()}

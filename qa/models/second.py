@@ -59,7 +59,7 @@ def encode_documents(texts: Sequence[str], progress: Callable[[int, int], None] 
     out = np.zeros((len(texts), DIM), dtype=np.float32)
     for at in range(0, len(texts), BLOCK):
         part = texts[at : at + BLOCK]
-        out[at : at + len(part)] = parallel_map(encode_text, part) if part else out[at:at]
+        out[at : at + len(part)] = parallel_map(encode_text, part)
         if progress:
             progress(at + len(part), len(texts))
     return out

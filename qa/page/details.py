@@ -123,7 +123,8 @@ def _passages_html(answer: Answer, order: list[int]) -> str:
     scores = [answer.passages[i].scores for i in order]
     if not order or any(s is None for s in scores):
         return ""
-    named = ["the semantic", "keyword"] + ["ColBERT"] * any(s.rank_late for s in scores) + ["bge"] * any(s.rank_second for s in scores)
+    named = (["the semantic", "keyword"] + ["ColBERT"] * any(s.rank_late for s in scores)
+             + ["bge"] * any(s.rank_second for s in scores))
     lists = {"hybrid": ", ".join(named[:-1]) + " and " + named[-1] + " lists fused by reciprocal rank",
              "dense": "the semantic list alone", "bm25": "the keyword list alone"}.get(answer.mode, "the first stage")
     reranked = any(s.rerank is not None for s in scores)
