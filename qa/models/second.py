@@ -75,9 +75,9 @@ def encode_query(question: str) -> np.ndarray:
     return vec
 
 
-def best_per_chunk(sentence_scores: np.ndarray, owners: np.ndarray, rows: np.ndarray, n_chunks: int) -> np.ndarray:
-    """Per chunk, the best score of its sentences listed in (``owners``, ``rows``) pairs; -1 where it has none."""
+def best_per_chunk(scores: np.ndarray, owners: np.ndarray, n_chunks: int) -> np.ndarray:
+    """Per chunk, the best of the sentence ``scores`` whose chunk ``owners`` names; -1 where it has none."""
     best = np.full(n_chunks, -1.0, dtype=np.float32)
-    if len(rows):
-        np.maximum.at(best, owners, sentence_scores[rows])
+    if len(scores):
+        np.maximum.at(best, owners, scores)
     return best

@@ -109,10 +109,15 @@ class Retriever:
         qvec = second.encode_query(question)
         if (n_chunks if allowed is None else len(allowed)) <= st.second_full_max:
             owners, srows = self.long_sentences
-            best = second.best_per_chunk(vecs.sentences @ qvec, owners, srows, n_chunks)
-            scores = np.maximum(vecs.chunks @ qvec, st.sentence_weight * best)
-            rows = np.arange(n_chunks) if allowed is None else allowed
-            scores = scores[rows]
+            if allowed is None:  # every sentence: one product over the stored block, no copy of it
+                rows, chunk_cos, pair_scores = np.arange(n_chunks), vecs.chunks @ qvec, (vecs.sentences @ qvec)[srows]
+            else:  # only the allowed chunks' sentences (pairs are in chunk order)
+                rows = allowed
+                lo, hi = np.searchsorted(owners, allowed, "left"), np.searchsorted(owners, allowed, "right")
+                sizes = hi - lo
+                pick = np.arange(int(sizes.sum())) + np.repeat(lo - (np.cumsum(sizes) - sizes), sizes)
+                chunk_cos, owners, pair_scores = vecs.chunks[rows] @ qvec, owners[pick], vecs.sentences[srows[pick]] @ qvec
+            scores = np.maximum(chunk_cos, st.sentence_weight * second.best_per_chunk(pair_scores, owners, n_chunks)[rows])
         else:
             rows = np.array(sorted(candidates), dtype=np.int64)
             scores = self.with_sentences(rows, vecs.chunks[rows] @ qvec, vecs.sentences, qvec)

@@ -40,7 +40,6 @@ def test_a_text_past_the_models_length_is_cut_not_refused():
 
 
 def test_the_best_sentence_of_each_chunk_and_minus_one_where_it_has_none():
-    scores = np.array([0.1, 0.7, 0.3, 0.9], dtype=np.float32)
-    owners, rows = np.array([0, 0, 2]), np.array([0, 1, 3])
-    assert second.best_per_chunk(scores, owners, rows, 3).tolist() == pytest.approx([0.7, -1.0, 0.9])
-    assert second.best_per_chunk(scores, owners[:0], rows[:0], 2).tolist() == [-1.0, -1.0]
+    scores, owners = np.array([0.1, 0.7, 0.9], dtype=np.float32), np.array([0, 0, 2])
+    assert second.best_per_chunk(scores, owners, 3).tolist() == pytest.approx([0.7, -1.0, 0.9])
+    assert second.best_per_chunk(scores[:0], owners[:0], 2).tolist() == [-1.0, -1.0]

@@ -102,5 +102,11 @@ def test_above_the_full_scoring_size_the_bge_list_scores_the_other_lists_candida
     full = {h.row: h.second for h in bge_engine(tiny_corpus, tmp_path).search(q, k=5, mode="hybrid")}
     some = bge_engine(tiny_corpus, tmp_path, second_full_max=0).search(q, k=5, mode="hybrid")
     assert some and all(h.second == pytest.approx(full[h.row], abs=1e-5) for h in some if h.row in full and h.second)
-    narrowed = bge_engine(tiny_corpus, tmp_path).search(q, k=5, mode="hybrid", sources=["cats.txt"])
-    assert {h.chunk.source for h in narrowed} == {"cats.txt"}
+    engine = bge_engine(tiny_corpus, tmp_path)
+    every = engine.retriever.second_scores(q, None, set(), 100)
+    for sources in (["cats.txt"], ["rivers.md", "budget.txt"]):
+        narrowed = engine.search(q, k=5, mode="hybrid", sources=sources)
+        assert narrowed and {h.chunk.source for h in narrowed} <= set(sources)
+        allowed = engine.retriever.allowed_rows(sources)
+        # a document filter scores only its chunks' sentences, and each chunk as without the filter
+        assert engine.retriever.second_scores(q, allowed, set(), 100) == pytest.approx({int(r): every[int(r)] for r in allowed})
