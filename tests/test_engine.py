@@ -130,13 +130,14 @@ def test_every_combination_of_options_still_refuses_out_of_scope_questions(seed_
     passage, without reranking, separates them least: calibrated on dev it refuses 2 of 15 out-of-scope questions
     (qa/config.py ``abstain_cross``), and one of these."""
     from qa.config import AnswerSettings, RerankSettings, Settings
+    from qa.search.answer import thresholds
 
     engine = Engine(corpus=SEEDS, index_dir=seed_index_dir, embedder=embedder, build="never",
                     settings=Settings(rerank=RerankSettings(**rerank)), preload=False)
     off_topic = ["What is the boiling point of mercury?", "Who won the 1966 football World Cup?",
                  "How do I bake sourdough bread?", "What is the capital of Australia?"]
     answers = [engine.ask(q) for q in off_topic]
-    threshold = getattr(AnswerSettings(), {"logit": "abstain_logit", "cosine": "abstain_threshold"}.get(kind, f"abstain_{kind}"))
+    threshold = thresholds(AnswerSettings(), kind)[0]
     assert all(a.kind == kind and a.abstained == (a.confidence < threshold) for a in answers)  # its own score, its own threshold
     assert sum(a.abstained for a in answers) >= least, [(a.kind, round(a.confidence, 3)) for a in answers]
     assert all(a.level == "low" for a in answers if a.abstained)
