@@ -318,6 +318,11 @@ class RetrievalSettings(_Record):
             raise ValueError(f"max_shared must be in (0, 1], got {self.max_shared}")
 
 
+PASSAGE_ORDERS = ("lead", "rerank")
+"""The order an answer's passages come in: "lead", the passage its lead sentence is from first, then the other
+passages the lead model weighed by its share for their sentences, then the rest as ranked; "rerank", as ranked."""
+
+
 @dataclass(frozen=True)
 class AnswerSettings(_Record):
     """How passages become an answer: which sentences are highlighted, and when to refuse.
@@ -386,8 +391,11 @@ class AnswerSettings(_Record):
     short_penalty: float = 2.0
     highlight_margin: float = 0.05
     max_highlights: int = 2
+    passage_order: str = "lead"
 
     def __post_init__(self) -> None:
+        if self.passage_order not in PASSAGE_ORDERS:
+            raise ValueError(f"passage_order must be one of {PASSAGE_ORDERS}, got {self.passage_order!r}")
         if self.max_highlights < 1:
             raise ValueError(f"max_highlights must be at least 1, got {self.max_highlights}")
         lows = [lo for lo, _ in self.chance_table]

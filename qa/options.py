@@ -8,7 +8,8 @@ import sys
 import dataclasses
 
 from . import config
-from .config import RERANKERS, SENTENCE_SCORERS, STORES, ChunkSettings, RerankSettings, RetrievalSettings, Settings, StoreSettings
+from .config import (PASSAGE_ORDERS, RERANKERS, SENTENCE_SCORERS, STORES, AnswerSettings, ChunkSettings, RerankSettings,
+                     RetrievalSettings, Settings, StoreSettings)
 
 
 def add_common(p: argparse.ArgumentParser) -> None:
@@ -50,6 +51,9 @@ def add_answer_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rerank-depth", type=int, help=f"passages the reranker reads (default {d.depth})")
     p.add_argument("--rank-weight", type=float,
                    help=f"how much the first-stage rank breaks the reranker's near-ties; 0: its logits alone (default {d.rank_weight})")
+    p.add_argument("--passage-order", choices=PASSAGE_ORDERS,
+                   help="lead: the passage the lead sentence is from first, then the others it was chosen among; rerank: "
+                   f"the reranker's order (default: {AnswerSettings().passage_order})")
     r = RetrievalSettings()
     p.add_argument("--candidates", type=int, help=f"depth of each first-stage list (default {r.candidates}); also the largest --k")
     p.add_argument("--sentence-weight", type=float, help="dense score of a chunk = max(chunk cosine, this x its best "
@@ -85,8 +89,11 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         index = dataclasses.replace(index, chunk_vectors=args.chunk_vectors)
     if getattr(args, "no_second_dense", False):
         index = dataclasses.replace(index, second_dense=False)
+    answer = AnswerSettings()
+    if getattr(args, "passage_order", None):
+        answer = dataclasses.replace(answer, passage_order=args.passage_order)
     return Settings(chunk=ChunkSettings(**given), index=index, retrieval=retrieval,
-                    rerank=dataclasses.replace(RerankSettings(), **rerank))
+                    rerank=dataclasses.replace(RerankSettings(), **rerank), answer=answer)
 
 
 def add_ray_option(p: argparse.ArgumentParser) -> None:

@@ -130,6 +130,8 @@ class Scores:
     answer was chosen"): the hit's measurements, carried past the answer stage. None: not measured for it (a
     list the mode does not use, a passage outside a list's candidates, or past the cross-encoder's depth)."""
 
+    rank: int | None = None  # place in the order the stages ranked it (the reranker's when reranked), from 1;
+    # an answer shows the passage its lead sentence is from first, so this may differ from where it is shown
     rank_fused: int | None = None  # place in the first stage's list, from 1 (fused in hybrid mode)
     rerank: float | None = None  # the cross-encoder's relevance logit (higher is more relevant; not a probability)
     late: float | None = None  # ColBERT MaxSim: the sum over the question's 32 token vectors of each one's best cosine
@@ -142,8 +144,8 @@ class Scores:
     rank_bm25: int | None = None
 
     @classmethod
-    def of(cls, hit: Hit) -> Scores:
-        return cls(rank_fused=hit.rank_fused, rerank=hit.rerank, late=hit.late, rank_late=hit.rank_late,
+    def of(cls, hit: Hit, rank: int | None = None) -> Scores:
+        return cls(rank=rank, rank_fused=hit.rank_fused, rerank=hit.rerank, late=hit.late, rank_late=hit.rank_late,
                    second=hit.second, rank_second=hit.rank_second, dense=hit.dense, rank_dense=hit.rank_dense,
                    bm25=hit.bm25, rank_bm25=hit.rank_bm25)
 

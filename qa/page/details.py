@@ -131,7 +131,7 @@ def _passages_html(answer: Answer, order: list[int]) -> str:
     rows = [
         ("Rank after reranking" if reranked else "Rank in the answer",
          "1 is first; the cross-encoder's order" if reranked else "1 is first",
-         [f"<td>{i + 1}</td>" for i in order]),
+         [f"<td>{s.rank if s.rank is not None else i + 1}</td>" for i, s in zip(order, scores)]),
         ("Rank after fusion" if answer.mode == "hybrid" else "Rank after the first stage", f"1 is first; {lists}",
          [_ordinal_cell(s.rank_fused) for s in scores]),
         ("Cross-encoder relevance", "a logit: higher is more relevant; not a probability",

@@ -10,6 +10,7 @@ earlier passage already quoted.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 
@@ -69,9 +70,9 @@ def choose_highlights(
 
 
 def make_passage(doc: Document, hit: Hit, settings: AnswerSettings = AnswerSettings(), seen: set[str] | None = None,
-                 lead: Span | None = None) -> Passage:
+                 lead: Span | None = None, rank: int | None = None) -> Passage:
     """The hit as a passage with its best sentences highlighted; ``lead``, the answer's lead sentence when it is
-    in this passage, is always one of them."""
+    in this passage, is always one of them; ``rank``, its place in the reranker's order (from 1)."""
     c = hit.chunk
     scores = np.asarray(hit.sentence_scores, dtype=np.float32)
     texts = [c.text[a - c.start : b - c.start] for a, b in c.sentences]
@@ -97,7 +98,7 @@ def make_passage(doc: Document, hit: Hit, settings: AnswerSettings = AnswerSetti
         highlight_scores=tuple(float(scores[i]) if i < len(scores) else 0.0 for i in chosen),
         quotable=tuple(bool(ok[i]) for i in chosen),
         pages=doc.page_range(c.start, c.end),
-        scores=Scores.of(hit),
+        scores=Scores.of(hit, rank),
     )
 
 
@@ -188,23 +189,30 @@ def make_answer(
     if settings.lead_weights and any(h.signals is not None for h in hits[: settings.lead_passages]):
         ok = lead.quotable_flags(hits, docs, settings.lead_passages)
         fused = lead.choose(question, hits, ok, dict(settings.lead_weights), settings.lead_passages)
+    order = list(range(len(hits)))  # the answer's order: the reranker's, or the lead's passage first
+    if fused and settings.passage_order == "lead":
+        order = lead.passage_order(fused[1], len(hits))
     seen: set[str] = set()
     lead_span = {fused[0].passage: fused[0].span} if fused else {}
-    order = sorted(range(len(hits)), key=lambda i: i not in lead_span)  # the lead's passage claims its sentence first
-    made = {i: make_passage(docs[hits[i].chunk.source], hits[i], settings, seen, lead_span.get(i)) for i in order}
-    passages = tuple(made[i] for i in range(len(hits)))
-    if kind == "logit":
+    claim = sorted(order, key=lambda i: i not in lead_span)  # the lead's passage claims its sentence first
+    made = {i: make_passage(docs[hits[i].chunk.source], hits[i], settings, seen, lead_span.get(i), rank=i + 1)
+            for i in claim}
+    passages = tuple(made[i] for i in order)
+    if kind == "logit":  # the reranker's first passage, wherever the answer shows it
         confidence = float(hits[0].rerank) if hits and hits[0].rerank is not None else 0.0
     elif kind in ("late", "cross"):  # only the first passages were scored so: the first one's best sentence
-        confidence = max(passages[0].highlight_scores, default=0.0) if passages else 0.0
+        confidence = max(made[0].highlight_scores, default=0.0) if made else 0.0
     else:
         confidence = max((max(p.highlight_scores) for p in passages if p.highlight_scores), default=0.0)
     abstained = not passages or confidence < thresholds(settings, kind)[0]
     message = NOTHING if not passages else NO_ANSWER if abstained else ""
     chance = None
+    reason = None
     if fused:
+        at = {hit: shown for shown, hit in enumerate(order)}
         chance = lead_chance(fused[1].probability, settings)
-        top = (fused[0].passage, fused[0].span)
+        top = (at[fused[0].passage], fused[0].span)
+        reason = dataclasses.replace(fused[1], considered=tuple((at[i], span, share) for i, span, share in fused[1].considered))
     else:
         top = _lead(passages, lead_passages)
     if top is None and not abstained:  # nothing quotable leads: a refusal, never a reply with neither
@@ -218,7 +226,7 @@ def make_answer(
     return Answer(question=question, passages=passages, abstained=abstained, message=message,
                   confidence=confidence, mode=mode, level=confidence_level(confidence, abstained, settings, kind, chance),
                   build=build, lead=top, short=short, chance=chance, kind=kind,
-                  lead_reason=fused[1] if fused else None)
+                  lead_reason=reason)
 
 
 def _lead(passages: tuple[Passage, ...], n: int) -> tuple[int, Span] | None:

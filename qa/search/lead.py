@@ -25,6 +25,7 @@ sentence is the one that answers. The features, all read from the records, no mo
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -38,8 +39,8 @@ from .short import short_answer
 FEATURES = ("second", "third", "logit_gap", "after_lead_in", "kind_match", "position", "context", "cross", "late",
             "named_before", "answer")
 FEATURE_WORDS = {
-    "second": ("It is in the second passage", "yes/no"),
-    "third": ("It is in the third passage", "yes/no"),
+    "second": ("It is in the reranker's second passage", "yes/no"),
+    "third": ("It is in the reranker's third passage", "yes/no"),
     "logit_gap": ("Its passage's cross-encoder relevance less the first passage's", "logit"),
     "after_lead_in": ("The sentence before it ends with a colon", "yes/no"),
     "kind_match": ("It holds the kind of short answer the question asks for", "yes/no"),
@@ -155,6 +156,22 @@ def choose(question: str, hits: Sequence[Hit], ok: Sequence[Sequence[bool]], wei
                         features=tuple((f, float(x[best, i]), float(w[i])) for i, f in enumerate(FEATURES)),
                         considered=tuple((cands[i].passage, cands[i].span, float(p[i])) for i in order))
     return cands[best], reason
+
+
+def passage_order(reason: LeadReason, n: int) -> list[int]:
+    """The order of ``n`` hits once the lead is chosen: the lead's passage first, then the other passages the
+    lead model weighed, by its summed share for their sentences, then the rest as the reranker ranked them.
+
+    >>> why = LeadReason(0.6, 3, (), ((2, (0, 5), 0.6), (0, (9, 20), 0.3), (1, (7, 9), 0.1)))
+    >>> passage_order(why, 5)
+    [2, 0, 1, 3, 4]
+    """
+    share: dict[int, float] = defaultdict(float)
+    for p, _, s in reason.considered:
+        share[p] += s
+    first = reason.considered[0][0]
+    weighed = sorted((p for p in share if p != first), key=lambda p: (-share[p], p))
+    return [first, *weighed, *(i for i in range(n) if i != first and i not in share)]
 
 
 def quotable_flags(hits: Sequence[Hit], docs: Mapping[str, Document], passages: int = 3) -> list[list[bool]]:

@@ -160,8 +160,8 @@ def test_each_passage_carries_how_its_hit_was_ranked():
     h = Hit(chunk=h.chunk, score=0.03, dense=0.61, bm25=7.25, rank_dense=2, rank_bm25=4, rank_fused=3, row=0,
             sentence_scores=(0.2, 0.6), late=21.5, rank_late=1, second=0.78, rank_second=5, rerank=5.5)
     p = make_answer("q", [h], {"d.txt": doc}, "hybrid").passages[0]
-    assert p.scores == Scores(rank_fused=3, rerank=5.5, late=21.5, rank_late=1, second=0.78, rank_second=5, dense=0.61,
+    assert p.scores == Scores(rank=1, rank_fused=3, rerank=5.5, late=21.5, rank_late=1, second=0.78, rank_second=5, dense=0.61,
                               rank_dense=2, bm25=7.25, rank_bm25=4)
     assert make_answer("q", [h], {"d.txt": doc}, "hybrid").to_dict()["passages"][0]["scores"] == {
-        "rank_fused": 3, "rerank": 5.5, "late": 21.5, "rank_late": 1, "second": 0.78, "rank_second": 5, "dense": 0.61,
+        "rank": 1, "rank_fused": 3, "rerank": 5.5, "late": 21.5, "rank_late": 1, "second": 0.78, "rank_second": 5, "dense": 0.61,
         "rank_dense": 2, "bm25": 7.25, "rank_bm25": 4}

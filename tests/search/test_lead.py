@@ -154,3 +154,32 @@ def test_the_reason_lists_every_sentence_weighed_best_first_with_its_share():
     first = answer.to_dict()["lead_reason"]["considered"][0]
     assert first == {"passage": 1, "start": answer.lead[1][0], "end": answer.lead[1][1],
                      "probability": round(answer.lead_reason.probability, 4)}
+
+
+def test_the_passage_the_lead_is_from_comes_first_then_the_others_weighed_by_their_share():
+    d1, h1 = hit([0.9, 0.5, 0.6, 0.1], [3, 0, 1, -5], [2, 1, 4, -3], rerank=6.0, source="a.txt")
+    d2, h2 = hit([0.1, 0.5, 0.2, 0.1], [0, 0, 0, 0], [0, 0, 0, 0], rerank=2.0, source="b.txt")
+    d3, h3 = hit([0.1, 0.5, 0.2, 0.9], [0, 0, 0, 9], [0, 0, 0, 0], rerank=1.0, source="c.txt")
+    d4, h4 = hit([0.1, 0.5, 0.2, 0.9], [0, 0, 0, 9], [0, 0, 0, 0], rerank=0.5, source="e.txt")
+    docs = {d.source: d for d in (d1, d2, d3, d4)}
+    hits = [h1, h2, h3, h4]
+    weights = (("cross", 1.0),)
+    q = "Which boards meet in public?"
+    ranked = make_answer(q, hits, docs, "hybrid", AnswerSettings(lead_weights=weights, passage_order="rerank"))
+    led = make_answer(q, hits, docs, "hybrid", AnswerSettings(lead_weights=weights))
+    assert [p.source for p in ranked.passages] == ["a.txt", "b.txt", "c.txt", "e.txt"]
+    assert ranked.lead[0] == 2, "the cross-encoder's best sentence is the third passage's last"
+    # shown: the lead's passage, then the first (its sentences' shares outweigh the second's), then the rest as ranked
+    assert [p.source for p in led.passages] == ["c.txt", "a.txt", "b.txt", "e.txt"]
+    assert [p.scores.rank for p in led.passages] == [3, 1, 2, 4], "each passage still says where the reranker put it"
+    assert led.lead == (0, ranked.lead[1]) and led.passages[0].text == ranked.passages[2].text
+    assert led.confidence == ranked.confidence == 6.0, "the confidence stays the reranker's first passage's logit"
+    shown = [(led.passages[i].source, span, share) for i, span, share in led.lead_reason.considered]
+    assert shown == [(ranked.passages[i].source, span, share) for i, span, share in ranked.lead_reason.considered]
+    assert led.lead_reason.considered[0][:2] == led.lead
+
+
+def test_passage_order_with_one_passage_weighed_keeps_the_rest_as_ranked():
+    from qa.records import LeadReason
+    why = LeadReason(1.0, 1, (), ((1, (0, 4), 1.0),))
+    assert lead.passage_order(why, 4) == [1, 0, 2, 3]
