@@ -56,7 +56,9 @@ def format_answer(answer) -> str:
             lines.append(f"  “{' '.join(text.split())}” [{i}]")
         lines += ["", f"Confidence: {answer.level}", ""]
     for i, p in enumerate(answer.passages, 1):
-        lines.append(f"[{i}] {p.citation}  score {p.score:.4f}")
+        rank = p.scores.rank if p.scores is not None else None
+        moved = f" (ranked {rank})" if rank is not None and rank != i else ""  # the lead's passage comes first
+        lines.append(f"[{i}] {p.citation}  score {p.score:.4f}{moved}")
         body = p.text
         for a, b in sorted(p.highlights, reverse=True):
             a, b = a - p.start, b - p.start

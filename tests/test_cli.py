@@ -136,3 +136,17 @@ def test_candidates_zero_is_refused_not_taken_for_the_default():
     assert settings_from_args(argparse.Namespace(candidates=30)).retrieval.candidates == 30
     assert settings_from_args(argparse.Namespace(sentence_passages=1, no_spelling=True)).rerank.sentence_passages == 1
     assert settings_from_args(argparse.Namespace(no_spelling=True)).retrieval.spelling is False
+
+
+def test_a_passage_shown_out_of_the_rerankers_order_says_where_it_ranked():
+    from qa.cli import format_answer
+    from qa.config import AnswerSettings
+    from qa.search.answer import make_answer
+    from tests.search.test_lead import hit
+
+    made = [hit([0.9, 0.5, 0.6, 0.1], [0, 0, 0, 0], [0, 0, 0, 0], rerank=6.0, source="a.txt"),
+            hit([0.1, 0.5, 0.2, 0.9], [0, 0, 0, 9], [0, 0, 0, 0], rerank=2.0, source="b.txt")]
+    answer = make_answer("Which boards meet in public?", [h for _, h in made], {d.source: d for d, _ in made}, "hybrid",
+                         AnswerSettings(lead_weights=(("cross", 1.0),)))
+    lines = [line for line in format_answer(answer).splitlines() if line.startswith("[")]
+    assert lines[0].endswith("score 2.0000 (ranked 2)") and lines[1].endswith("score 6.0000 (ranked 1)")
