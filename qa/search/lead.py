@@ -41,7 +41,7 @@ FEATURES = ("second", "third", "logit_gap", "after_lead_in", "kind_match", "posi
 FEATURE_WORDS = {
     "second": ("It is in the reranker's second passage", "yes/no"),
     "third": ("It is in the reranker's third passage", "yes/no"),
-    "logit_gap": ("Its passage's cross-encoder relevance less the first passage's", "logit"),
+    "logit_gap": ("Its passage's cross-encoder relevance less the reranker's first passage's", "logit"),
     "after_lead_in": ("The sentence before it ends with a colon", "yes/no"),
     "kind_match": ("It holds the kind of short answer the question asks for", "yes/no"),
     "position": ("Where it sits in its passage", "position"),
