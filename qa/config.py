@@ -320,7 +320,7 @@ class RetrievalSettings(_Record):
 
 PASSAGE_ORDERS = ("lead", "rerank")
 """The order an answer's passages come in: "lead", the passage its lead sentence is from first, then the other
-passages the lead model weighed by its share for their sentences, then the rest as ranked; "rerank", as ranked."""
+passages the lead model weighed, by their best sentence's share, then the rest as ranked; "rerank", as ranked."""
 
 
 @dataclass(frozen=True)
@@ -367,6 +367,12 @@ class AnswerSettings(_Record):
     top bin (p >= 0.9714) was right 16 of 18 times on dev out of fold (.889), so it is "high"; through ``qa
     eval`` "high" leads were right 11 of 13 times on dev (in sample) and 10 of 11 on test. Out of fold on dev:
     high 16 of 18, medium 45 of 79, low 18 of 67 (out-of-scope questions counted as wrong; evals/README.md).
+
+    ``passage_order`` (PASSAGE_ORDERS): "lead" shows the passages the lead model weighed in the order of their
+    best sentence's share (the lead's passage first, then the runner-up's: the order the reply quotes them in),
+    the rest as the reranker ranked them; the confidence is still the reranker's first passage's logit. The page
+    always cited the lead's passage first; now the CLI, the JSON and ``qa eval`` show that order too (dev R@1
+    .631 -> .644, MRR .703 -> .715; evals/README.md, "The passage the lead is from, first").
     """
 
     abstain_threshold: float = 0.2911

@@ -44,6 +44,7 @@ class Result:
     short_hit: bool | None = None  # the short answer lies inside an evidence span (None: no short answer marked)
     lead_stage: str = ""  # where the lead was lost (LEAD_STAGES; "" out of scope)
     lead_rank: int | None = None  # rank (from 1) of the first right sentence among those the lead model weighed
+    second_hit: bool = False  # the second sentence the reply leads with overlaps an evidence span
 
     @property
     def first_hit(self) -> int | None:
@@ -129,6 +130,8 @@ def ask_one(engine, q: Question, mode: str, k: int, ceiling: int = max(CEILINGS)
         src, a, b, _ = best
         ans_hit = overlaps_evidence(src, (a, b), q.targets)
         sentence = engine.document(src).text[a:b]
+    ranked = ranked_highlights(answer)
+    second_hit = len(ranked) > 1 and overlaps_evidence(answer.passages[ranked[1][0]].source, ranked[1][1], q.targets)
     top = {}
     if answer.passages:
         p = answer.passages[0]
@@ -146,7 +149,7 @@ def ask_one(engine, q: Question, mode: str, k: int, ceiling: int = max(CEILINGS)
                              looked=bool(q.targets and ceiling))
     return Result(q.id, mode, results, hits, tuple(p.source in sources for p in answer.passages), ans_hit,
                   " ".join(sentence.split()), float(answer.confidence), bool(answer.abstained), float(ms), top, cand,
-                  answer.level, short_hit, stage, rank)
+                  answer.level, short_hit, stage, rank, second_hit)
 
 
 def run(engine, questions: list[Question], modes: Iterable[str], k: int = 10, progress: bool = True,
@@ -203,6 +206,7 @@ def retrieval_metrics(questions: list[Question], results: list[Result], k: int) 
         out["answer_hit"] = float(np.mean([r.answer_hit for r in rs]))
         top_right = [r for r in rs if r.first_hit == 1]
         out["sentence_if_r1"] = float(np.mean([r.answer_hit for r in top_right])) if top_right else float("nan")
+        out["sentence_or_next"] = float(np.mean([r.answer_hit or r.second_hit for r in rs]))
         for c in CEILINGS:
             out[f"ceiling@{c}"] = float(np.mean([r.candidate_rank is not None and r.candidate_rank <= c for r in rs]))
     rs_all = [by_id[q.id] for q in questions if q.id in by_id]

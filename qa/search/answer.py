@@ -70,9 +70,10 @@ def choose_highlights(
 
 
 def make_passage(doc: Document, hit: Hit, settings: AnswerSettings = AnswerSettings(), seen: set[str] | None = None,
-                 lead: Span | None = None, rank: int | None = None) -> Passage:
+                 lead: Span | None = None, rank: int | None = None, next_best: Span | None = None) -> Passage:
     """The hit as a passage with its best sentences highlighted; ``lead``, the answer's lead sentence when it is
-    in this passage, is always one of them; ``rank``, its place in the reranker's order (from 1)."""
+    in this passage, is always one of them, and so is ``next_best`` (the lead model's runner-up) when it is here
+    and may be quoted; ``rank``, its place in the reranker's order (from 1)."""
     c = hit.chunk
     scores = np.asarray(hit.sentence_scores, dtype=np.float32)
     texts = [c.text[a - c.start : b - c.start] for a, b in c.sentences]
@@ -80,10 +81,15 @@ def make_passage(doc: Document, hit: Hit, settings: AnswerSettings = AnswerSetti
                   dtype=bool)
     chosen = choose_highlights(scores, sentence_words(hit), settings, ok) if len(scores) == len(c.sentences) else []
     chosen = [i for i in chosen if ok[i]] or chosen[:1]
+    keep = []
     if lead is not None and lead in c.sentences:
-        at = c.sentences.index(lead)
-        ok[at] = True
-        chosen = sorted({at, *[i for i in chosen if i != at][: settings.max_highlights - 1]})
+        keep.append(c.sentences.index(lead))
+        ok[keep[0]] = True
+    if next_best is not None and next_best in c.sentences and ok[c.sentences.index(next_best)]:
+        keep.append(c.sentences.index(next_best))
+    if keep:
+        rest = [i for i in chosen if i not in keep][: max(0, settings.max_highlights - len(keep))]
+        chosen = sorted({*keep, *rest})
     if seen is not None:
         seen.update(_norm(texts[i]) for i in chosen if ok[i])
     return Passage(
@@ -194,8 +200,12 @@ def make_answer(
         order = lead.passage_order(fused[1], len(hits))
     seen: set[str] = set()
     lead_span = {fused[0].passage: fused[0].span} if fused else {}
+    runner_up = {}  # the lead model's second choice, quoted second
+    if fused and len(fused[1].considered) > 1:
+        runner_up = {fused[1].considered[1][0]: fused[1].considered[1][1]}
     claim = sorted(order, key=lambda i: i not in lead_span)  # the lead's passage claims its sentence first
-    made = {i: make_passage(docs[hits[i].chunk.source], hits[i], settings, seen, lead_span.get(i), rank=i + 1)
+    made = {i: make_passage(docs[hits[i].chunk.source], hits[i], settings, seen, lead_span.get(i), rank=i + 1,
+                            next_best=runner_up.get(i))
             for i in claim}
     passages = tuple(made[i] for i in order)
     if kind == "logit":  # the reranker's first passage, wherever the answer shows it
@@ -243,7 +253,8 @@ def ranked_highlights(answer: Answer) -> list[tuple[int, tuple[int, int], float]
 
     The lead sentence first (the best quotable sentence of the passages whose
     sentences were scored together; evals/README.md measures how often it is
-    the evidence), then every other quotable highlight in passage order.
+    the evidence), then the lead model's runner-up when it is highlighted, then
+    every other quotable highlight in passage order.
     """
     items = [
         (i, span, float(s))
@@ -253,7 +264,13 @@ def ranked_highlights(answer: Answer) -> list[tuple[int, tuple[int, int], float]
     ]
     lead = answer.lead
     first = next((t for t in items if lead and (t[0], t[1]) == (lead[0], tuple(lead[1]))), None)
-    return ([first] if first else []) + [t for t in items if t is not first]
+    why = answer.lead_reason
+    second = None
+    if first is not None and why is not None and len(why.considered) > 1:
+        i, span, _ = why.considered[1]
+        second = next((t for t in items if (t[0], t[1]) == (i, tuple(span))), None)
+    top = [t for t in (first, second) if t is not None]
+    return top + [t for t in items if t not in top]
 
 
 def best_sentences(answer: Answer, n: int = 2) -> list[tuple[int, str]]:

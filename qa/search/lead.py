@@ -25,7 +25,6 @@ sentence is the one that answers. The features, all read from the records, no mo
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -159,19 +158,16 @@ def choose(question: str, hits: Sequence[Hit], ok: Sequence[Sequence[bool]], wei
 
 
 def passage_order(reason: LeadReason, n: int) -> list[int]:
-    """The order of ``n`` hits once the lead is chosen: the lead's passage first, then the other passages the
-    lead model weighed, by its summed share for their sentences, then the rest as the reranker ranked them.
+    """The order of ``n`` hits once the lead is chosen: the passages the lead model weighed, in the order of
+    their best sentence's share (the lead's passage first, then the runner-up's, as the reply quotes them),
+    then the rest as the reranker ranked them.
 
-    >>> why = LeadReason(0.6, 3, (), ((2, (0, 5), 0.6), (0, (9, 20), 0.3), (1, (7, 9), 0.1)))
+    >>> why = LeadReason(0.5, 4, (), ((2, (0, 5), 0.5), (0, (9, 20), 0.2), (1, (7, 9), 0.16), (0, (0, 8), 0.14)))
     >>> passage_order(why, 5)
     [2, 0, 1, 3, 4]
     """
-    share: dict[int, float] = defaultdict(float)
-    for p, _, s in reason.considered:
-        share[p] += s
-    first = reason.considered[0][0]
-    weighed = sorted((p for p in share if p != first), key=lambda p: (-share[p], p))
-    return [first, *weighed, *(i for i in range(n) if i != first and i not in share)]
+    weighed = list(dict.fromkeys(p for p, _, _ in reason.considered))
+    return weighed + [i for i in range(n) if i not in weighed]
 
 
 def quotable_flags(hits: Sequence[Hit], docs: Mapping[str, Document], passages: int = 3) -> list[list[bool]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from qa.config import AnswerSettings
@@ -183,3 +185,28 @@ def test_passage_order_with_one_passage_weighed_keeps_the_rest_as_ranked():
     from qa.records import LeadReason
     why = LeadReason(1.0, 1, (), ((1, (0, 4), 1.0),))
     assert lead.passage_order(why, 4) == [1, 0, 2, 3]
+
+
+def test_the_reply_quotes_the_lead_models_runner_up_second_highlighted_even_where_colbert_ranks_it_low():
+    from qa.search.answer import ranked_highlights
+
+    # ColBERT (the highlight order) prefers sentences 0 and 3 of the first passage; the cross-encoder 2, then 3
+    d1, h1 = hit([0.9, 0.5, 0.1, 0.8], [0, 0, 7, 5], [0, 0, 0, 0], rerank=6.0, source="a.txt")
+    other = "Sussex has a partnership board of its own now. It meets every other month in private session."
+    d2 = Document(source="b.txt", text=other, title="B", sha256="y")
+    spans2 = ((0, 46), (47, len(other)))
+    chunk2 = Chunk("c2", "b.txt", 0, len(other), other, (), spans2, other)
+    h2 = Hit(chunk=chunk2, score=1.0, row=1, sentence_scores=(0.9, 0.2), rerank=2.0,
+             signals=SentenceSignals(late=(0.9, 0.2), cross=(6, 0), context=(0, 0)))
+    docs = {"a.txt": d1, "b.txt": d2}
+    q = "Which boards meet in public?"
+    answer = make_answer(q, [h1, h2], docs, "hybrid", AnswerSettings(lead_weights=(("cross", 1.0),)))
+    spans = sentences(TEXT)
+    assert answer.lead == (0, spans[2]) and answer.lead_reason.considered[1][:2] == (1, spans2[0])
+    assert [(i, span) for i, span, _ in ranked_highlights(answer)[:2]] == [(0, spans[2]), (1, spans2[0])], \
+        "a runner-up in another passage is quoted second"
+    h2 = dataclasses.replace(h2, signals=SentenceSignals(late=(0.9, 0.2), cross=(0, 0), context=(0, 0)))
+    answer = make_answer(q, [h1, h2], docs, "hybrid", AnswerSettings(lead_weights=(("cross", 1.0),)))
+    assert answer.lead == (0, spans[2]) and answer.lead_reason.considered[1][:2] == (0, spans[3])
+    assert set(answer.passages[0].highlights) == {spans[2], spans[3]}, "the lead and the runner-up, not ColBERT's best"
+    assert [(i, span) for i, span, _ in ranked_highlights(answer)[:2]] == [(0, spans[2]), (0, spans[3])]
