@@ -140,7 +140,9 @@ def write_report(path: str | Path, summary: dict, results: dict[str, list[Result
         "A passage hits when it comes from the evidence's file (or an `also` file) and its span covers at least "
         "half of the evidence. R@k: share of questions with a hit in the top k; MRR@10 and nDCG@10 by ranx with the "
         "first hit as the one relevant item; Doc@k: a passage from the right file in the top k; Sentence: the first "
-        "sentence the answer shows overlaps the evidence; Sent@R1: the same, among questions whose first passage hits; Sent@2: the first or the second sentence the reply leads with does; C@n: a hit among the first stage's n candidates (the ceiling "
+        "sentence the answer shows overlaps the evidence; Sent@R1: the same, among questions whose first passage hits; "
+        "Sent@2: the first or the second sentence the reply leads with does; C@n: a hit among the first stage's n "
+        "candidates (the ceiling "
         "for reranking); Abst P/R: abstention precision/recall against the out-of-scope "
         "questions; latency of `Engine.ask` per question.",
         "",
@@ -177,8 +179,8 @@ def write_run(path: str | Path, results: dict[str, list[Result]]) -> list[Path]:
         p.parent.mkdir(parents=True, exist_ok=True)
         with open(p, "w", encoding="utf-8") as f:
             for r in rs:
-                f.write(json.dumps({"id": r.qid, "mode": mode, "first_hit": r.first_hit, "lead_hit": r.answer_hit, "second_hit": r.second_hit,
-                                    "level": r.level, "abstained": r.abstained, "short_hit": r.short_hit,
+                f.write(json.dumps({"id": r.qid, "mode": mode, "first_hit": r.first_hit, "lead_hit": r.answer_hit,
+                                    "second_hit": r.second_hit, "level": r.level, "abstained": r.abstained, "short_hit": r.short_hit,
                                     "lead_stage": r.lead_stage, "lead_rank": r.lead_rank,
                                     "results": list(r.results)}, ensure_ascii=False) + "\n")
         out.append(p)

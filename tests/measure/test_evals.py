@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections import Counter
@@ -178,6 +179,9 @@ def test_metric_arithmetic_by_hand():
     assert m["abstain_precision"] == pytest.approx(1 / 2)  # two abstentions, one of them right
     assert m["abstain_recall"] == pytest.approx(1.0)
     assert m["p50_ms"] == pytest.approx(10.0)
+    rs[2] = dataclasses.replace(rs[2], second_hit=True)  # the reply's second sentence answers q2
+    rs[0] = dataclasses.replace(rs[0], second_hit=True)  # both lines answer q0: counted once
+    assert evals.retrieval_metrics(qs, rs, k=10)["sentence_or_next"] == pytest.approx(3 / 4)
 
 
 def test_calibrate_separates_confidences():
