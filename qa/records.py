@@ -162,6 +162,11 @@ class LeadReason:
     features: tuple[tuple[str, float, float], ...]  # (feature, the lead's value, its weight), as lead.FEATURES
     considered: tuple[tuple[int, Span, float], ...] = ()  # every candidate (passage index, span, share), best first
 
+    @property
+    def runner_up(self) -> tuple[int, Span, float] | None:
+        """The sentence it weighed second (passage index, span, share): what the reply quotes next, or None."""
+        return self.considered[1] if len(self.considered) > 1 else None
+
     def to_dict(self) -> dict:
         return {"probability": round(self.probability, 4), "candidates": self.candidates,
                 "features": [{"name": f, "value": round(v, 4), "weight": w} for f, v, w in self.features],

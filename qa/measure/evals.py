@@ -57,15 +57,6 @@ def first_hit(hit_targets: Iterable[int | None]) -> int | None:
     return next((i + 1 for i, h in enumerate(hit_targets) if h is not None), None)
 
 
-def top_sentence(answer) -> tuple[str, int, int, float] | None:
-    """(source, start, end, score) of the answer's first highlighted sentence, the one `qa ask` shows first."""
-    ranked = ranked_highlights(answer)
-    if not ranked:
-        return None
-    i, (a, b), score = ranked[0]
-    return answer.passages[i].source, a, b, score
-
-
 CEILINGS = (20, 50, 100)
 """Depths at which the first stage's candidates are checked for a hit: no later stage can do better."""
 
@@ -124,14 +115,11 @@ def ask_one(engine, q: Question, mode: str, k: int, ceiling: int = max(CEILINGS)
     )
     sources = {t.source for t in q.targets}
     hits = tuple(hit_target(p.source, p.start, p.end, q.targets) for p in answer.passages)
-    best = top_sentence(answer)
-    ans_hit, sentence = False, ""
-    if best is not None:
-        src, a, b, _ = best
-        ans_hit = overlaps_evidence(src, (a, b), q.targets)
-        sentence = engine.document(src).text[a:b]
-    ranked = ranked_highlights(answer)
-    second_hit = len(ranked) > 1 and overlaps_evidence(answer.passages[ranked[1][0]].source, ranked[1][1], q.targets)
+    ranked = ranked_highlights(answer)  # the sentences the reply leads with, in the order `qa ask` shows them
+    said = [(answer.passages[i].source, span) for i, span, _ in ranked[:2]]
+    ans_hit = bool(said) and overlaps_evidence(*said[0], q.targets)
+    second_hit = len(said) > 1 and overlaps_evidence(*said[1], q.targets)
+    sentence = engine.document(said[0][0]).text[slice(*said[0][1])] if said else ""
     top = {}
     if answer.passages:
         p = answer.passages[0]

@@ -83,8 +83,8 @@ def _lead_html(answer: Answer, number: dict[int, int]) -> str:
                      "Each feature's value × its weight (fitted on the dev split of the evaluation set) = what it adds "
                      f"to the sentence's score against the others, largest first.<ul>{items}</ul>" if items else
                      "no feature set it apart"))
-        if len(why.considered) > 1:
-            j, (c, d), share = why.considered[1]
+        if why.runner_up is not None:
+            j, (c, d), share = why.runner_up
             pj = answer.passages[j]
             marker = f" [{number[j]}]" if j in number else ""
             rows.append(("Next in line",

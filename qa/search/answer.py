@@ -200,9 +200,8 @@ def make_answer(
         order = lead.passage_order(fused[1], len(hits))
     seen: set[str] = set()
     lead_span = {fused[0].passage: fused[0].span} if fused else {}
-    runner_up = {}  # the lead model's second choice, quoted second
-    if fused and len(fused[1].considered) > 1:
-        runner_up = {fused[1].considered[1][0]: fused[1].considered[1][1]}
+    second = fused[1].runner_up if fused else None  # the lead model's second choice, quoted second
+    runner_up = {second[0]: second[1]} if second else {}
     claim = sorted(order, key=lambda i: i not in lead_span)  # the lead's passage claims its sentence first
     made = {i: make_passage(docs[hits[i].chunk.source], hits[i], settings, seen, lead_span.get(i), rank=i + 1,
                             next_best=runner_up.get(i))
@@ -266,8 +265,8 @@ def ranked_highlights(answer: Answer) -> list[tuple[int, tuple[int, int], float]
     first = next((t for t in items if lead and (t[0], t[1]) == (lead[0], tuple(lead[1]))), None)
     why = answer.lead_reason
     second = None
-    if first is not None and why is not None and len(why.considered) > 1:
-        i, span, _ = why.considered[1]
+    if first is not None and why is not None and why.runner_up is not None:
+        i, span, _ = why.runner_up
         second = next((t for t in items if (t[0], t[1]) == (i, tuple(span))), None)
     top = [t for t in (first, second) if t is not None]
     return top + [t for t in items if t not in top]
