@@ -2,8 +2,9 @@
 
     PYTHONPATH=. HF_HUB_OFFLINE=1 python evals/tried/dump_answers.py answers.pkl
 
-Per question: the cleaned question, its split, whether it is out of scope, the lead model's candidates (features
-``X`` as qa/search/lead.py computes them, labels ``y``: the sentence overlaps the evidence) and the first 10 hits
+Per question: the cleaned question, its split, whether it is out of scope, the lead model's candidates (their
+passage, sentence and text; features ``X`` as qa/search/lead.py computes them; labels ``y``: the sentence overlaps
+the evidence) and the first 10 hits
 after reranking with their scores, the second stage's sentence signals and whether each hits the evidence.
 """
 
@@ -38,6 +39,7 @@ def main(path: str) -> None:
         y = [overlaps_evidence(hits[c.passage].chunk.source, c.span, q.targets) for c in cands]
         out.append(dict(id=q.id, question=q.question, text=text, split=q.split, out_of_scope=q.out_of_scope,
                         X=lead.features(text, hits, cands), y=np.array(y, dtype=bool),
+                        candidates=[(c.passage, c.sentence, c.text) for c in cands],
                         hits=[hit_record(h, q.targets) for h in hits]))
         print(f"\r{i + 1}/{len(questions)}", end="", file=sys.stderr)
     with open(path, "wb") as f:

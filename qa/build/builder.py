@@ -143,7 +143,9 @@ def second_dense(chunks: list, chunk_rows: list[list[int]], docs: dict, index_di
             texts.setdefault(r, docs[c.source].text[a:b])
     sentence_texts = [texts[r] for r in range(len(texts))]
     chunk_texts = [c.text for c in chunks]
-    cache = EmbeddingCache(index_dir / "cache" / f"{text_key(second.MODEL)[:16]}.npz")
+    from ..models.onnx_models import INTEGERS
+
+    cache = EmbeddingCache(index_dir / "cache" / f"{text_key(f'{second.MODEL}:{INTEGERS}')[:16]}.npz")
     if not chunk_texts:
         empty = np.zeros((0, second.DIM), dtype=np.float32)
         return second.SecondVectors(empty, empty), 0, cache, set()

@@ -107,11 +107,18 @@ def check_files(name: str) -> Path:
     return folder
 
 
+INTEGERS = "exact"
+"""How the INT8 models multiply: the model's own integers on every CPU (``signed_products_exact``). Recorded in
+every model description an index keeps, so that an index whose vectors an older version computed (with the
+saturating sums of AVX2-only CPUs) is built again once, its cached vectors left behind."""
+
+
 def describe(name: str) -> dict[str, Any]:
-    """What an index manifest records about a model: name, package, upstream id, licence, file hashes."""
+    """What an index manifest records about a model: name, package, upstream id, licence, file hashes, and how
+    its integers are multiplied (``INTEGERS``)."""
     m = MODELS[name]
     return {"name": name, "package": PACKAGE, "upstream": m["upstream"], "licence": m["licence"],
-            "files": dict(m["files"])}
+            "files": dict(m["files"]), "integers": INTEGERS}
 
 
 def default_threads() -> int:
