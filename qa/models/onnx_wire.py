@@ -177,10 +177,11 @@ def unsigned_weights(model: bytes) -> bytes:
     Why: onnxruntime multiplies uint8 activations by int8 weights (U8S8) with AVX2's VPMADDUBSW, which adds two
     products into a 16-bit integer and saturates it. CPUs with AVX-512 VNNI (most recent Intel servers) add into
     32 bits and do not, so the same INT8 file gave other scores, and worse ones, on AVX2-only CPUs (an AMD EPYC
-    here: test lead .439 -> .367). Unsigned weights (U8U8) run through a kernel that widens to 16 bits first and
-    never saturates: every CPU then computes the exact integers the quantised model defines. ``(q - zero_point) x
-    scale`` is unchanged when both move by 128, so no weight changes. A graph with no INT8 MatMulInteger weight is
-    returned as it is.
+    here: test lead .439 -> .367). Unsigned weights (U8U8) run through a kernel that widens each byte to 16 bits
+    and sums the products in 32, which never saturates: every CPU then computes the exact integers the quantised
+    model defines. ``(q - zero_point) x scale`` is unchanged when both move by 128, so no weight changes. A graph
+    with no INT8 MatMulInteger weight is returned as it is (nor are subgraphs of control-flow nodes read: the
+    models here have none).
     """
     at, body, stop = _graph(model)
     int8 = {name for name, dtype, _ in _initializers(model, body, stop) if dtype == INT8}
