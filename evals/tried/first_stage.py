@@ -7,8 +7,8 @@
 list as deep as the index, so nothing is cut at the 100 candidates), whether it hits the question's evidence, and
 the cross-encoder's logit of the first 20 passages of the shipped fusion. ``report``:
 
-1. **A learned fusion** in place of the weighted RRF: a listwise softmax over each question's chunks (the loss of
-   qa/measure/lead.py) on each list's RRF term, or its score z-scored within the question, or the score's gap to
+1. **A learned fusion** in place of the weighted RRF: a listwise softmax over each question's chunks (fitted by
+   qa/measure/lead.py's ``fit_weights``) on each list's RRF term, or its score z-scored within the question, or the score's gap to
    the list's best, or all with the log ranks. Dev 5-fold out of fold (averaged over 3 fold seeds), against the
    shipped weights (chosen on dev, so in sample); test with the weights fitted on all of dev. The first stage's
    recall at 1, 6 (what the cross-encoder reads), 10 and 20.
@@ -104,26 +104,12 @@ def recalls(places: list[int | None], ks=(1, 6, 10, 20)) -> dict[str, float]:
 
 
 def fit(questions: list[dict], kind: str, l2: float):
-    from scipy.optimize import minimize
+    """A scorer of chunks fitted as the lead model is (qa/measure/lead.py ``fit_weights``: the listwise softmax
+    likelihood of the chunks that hit, L2 on standardised weights), each question's chunks its candidates."""
+    from qa.measure.lead import Sample, fit_weights
 
-    sets = [(features(q, kind), q["hit"]) for q in questions if q["hit"].any()]
-    allx = np.vstack([x for x, _ in sets])
-    mu, sd = allx.mean(0), allx.std(0) + 1e-9
-    sets = [((x - mu) / sd, y) for x, y in sets]
-
-    def loss(w):
-        total, grad = 0.0, np.zeros_like(w)
-        for x, y in sets:
-            s = x @ w
-            p = np.exp(s - s.max())
-            p /= p.sum()
-            right = p[y].sum()
-            total -= np.log(right + 1e-12)
-            grad -= (x[y] * p[y, None]).sum(0) / (right + 1e-12) - p @ x
-        return total / len(sets) + l2 * w @ w, grad / len(sets) + 2 * l2 * w
-
-    w = minimize(loss, np.zeros(allx.shape[1]), jac=True, method="L-BFGS-B").x
-    return lambda q: ((features(q, kind) - mu) / sd) @ w
+    w = fit_weights([Sample(q["id"], features(q, kind), q["hit"], False) for q in questions], l2=l2)
+    return lambda q: features(q, kind) @ w
 
 
 def report(path: str) -> None:
