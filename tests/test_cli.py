@@ -25,7 +25,7 @@ def test_help_lists_every_command(capsys):
 def test_asking_imports_nothing_from_the_measuring_wing():
     code = (
         "import sys, qa.cli, qa.engine, app; "
-        "bad = sorted(m for m in sys.modules if m.startswith('qa.measure') or m in ('ranx', 'matplotlib', 'resource')); "
+        "bad = sorted(m for m in sys.modules if m.startswith('qa.measure') or m in ('scipy', 'matplotlib', 'resource')); "
         "print(bad)"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
@@ -48,12 +48,12 @@ def test_a_missing_measuring_extra_says_how_to_install_it(monkeypatch, capsys):
 
     real = builtins.__import__
 
-    def no_ranx(name, *args, **kwargs):
+    def no_matplotlib(name, *args, **kwargs):
         if name.endswith("measure") or "measure." in name:
-            raise ImportError("No module named 'ranx'", name="ranx")
+            raise ImportError("No module named 'matplotlib'", name="matplotlib")
         return real(name, *args, **kwargs)
 
-    monkeypatch.setattr(builtins, "__import__", no_ranx)
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
     assert cli_main(["eval"]) == 2
     err = capsys.readouterr().err
     assert "pip install -e '.[measure]'" in err and err.count("\n") == 1

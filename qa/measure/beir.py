@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import gzip
 import json
-import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BadQuestionError, EvalSetError
+from . import ranking
 
 GET_IT = ("download scifact.zip from the BEIR benchmark (https://public.ukp.informatik.tu-darmstadt.de/thakur/BEIR/"
           "datasets/scifact.zip; SciFact is CC BY-NC 2.0: measure with it, never commit it), unzip it outside the "
@@ -149,27 +149,9 @@ def document_ranking(sources: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(doc_id(s) for s in sources))
 
 
-def exact_ndcg(run: dict[str, list[str]], qrels: dict[str, dict[str, int]], k: int = CUTOFF) -> float:
-    """Mean nDCG@k over the queries of ``qrels`` (a query missing from ``run`` scores 0): gain = relevance,
-    discount log2(rank + 1), as trec_eval's ndcg_cut and ranx's ndcg."""
-    total = 0.0
-    for q, rel in qrels.items():
-        dcg = sum(rel.get(d, 0) / math.log2(i + 2) for i, d in enumerate(run.get(q, [])[:k]))
-        ideal = sum(r / math.log2(i + 2) for i, r in enumerate(sorted(rel.values(), reverse=True)[:k]))
-        total += dcg / ideal if ideal else 0.0
-    return total / len(qrels) if qrels else float("nan")
-
-
-def ndcg(run: dict[str, list[str]], qrels: dict[str, dict[str, int]], k: int = CUTOFF) -> tuple[float, str]:
-    """(mean nDCG@k, what computed it): ranx when installed (as the eval's metrics), else ``exact_ndcg``."""
-    try:
-        from ranx import Qrels, Run, evaluate
-    except ImportError:
-        return exact_ndcg(run, qrels, k), "exact_ndcg"
-    ranked = {q: {d: float(len(docs) - i) for i, d in enumerate(docs)} for q, docs in run.items() if docs}
-    for q in qrels:
-        ranked.setdefault(q, {f"{q}::none": 0.0})  # a query that found nothing scores 0, as in exact_ndcg
-    return float(evaluate(Qrels(qrels), Run(ranked), f"ndcg@{k}", make_comparable=True)), "ranx"
+def ndcg(run: dict[str, list[str]], qrels: dict[str, dict[str, int]], k: int = CUTOFF) -> float:
+    """Mean nDCG@k over the queries of ``qrels`` (a query missing from ``run`` scores 0), as trec_eval's ndcg_cut."""
+    return ranking.ndcg(run, qrels, k)
 
 
 # -- the scenario: a child process answers every query from the built index ----------------------
@@ -199,8 +181,7 @@ def scenario_beir_eval(a: dict, shared=None) -> dict:
                 hits, failed = [], failed + 1
             ms.append((time.perf_counter() - t) * 1e3)
             run[q] = document_ranking(h.chunk.source for h in hits)
-        score, how = ndcg(run, given["qrels"])
-        out[mode] = {"ndcg@10": score, "computed_by": how, "queries": len(run), "failed": failed,
+        out[mode] = {"ndcg@10": ndcg(run, given["qrels"]), "queries": len(run), "failed": failed,
                      "docs_per_query": float(np.mean([len(v) for v in run.values()])), "ms": summary(ms)}
     return {"passages_per_query": k, "modes": out}
 

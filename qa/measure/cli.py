@@ -1,7 +1,7 @@
 """The measuring commands: ``python -m qa eval`` and ``python -m qa bench``.
 
 ``qa.cli`` hands these commands their arguments without importing this wing, so
-asking a question never loads ranx, matplotlib or the benchmark scenarios.
+asking a question never loads scipy, matplotlib or the benchmark scenarios.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Retrieval evaluation: ask every question through the public ``Engine.ask`` and score what comes back.
 
-Metrics are computed with ranx on a run where each question's first hit gets
+Metrics are computed (``ranking``, trec_eval's definitions) on a run where each question's first hit gets
 the one relevant id and everything else is a non-relevant passage id, so
 Recall@k is the share of questions with a hit in the top k. The question file
 and the hit rule are in ``evalset``; the command is in ``measure.cli``.
@@ -17,6 +17,7 @@ import numpy as np
 
 from ..search.answer import ranked_highlights
 from ..errors import BadQuestionError, EvalSetError
+from . import ranking
 from .evalset import SPLITS, Question, hit_target, overlaps_evidence
 
 CUTOFFS = (1, 3, 5, 10)
@@ -159,7 +160,7 @@ def run(engine, questions: list[Question], modes: Iterable[str], k: int = 10, pr
 
 
 def relevance_run(qid: str, r: Result) -> tuple[dict[str, float], str]:
-    """The run entry for ranx/TREC: the first hit gets ``relevant_id``, every other passage its own id."""
+    """The run entry for the metrics and TREC: the first hit gets ``relevant_id``, every other passage its own id."""
     rel = f"{qid}::evidence"
     ids, used = {}, False
     n = len(r.results)
@@ -168,13 +169,12 @@ def relevance_run(qid: str, r: Result) -> tuple[dict[str, float], str]:
             did, used = rel, True
         else:
             did = f"{res['source']}:{res['start']}-{res['end']}#{i + 1}".replace(" ", "_")
-        ids[did] = float(n - i)  # strictly decreasing, so ranx keeps our order
+        ids[did] = float(n - i)  # strictly decreasing, so a TREC reader keeps our order
     return ids, rel
 
 
 def retrieval_metrics(questions: list[Question], results: list[Result], k: int) -> dict[str, float]:
-    """Recall@1/3/5/10, MRR@10, nDCG@10 (ranx), document-level hit rate, answer hit rate, latency."""
-    from ranx import Qrels, Run, evaluate
+    """Recall@1/3/5/10, MRR@10, nDCG@10 (``ranking``), document-level hit rate, answer hit rate, latency."""
 
     by_id = {r.qid: r for r in results}
     inscope = [q for q in questions if not q.out_of_scope and q.id in by_id]
@@ -183,11 +183,11 @@ def retrieval_metrics(questions: list[Question], results: list[Result], k: int) 
         run_d, qrels_d = {}, {}
         for q in inscope:
             ids, rel = relevance_run(q.id, by_id[q.id])
-            run_d[q.id] = ids or {f"{q.id}::none": 0.0}
+            run_d[q.id] = list(ids)
             qrels_d[q.id] = {rel: 1}
-        names = [f"recall@{c}" for c in CUTOFFS if c <= k] + [f"mrr@{min(10, k)}", f"ndcg@{min(10, k)}"]
-        scores = evaluate(Qrels(qrels_d), Run(run_d), names, make_comparable=True)
-        out.update({n: float(v) for n, v in scores.items()})
+        out.update({f"recall@{c}": ranking.recall(run_d, qrels_d, c) for c in CUTOFFS if c <= k})
+        out[f"mrr@{min(10, k)}"] = ranking.mrr(run_d, qrels_d, min(10, k))
+        out[f"ndcg@{min(10, k)}"] = ranking.ndcg(run_d, qrels_d, min(10, k))
         rs = [by_id[q.id] for q in inscope]
         out["doc_hit@1"] = float(np.mean([bool(r.doc_hits[:1]) and r.doc_hits[0] for r in rs]))
         out["doc_hit@5"] = float(np.mean([any(r.doc_hits[:5]) for r in rs]))

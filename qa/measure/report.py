@@ -138,7 +138,7 @@ def write_report(path: str | Path, summary: dict, results: dict[str, list[Result
         f"Mean question/evidence content-word overlap: {summary['mean_word_overlap']:.3f}.",
         "",
         "A passage hits when it comes from the evidence's file (or an `also` file) and its span covers at least "
-        "half of the evidence. R@k: share of questions with a hit in the top k; MRR@10 and nDCG@10 by ranx with the "
+        "half of the evidence. R@k: share of questions with a hit in the top k; MRR@10 and nDCG@10 (trec_eval's definitions) with the "
         "first hit as the one relevant item; Doc@k: a passage from the right file in the top k; Sentence: the first "
         "sentence the answer shows overlaps the evidence; Sent@R1: the same, among questions whose first passage hits; "
         "Sent@2: the first or the second sentence the reply leads with does; C@n: a hit among the first stage's n "
@@ -191,7 +191,7 @@ def write_trec(path: str | Path, questions: list[Question], results: dict[str, l
     """TREC run file(s) ``qid Q0 docid rank score tag`` and qrels at PATH.qrels (``qid 0 docid 1``).
 
     The docid of a question's first hit is ``<qid>::evidence`` (the one relevant id in the qrels); every
-    other passage is ``source:start-end#rank``. trec_eval or ranx on these files gives the figures above.
+    other passage is ``source:start-end#rank``. trec_eval on these files gives the figures above (``ranking.read_trec_run`` reads them back).
     """
     inscope = {q.id for q in questions if not q.out_of_scope}
     out = []

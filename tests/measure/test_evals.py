@@ -13,6 +13,7 @@ import pytest
 from qa.errors import EvalSetError
 from qa.ingest.load import load_folder
 from qa.measure import cli as measure_cli
+from qa.measure import ranking
 from qa.measure import evals, evalset
 from qa.measure import report as evalreport
 from qa.measure.evals import Result
@@ -203,8 +204,6 @@ def test_calibrate_separates_confidences():
 
 
 def test_run_and_trec_files_read_back(tmp_path):
-    from ranx import Qrels, Run, evaluate
-
     qs = [Question(f"q{i}", "?", (Target("a.txt", "e", 0, 1),), "dev") for i in range(3)]
     rs = {"hybrid": [fake("q0", [False, True]), fake("q1", [True]), fake("q2", [False, False, False])]}
     (run_path,) = evalreport.write_run(tmp_path / "run.jsonl", rs)
@@ -216,9 +215,13 @@ def test_run_and_trec_files_read_back(tmp_path):
     assert all(len(r) == 6 and r[1] == "Q0" for r in rows)
     assert [r[2] for r in rows if r[0] == "q0"][1] == "q0::evidence"
     assert qrels.read_text().splitlines()[0] == "q0 0 q0::evidence 1"
-    got = evaluate(Qrels.from_file(str(qrels), kind="trec"), Run.from_file(str(trec), kind="trec"), ["recall@1", "mrr@10"])
-    assert got["recall@1"] == pytest.approx(1 / 3)
-    assert got["mrr@10"] == pytest.approx((1 / 2 + 1) / 3)
+    run, judged = ranking.read_trec_run(trec), ranking.read_qrels(qrels)
+    assert run["q0"][:2] == [rows[0][2], "q0::evidence"]  # ranked by score as written
+    assert ranking.recall(run, judged, 1) == pytest.approx(1 / 3)
+    assert ranking.mrr(run, judged, 10) == pytest.approx((1 / 2 + 1) / 3)
+    m = evals.retrieval_metrics(qs, rs["hybrid"], k=10)  # what the files give is what the eval reports
+    assert (m["recall@1"], m["mrr@10"], m["ndcg@10"]) == pytest.approx(
+        (ranking.recall(run, judged, 1), ranking.mrr(run, judged, 10), ranking.ndcg(run, judged, 10)))
 
 
 # -- the command, end to end on a few questions -------------------------------------------------------
