@@ -60,7 +60,8 @@ def seed_section(opt, work: Path, inproc) -> dict:
     shutil.copytree(corpus, copy, dirs_exist_ok=True)
     inc = run("incremental", {"corpus": str(copy), "index_dir": str(work / "seed-inc"), "runs": opt.runs_incremental}, inproc)
     cold = cold_start(corpus, built, qs[0], opt.runs_cold)
-    query = run("query", {"corpus": str(corpus), "index_dir": str(built), "questions": qs, "reps": opt.reps}, inproc)
+    query = run("query", {"corpus": str(corpus), "index_dir": str(built), "questions": qs, "reps": opt.reps,
+                                "warmup": opt.warmup}, inproc)
     return {"corpus": str(corpus), "full_build": full, "incremental": inc, "cold_start": cold, "query": query}
 
 
@@ -87,7 +88,7 @@ def growth_section(opt, work: Path, inproc) -> dict:
             encode_total += b["encode_s"]
             rate = b["encoded"] / max(b["encode_s"], 1e-9)
         q = run("query", {"corpus": str(folder), "index_dir": str(index_dir), "questions": qs,
-                          "reps": max(1, opt.reps // 2)}, inproc)
+                          "reps": max(1, opt.reps // 2), "warmup": opt.warmup}, inproc)
         rows.append({
             "target_chunks": size, "chunks": b["counts"]["chunks"], "documents": b["counts"]["documents"],
             "sentences": b["counts"]["sentences"], "corpus_bytes": disk_bytes(folder), "generate_s": gen_s,
@@ -281,6 +282,7 @@ def add_arguments(p) -> None:
     p.add_argument("--runs-incremental", type=int, default=5, help="incremental rebuilds")
     p.add_argument("--runs-cold", type=int, default=5, help="cold starts of `qa ask`")
     p.add_argument("--reps", type=int, default=5, help="passes over the questions per mode (growth: half)")
+    p.add_argument("--warmup", type=int, default=20, help="questions asked once in each mode before latency is timed")
     p.add_argument("--questions", type=int, default=None, help="use only the first N eval questions")
     p.add_argument("--ann-threshold", type=int, default=None, help="IndexSettings.ann_threshold for growth builds")
     p.add_argument("--approx-embed-above", type=int, default=None,
@@ -311,7 +313,8 @@ def main(args) -> int:
     work.mkdir(parents=True, exist_ok=True)
     if opt.quick:
         opt.sizes = "60,240" if opt.sizes == "1000,10000,100000" else opt.sizes
-        opt.runs, opt.runs_incremental, opt.runs_cold, opt.reps = 1, 2, 1, 2
+        opt.runs, opt.runs_incremental, opt.runs_cold, opt.reps = 1, 2, 1, 1
+        opt.warmup = 1  # each ask is most of a second on an AVX2-only CPU: 36 asks instead of 63 in a quick run
         opt.questions = opt.questions or 3  # asks were most of a quick run (8 questions: 48 in the seed section, 48 in growth)
         opt.ann_threshold = opt.ann_threshold or 100
         opt.hnsw_m, opt.ef_search = "16", "16,64"

@@ -29,7 +29,7 @@ def scenario_query(a: dict, shared=None) -> dict:
     index_load_s = time.perf_counter() - t
     with_index = rss_mb()
     qs = a["questions"]
-    for q in qs[:20]:  # warm-up
+    for q in qs[: int(a.get("warmup", 20))]:  # warm-up
         for mode in MODES:
             engine.ask(q, mode=mode)
     total = {m: [] for m in MODES}
