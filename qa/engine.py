@@ -338,7 +338,8 @@ class Engine:
         hits = retriever.search(q, k=depth, mode=mode, sources=sources or None, qvec=qvec)
         t2 = time.perf_counter()
         timings = {"embed_ms": (t1 - t0) * 1e3, "search_ms": (t2 - t1) * 1e3}
-        hits = body_first(self.reranker.rerank(q, body_first(hits), retriever.index.late, timings, sentences))[:k]
+        hits = body_first(self.reranker.rerank(q, body_first(hits), retriever.index.late, timings, sentences,
+                                               retriever.index.docs))[:k]
         return q, hits, retriever, timings
 
     def score_kind(self, mode: str, retriever: Retriever | None = None) -> str:

@@ -28,7 +28,7 @@ def signals(q: dict, w: np.ndarray) -> dict[str, float]:
     first3 = [h["signals"] for h in q["hits"][:3] if h["signals"]]
 
     def best(name: str, empty: float) -> float:
-        values = [v for s in first3 for v in s[name]]
+        values = [v for s in first3 for v in s[name] if v == v]  # NaN: a sentence that may not lead, not read
         return max(values) if values else empty
 
     return {

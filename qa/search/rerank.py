@@ -13,15 +13,16 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from ..models import late
 from ..ingest.chunk import clean
 from ..config import RerankSettings
-from ..records import Hit, SentenceSignals
+from ..records import Document, Hit, SentenceSignals
 from .question import names, topic
+from .quotable import quotable
 
 
 class Reranker:
@@ -68,10 +69,11 @@ class Reranker:
         return self._answer_head
 
     def rerank(self, question: str, hits: Sequence[Hit], index_late=None, timings: dict | None = None,
-               sentences: bool = True) -> list[Hit]:
+               sentences: bool = True, docs: Mapping[str, Document] | None = None) -> list[Hit]:
         """Hits in cross-encoder order, first-stage rank breaking near-ties (the first ``depth``; the rest keep
         their order), sentences rescored (not with ``sentences=False``: the order is the same, the sentences are
-        left as retrieved). Each reordered hit keeps its own logit as ``rerank``."""
+        left as retrieved). Each reordered hit keeps its own logit as ``rerank``. With ``docs`` (the index's
+        documents), the cross-encoder reads only the sentences an answer may quote (``signals``)."""
         st = self.settings
         hits = list(hits)
         t0 = time.perf_counter()
@@ -82,13 +84,14 @@ class Reranker:
             hits = [dataclasses.replace(top[i], rerank=float(scores[i])) for i in order] + hits[st.depth :]
         t1 = time.perf_counter()
         if sentences:
-            hits = self.score_sentences(question, hits, index_late)
+            hits = self.score_sentences(question, hits, index_late, docs)
         if timings is not None:
             timings["rerank_ms"] = (t1 - t0) * 1e3
             timings["sentences_ms"] = (time.perf_counter() - t1) * 1e3
         return hits
 
-    def score_sentences(self, question: str, hits: list[Hit], index_late=None) -> list[Hit]:
+    def score_sentences(self, question: str, hits: list[Hit], index_late=None,
+                        docs: Mapping[str, Document] | None = None) -> list[Hit]:
         """The first ``sentence_passages`` hits get sentence scores from the chosen scorer (cosine: left as retrieved)."""
         st = self.settings
         head = hits[: st.sentence_passages]
@@ -99,7 +102,7 @@ class Reranker:
         if scorer == "fused":
             if index_late is None:
                 return hits
-            return self.signals(question, head, index_late) + hits[st.sentence_passages :]
+            return self.signals(question, head, index_late, docs) + hits[st.sentence_passages :]
         if scorer == "late":
             if index_late is None:
                 return hits
@@ -116,30 +119,36 @@ class Reranker:
         head = [dataclasses.replace(h, sentence_scores=_floats(s)) for h, s in zip(head, new)]
         return head + hits[st.sentence_passages :]
 
-    def signals(self, question: str, head: list[Hit], index_late) -> list[Hit]:
+    def signals(self, question: str, head: list[Hit], index_late, docs: Mapping[str, Document] | None = None) -> list[Hit]:
         """``head`` with each sentence measured (SentenceSignals) and ColBERT's score inside each sentence as its
         highlight order: the cross-encoder reads (topic, sentence) and (question, previous sentence + sentence)
-        for every sentence of these passages, in one batch of pairs per question; the answer head reads the
-        first of those runs too."""
+        for every sentence of these passages that may lead (every sentence when ``docs`` is not given), in one
+        batch of pairs per question; the answer head reads the first of those runs too. A sentence that may not
+        lead (``quotable``: back matter, a citation, a fragment, a lead-in) is never weighed by the answer stage,
+        so it is not read: its cross-encoder signals are NaN (a sixth of the seeds' sentences, a tenth of the
+        pieces read)."""
         st = self.settings
         about = topic(question) if names(question) else question
         qvecs = late.encode_query(question)
         tvecs = late.encode_query(about) if about != question else qvecs
-        texts = [[clean(h.chunk.text[a - h.chunk.start : b - h.chunk.start]) for a, b in h.chunk.sentences] for h in head]
-        flat = [t for ts in texts for t in ts]
-        context = [(ts[i - 1] + " " if i else "") + ts[i] for ts in texts for i in range(len(ts))]
+        raw = [[h.chunk.text[a - h.chunk.start : b - h.chunk.start] for a, b in h.chunk.sentences] for h in head]
+        texts = [[clean(t) for t in ts] for ts in raw]
+        read = [[docs is None or quotable(docs[h.chunk.source], span, t) for span, t in zip(h.chunk.sentences, ts)]
+                for h, ts in zip(head, raw)]
+        flat = [t for ts, rs in zip(texts, read) for t, r in zip(ts, rs) if r]
+        context = [(ts[i - 1] + " " if i else "") + ts[i] for ts, rs in zip(texts, read) for i in range(len(ts)) if rs[i]]
         cross, answer = self.answer_model.score(about, flat, max_length=st.max_length) if flat else (np.zeros(0),) * 2
         ctx = self.model.score(question, context, max_length=st.max_length) if flat else np.zeros(0)
-        out, at = [], 0
-        for h, ts in zip(head, texts):
+        cross, answer, ctx = (iter(np.asarray(v, dtype=np.float64)) for v in (cross, answer, ctx))
+        out = []
+        for h, rs in zip(head, read):
             spans = h.chunk.sentences
-            n = len(ts)
             plain = late.score_spans(qvecs, index_late, h.row, spans)
             about_late = late.score_spans(tvecs, index_late, h.row, spans) if tvecs is not qvecs else plain
-            sig = SentenceSignals(late=_floats(about_late), cross=_floats(cross[at : at + n]), context=_floats(ctx[at : at + n]),
-                                  answer=_floats(answer[at : at + n]))
+            pick = lambda values: tuple(float(next(values)) if r else float("nan") for r in rs)  # noqa: E731
+            c, a, x = pick(cross), pick(answer), pick(ctx)
+            sig = SentenceSignals(late=_floats(about_late), cross=c, context=x, answer=a)
             out.append(dataclasses.replace(h, sentence_scores=_floats(plain), signals=sig))
-            at += n
         return out
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -98,3 +100,28 @@ def test_the_seed_answer_leads_with_the_sentence_that_answers(engine):
     assert "authority" in lead.lower()
     assert answer.timings["rerank_ms"] > 0 and not answer.abstained
     assert Settings().rerank.model == "cross-encoder"
+
+
+def test_the_cross_encoder_reads_only_the_sentences_that_may_lead(engine):
+    """A sentence the answer stage may not lead with (a lead-in, a fragment, back matter) is not read; every
+    other sentence gets the very numbers it gets when all are read."""
+    import math
+
+    from qa.search import lead
+
+    skipped = 0
+    for q in ("How do chairs respond when asked what authority they have?", "What does Claire Fuller say about the vision?",
+              "How many leaders did Timmins interview?"):
+        text, hits, retriever, _ = engine.ranked(q, k=5)
+        measured = [h for h in hits if h.signals is not None]
+        assert measured
+        ok = lead.quotable_flags(measured, retriever.index.docs, len(measured))
+        every = engine.reranker.signals(text, [dataclasses.replace(h, signals=None) for h in measured], retriever.index.late)
+        for h, flags, full in zip(measured, ok, every):
+            for name in ("cross", "context", "answer"):
+                got, want = getattr(h.signals, name), getattr(full.signals, name)
+                assert [math.isnan(x) for x in got] == [not f for f in flags], (q, name)
+                assert [x for x, f in zip(got, flags) if f] == [x for x, f in zip(want, flags) if f], (q, name)
+            assert h.signals.late == full.signals.late  # ColBERT still measures every sentence (the highlights)
+            skipped += flags.count(False)
+    assert skipped > 0, "the questions met no sentence that may not lead: the test proves nothing"
