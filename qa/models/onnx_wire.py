@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-INT8, UINT8 = 3, 2
+FLOAT, UINT8, INT8, INT32 = 1, 2, 3, 6
 """``TensorProto.DataType`` values."""
 
 
@@ -42,6 +42,19 @@ def _put_varint(value: int) -> bytes:
         out.append(b | (0x80 if value else 0))
         if not value:
             return bytes(out)
+
+
+def _field(number: int, value: bytes | int) -> bytes:
+    """One field: a varint (an int) or length-delimited bytes."""
+    if isinstance(value, int):
+        return _put_varint(number << 3) + _put_varint(value)
+    return _put_varint(number << 3 | 2) + _put_varint(len(value)) + value
+
+
+def _tensor_info(name: str, elem_type: int, shape: tuple[int, ...] | None = None) -> bytes:
+    """A ``ValueInfoProto``: a tensor of ``elem_type``, of ``shape`` (any shape when None)."""
+    dims = b"" if shape is None else _field(2, b"".join(_field(1, _field(1, d)) for d in shape))
+    return _field(1, name.encode("utf-8")) + _field(2, _field(1, _field(1, elem_type) + dims))
 
 
 def _fields(data: bytes, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int, int, int, int]]:
@@ -78,7 +91,7 @@ def _graph(model: bytes) -> tuple[int, int, int]:
 
 def _with_graph(model: bytes, at: int, stop: int, graph: bytes) -> bytes:
     """``model`` with the graph field at ``model[at:stop]`` holding ``graph`` instead."""
-    return b"".join((memoryview(model)[:at], b"\x3a", _put_varint(len(graph)), graph, memoryview(model)[stop:]))
+    return b"".join((memoryview(model)[:at], _field(7, graph), memoryview(model)[stop:]))
 
 
 def with_outputs(model: bytes, tensors: Sequence[str]) -> bytes:
@@ -86,13 +99,7 @@ def with_outputs(model: bytes, tensors: Sequence[str]) -> bytes:
     ``ValueInfoProto`` (name, tensor of FLOAT of any shape) is appended to the graph's bytes. Names the graph
     does not produce are not checked here; onnxruntime refuses them when the session opens."""
     at, body, stop = _graph(model)
-    extra = b""
-    for name in tensors:
-        raw = name.encode("utf-8")
-        tensor_type = b"\x08\x01"  # TypeProto.Tensor.elem_type = FLOAT
-        type_proto = b"\x0a" + _put_varint(len(tensor_type)) + tensor_type  # TypeProto.tensor_type
-        info = b"\x0a" + _put_varint(len(raw)) + raw + b"\x12" + _put_varint(len(type_proto)) + type_proto
-        extra += b"\x62" + _put_varint(len(info)) + info  # GraphProto.output (12, length-delimited)
+    extra = b"".join(_field(12, _tensor_info(name, FLOAT)) for name in tensors)  # GraphProto.output
     return _with_graph(model, at, stop, bytes(memoryview(model)[body:stop]) + extra)
 
 
@@ -152,10 +159,9 @@ def _unsigned_tensor(model: bytes, body: int, stop: int) -> bytes:
     out = bytearray()
     for field, kind, at, vb, vs in _fields(model, body, stop):
         if field == 2 and kind == 0:
-            out += b"\x10" + _put_varint(UINT8)
+            out += _field(2, UINT8)
         elif field == 9 and kind == 2:
-            raw = (np.frombuffer(model, np.uint8, vs - vb, vb) ^ 0x80).tobytes()
-            out += b"\x4a" + _put_varint(len(raw)) + raw
+            out += _field(9, (np.frombuffer(model, np.uint8, vs - vb, vb) ^ 0x80).tobytes())
         elif field == 5:
             if kind == 2:
                 values, p = [], vb
@@ -164,8 +170,7 @@ def _unsigned_tensor(model: bytes, body: int, stop: int) -> bytes:
                     values.append(v)
             else:
                 values = [_varint(model, vb)[0]]
-            packed = b"".join(_put_varint(((v + (1 << 31)) % (1 << 32) - (1 << 31)) + 128) for v in values)
-            out += b"\x2a" + _put_varint(len(packed)) + packed
+            out += _field(5, b"".join(_put_varint(((v + (1 << 31)) % (1 << 32) - (1 << 31)) + 128) for v in values))
         else:
             out += model[at:vs]
     return bytes(out)
@@ -191,24 +196,10 @@ def unsigned_weights(model: bytes) -> bytes:
     parts = []
     for (name, _, (fa, vb, vs)) in _initializers(model, body, stop, every_field=True):
         if name in targets:
-            tensor = _unsigned_tensor(model, vb, vs)
-            parts.append(b"\x2a" + _put_varint(len(tensor)) + tensor)
+            parts.append(_field(5, _unsigned_tensor(model, vb, vs)))
         else:
             parts.append(bytes(memoryview(model)[fa:vs]))
     return _with_graph(model, at, stop, b"".join(parts))
-
-
-def _field(number: int, value: bytes | int) -> bytes:
-    """One field: a varint (an int) or length-delimited bytes."""
-    if isinstance(value, int):
-        return _put_varint(number << 3) + _put_varint(value)
-    return _put_varint(number << 3 | 2) + _put_varint(len(value)) + value
-
-
-def _tensor_info(name: str, elem_type: int, shape: tuple[int, ...]) -> bytes:
-    """A ``ValueInfoProto``: a tensor of ``elem_type`` and ``shape``."""
-    dims = b"".join(_field(1, _field(1, d)) for d in shape)
-    return _field(1, name.encode()) + _field(2, _field(1, _field(1, elem_type) + _field(2, dims)))
 
 
 def probe_model(rows: int = 4, inner: int = 384, cols: int = 16) -> tuple[bytes, np.ndarray, np.ndarray]:
@@ -223,6 +214,6 @@ def probe_model(rows: int = 4, inner: int = 384, cols: int = 16) -> tuple[bytes,
     node = b"".join(_field(1, x) for x in (b"a", b"w", b"", b"w0")) + _field(2, b"y") + _field(4, b"MatMulInteger")
     graph = (_field(1, node) + _field(2, b"probe") + _field(5, weights) + _field(5, zero)
              + _field(11, _tensor_info("a", UINT8, (rows, inner)))
-             + _field(12, _tensor_info("y", 6, (rows, cols))))  # 6: INT32
+             + _field(12, _tensor_info("y", INT32, (rows, cols))))
     model = _field(1, 8) + _field(7, graph) + _field(8, _field(2, 17))  # IR version 8, opset 17
     return model, a, a.astype(np.int64) @ w.astype(np.int64)
