@@ -30,9 +30,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..records import Document, Hit, LeadReason, Span
+from ..records import Hit, LeadReason, Span
 from .question import kind_of, mentions, names
-from .quotable import quotable
+from .quotable import quotable_flags  # noqa: F401 - the answer stage's candidates are read through lead
 from .short import short_answer
 
 FEATURES = ("second", "third", "logit_gap", "after_lead_in", "kind_match", "position", "context", "cross", "late",
@@ -168,12 +168,3 @@ def passage_order(reason: LeadReason, n: int) -> list[int]:
     """
     weighed = list(dict.fromkeys(p for p, _, _ in reason.considered))
     return weighed + [i for i in range(n) if i not in weighed]
-
-
-def quotable_flags(hits: Sequence[Hit], docs: Mapping[str, Document], passages: int = 3) -> list[list[bool]]:
-    """Per hit, per sentence: may it lead (prose, not back matter, a citation, a fragment or a lead-in)?"""
-    out = []
-    for h in hits[:passages]:
-        c, doc = h.chunk, docs[h.chunk.source]
-        out.append([quotable(doc, (a, b), c.text[a - c.start : b - c.start]) for a, b in c.sentences])
-    return out

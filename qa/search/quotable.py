@@ -7,8 +7,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 
-from ..records import Document, Span
+from ..records import Document, Hit, Span
 
 CITATION = re.compile(
     r"""^\W*(?:
@@ -49,3 +50,12 @@ def quotable(doc: Document, span: Span, text: str) -> bool:
     t = " ".join(text.split())
     return (not CITATION.match(t) and not REFERENCE.search(t) and not t.endswith(":")
             and len(prose_words(t)) >= MIN_QUOTE_WORDS)
+
+
+def quotable_flags(hits: Sequence[Hit], docs: Mapping[str, Document], passages: int = 3) -> list[list[bool]]:
+    """Per hit, per sentence: may it lead (prose, not back matter, a citation, a fragment or a lead-in)?"""
+    out = []
+    for h in hits[:passages]:
+        c, doc = h.chunk, docs[h.chunk.source]
+        out.append([quotable(doc, (a, b), c.text[a - c.start : b - c.start]) for a, b in c.sentences])
+    return out

@@ -22,7 +22,7 @@ from ..ingest.chunk import clean
 from ..config import RerankSettings
 from ..records import Document, Hit, SentenceSignals
 from .question import names, topic
-from .quotable import quotable
+from .quotable import quotable_flags
 
 
 class Reranker:
@@ -131,10 +131,8 @@ class Reranker:
         about = topic(question) if names(question) else question
         qvecs = late.encode_query(question)
         tvecs = late.encode_query(about) if about != question else qvecs
-        raw = [[h.chunk.text[a - h.chunk.start : b - h.chunk.start] for a, b in h.chunk.sentences] for h in head]
-        texts = [[clean(t) for t in ts] for ts in raw]
-        read = [[docs is None or quotable(docs[h.chunk.source], span, t) for span, t in zip(h.chunk.sentences, ts)]
-                for h, ts in zip(head, raw)]
+        texts = [[clean(h.chunk.text[a - h.chunk.start : b - h.chunk.start]) for a, b in h.chunk.sentences] for h in head]
+        read = [[True] * len(ts) for ts in texts] if docs is None else quotable_flags(head, docs, len(head))
         flat = [t for ts, rs in zip(texts, read) for t, r in zip(ts, rs) if r]
         context = [(ts[i - 1] + " " if i else "") + ts[i] for ts, rs in zip(texts, read) for i in range(len(ts)) if rs[i]]
         cross, answer = self.answer_model.score(about, flat, max_length=st.max_length) if flat else (np.zeros(0),) * 2
