@@ -153,7 +153,9 @@ class Embedder:
 
     @property
     def max_seq_length(self) -> int:
-        return int(self.model.max_seq_length)
+        """Word pieces the model reads, special tokens included; from the ONNX export when torch is not loaded."""
+        m = self._model if self._model is not None else self.query_model
+        return int((m or self.model).max_seq_length)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Word pieces of each text, without special tokens: what the model's length limit counts."""
@@ -172,10 +174,13 @@ class Embedder:
     def _counter(self):
         """A copy of the model's Rust tokenizer without truncation or padding, or None for a slow tokenizer.
 
-        Counting through it skips the Python object transformers builds per text (a third of chunking time)."""
+        Counting through it skips the Python object transformers builds per text (a third of chunking time). The
+        ONNX export keeps a copy of it (embed_onnx ``counter``), so a build whose model is exported never loads
+        torch: importing it and loading the model took ~4 s of every `qa index`."""
         if not hasattr(self, "_fast_counter"):
-            backend = getattr(self.model.tokenizer, "backend_tokenizer", None)
-            counter = None
+            q = self.query_model if self._model is None else None
+            counter = q.counter() if q is not None and hasattr(q, "counter") else None
+            backend = getattr(self.model.tokenizer, "backend_tokenizer", None) if counter is None else None
             if backend is not None:
                 from tokenizers import Tokenizer
 

@@ -35,7 +35,8 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2
+"""2: the folder also holds counter.json, the model's own word-piece tokenizer, so a build counts lengths without torch."""
 TOLERANCE = 1e-4
 """Largest difference allowed between an exported model's vectors and torch's, per component (seen: ~2e-7)."""
 SOURCE_FILES = ("config.json", "tokenizer.json", "model.safetensors", "pytorch_model.bin", "modules.json",
@@ -46,6 +47,9 @@ PROBES = (
     "system leadership " * 200,  # past the length limit: truncation must agree
     "a",
 )
+
+
+COUNTER = "counter.json"
 
 
 def cache_root() -> Path:
@@ -90,6 +94,19 @@ class OnnxMeanPool:
 
     def get_embedding_dimension(self) -> int:
         return self.dim
+
+    def counter(self):
+        """The tokenizer transformers loaded for the torch model (saved beside the export as counter.json), without
+        truncation or padding: what the Embedder counts a chunk's word pieces with. None if it was not saved."""
+        from tokenizers import Tokenizer
+
+        try:
+            tok = Tokenizer.from_file(str(self.folder / COUNTER))
+        except Exception:  # noqa: BLE001 - missing or damaged: the Embedder asks the torch model instead
+            return None
+        tok.no_truncation()
+        tok.no_padding()
+        return tok
 
     def single_threaded(self) -> OnnxMeanPool:
         """The same export on a session of one intra-op thread: for runs side by side, one per core."""
@@ -195,6 +212,9 @@ def export(torch_model) -> OnnxMeanPool | None:
                 log.info("not using the ONNX export of %s: its vectors differ from torch's by %.2g", torch_model.path, diff)
                 shutil.rmtree(tmp, ignore_errors=True)
                 return None
+            backend = getattr(getattr(torch_model, "tokenizer", None), "backend_tokenizer", None)
+            if backend is not None:
+                (tmp / COUNTER).write_text(backend.to_str(), encoding="utf-8")
             (tmp / "export.json").write_text(json.dumps({"fingerprint": key, "model": str(torch_model.path),
                                                          "dim": torch_model.dim, "max_difference": diff,
                                                          "torch": torch.__version__}), encoding="utf-8")

@@ -3,6 +3,8 @@ test_chunk/test_engine)."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -122,6 +124,38 @@ def test_asking_a_question_never_imports_torch_once_the_model_is_exported(seed_i
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["5", "False", "False"]
+
+
+
+@pytest.mark.model
+def test_a_build_never_imports_torch_once_the_model_is_exported_and_chunks_as_torch_counts(
+        tiny_corpus, tmp_path, export_cache, embedder, monkeypatch):
+    """`qa index` spent ~4 s importing torch and loading the model only to count word pieces: the export keeps
+    the model's own tokenizer (counter.json), and the chunks it cuts are the ones torch's tokenizer cuts."""
+    import os
+    import subprocess
+    import sys
+
+    from qa import Engine
+    from qa.models.embed import Embedder
+
+    monkeypatch.setenv("QA_CACHE_DIR", str(export_cache))
+    (tiny_corpus / "long.txt").write_text("Notes\n\n" + "".join(
+        f"Meeting {i} of the board (naïve “costs”) agreed item {i * 7}. " for i in range(90)), encoding="utf-8")
+    code = ("import json, sys; from qa import Engine; "
+            f"e = Engine(corpus={str(tiny_corpus)!r}, index_dir={str(tmp_path / 'alone')!r}); "
+            "print(json.dumps([sorted((c.source, c.start, c.end) for c in e.retriever.index.chunks), "
+            "'torch' in sys.modules, 'transformers' in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    chunks, torch_loaded, transformers_loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert (torch_loaded, transformers_loaded) == (False, False)
+    assert embedder._model is not None  # the session's embedder counts with the tokenizer transformers loaded
+    here = Engine(corpus=tiny_corpus, index_dir=tmp_path / "torch", embedder=embedder)
+    assert len(chunks) > 5 and [list(c) for c in sorted((c.source, c.start, c.end) for c in here.retriever.index.chunks)] == chunks
+    fresh = Embedder()
+    assert fresh.max_seq_length == embedder.max_seq_length and fresh._model is None
 
 
 # -- sentence vectors pooled from their chunk's pass (qa/build/sentences.py) -------------------------------------
