@@ -156,6 +156,25 @@ def test_a_build_never_imports_torch_once_the_model_is_exported_and_chunks_as_to
     assert len(chunks) > 5 and [list(c) for c in sorted((c.source, c.start, c.end) for c in here.retriever.index.chunks)] == chunks
     fresh = Embedder()
     assert fresh.max_seq_length == embedder.max_seq_length and fresh._model is None
+    texts = ["Who leads Surrey Heartlands?", "naïve “costs” " * 40]
+    assert fresh.count_tokens(texts) == embedder.count_tokens(texts) and fresh._model is None
+
+    # an export without its tokenizer (made before it kept one, or damaged) costs time, never a wrong count
+    import shutil
+
+    from qa.models import embed_onnx
+
+    copy = tmp_path / "cache"
+    shutil.copytree(export_cache, copy)
+    monkeypatch.setenv("QA_CACHE_DIR", str(copy))
+    for counter in copy.rglob(embed_onnx.COUNTER):
+        counter.write_text("{not json", encoding="utf-8")
+    from qa.models import embed as embed_module
+
+    monkeypatch.setattr(embed_module, "_MODELS", {})  # load the copy, not the export this process already holds
+    without = Embedder()
+    assert without.query_model is not None and without.query_model.counter() is None
+    assert without.count_tokens(texts) == embedder.count_tokens(texts) and without._model is not None
 
 
 # -- sentence vectors pooled from their chunk's pass (qa/build/sentences.py) -------------------------------------
