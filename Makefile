@@ -35,7 +35,7 @@ node_modules/axe-core/axe.min.js: package.json
 test: $(STAMP) browser ocr node_modules/axe-core/axe.min.js
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
-# No model, no browser, nothing marked slow: the pure stages and both stores, in under a minute.
+# No model, no browser, nothing marked slow: the pure stages and both stores, in about a minute and a half.
 test-fast: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not model and not browser and not slow"
 
