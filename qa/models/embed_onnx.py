@@ -17,7 +17,8 @@ torch's 23-25 s on both cores, vectors within 2.2e-7 (benchmarks/embed_runtime.p
 The cache folder is ``$QA_CACHE_DIR``, else ``$XDG_CACHE_HOME/qa``, else
 ``~/.cache/qa``. An export is used only while the model folder's files have the
 size and modification time recorded with it; anything else (a missing or
-damaged file, another onnxruntime) falls back to torch, which is only slower.
+damaged file, another onnxruntime) falls back to torch, which is only slower. A new export removes the ones it
+supersedes (``prune``): the same model folder's older exports, and those whose model folder is gone.
 """
 
 from __future__ import annotations
@@ -170,6 +171,30 @@ def load(model_path: str, max_seq_length: int, normalize: bool, dim: int) -> Onn
 _EXPORT_LOCK = threading.Lock()
 
 
+def prune(kept: Path) -> list[Path]:
+    """Remove the exports that ``kept`` supersedes: those of the same model folder made before (its files changed,
+    or an older ``FORMAT``) and those whose model folder is gone (a removed virtual environment). Each is ~90 MB and
+    nothing would ever read it again. Exports of other models that still exist, and exports being written (hidden
+    ``.tmp`` folders), are left alone. Returns what was removed."""
+    removed = []
+    try:
+        model = Path(json.loads((kept / "export.json").read_text(encoding="utf-8"))["model"]).resolve()
+        others = [d for d in kept.parent.iterdir() if d.is_dir() and d != kept and not d.name.startswith(".")]
+    except (OSError, ValueError, KeyError, TypeError):
+        return removed
+    for d in others:
+        try:
+            other = Path(json.loads((d / "export.json").read_text(encoding="utf-8"))["model"]).resolve()
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not an export this code wrote: not ours to remove
+        if other == model or not other.exists():
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(d)
+    if removed:
+        log.info("removed %d superseded ONNX export(s) from %s", len(removed), kept.parent)
+    return removed
+
+
 def export(torch_model) -> OnnxMeanPool | None:
     """Export a loaded mean_pool.MeanPoolModel, check it on PROBES and publish it atomically; None if that fails."""
     key = fingerprint(torch_model.path, torch_model.max_seq_length, torch_model.normalize)
@@ -221,6 +246,7 @@ def export(torch_model) -> OnnxMeanPool | None:
             if folder.exists():
                 shutil.rmtree(folder, ignore_errors=True)
             os.replace(tmp, folder)
+            prune(folder)
             log.info("exported %s to %s for onnxruntime (largest difference from torch %.2g)", torch_model.path, folder, diff)
             return load(torch_model.path, torch_model.max_seq_length, torch_model.normalize, torch_model.dim)
     except Exception as e:  # noqa: BLE001 - only the speed-up is lost

@@ -4,6 +4,7 @@ test_chunk/test_engine)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -125,6 +126,34 @@ def test_asking_a_question_never_imports_torch_once_the_model_is_exported(seed_i
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["5", "False", "False"]
 
+
+
+
+def test_an_export_removes_the_exports_it_supersedes_and_no_other(tmp_path):
+    """Each export is ~90 MB: one made before for the same model folder, or for a folder that is gone, is removed."""
+    from qa.models import embed_onnx
+
+    model, other_model = tmp_path / "venv" / "model", tmp_path / "other-model"
+    model.mkdir(parents=True)
+    other_model.mkdir()
+    root = tmp_path / "onnx"
+
+    def export(name: str, model_path: Path | str | None) -> Path:
+        d = root / name
+        d.mkdir(parents=True)
+        (d / "model.onnx").write_bytes(b"x")
+        if model_path is not None:
+            (d / "export.json").write_text(json.dumps({"model": str(model_path)}), encoding="utf-8")
+        return d
+
+    kept = export("new", model)
+    older = export("older-format", model)
+    gone = export("removed-venv", tmp_path / "deleted" / "model")
+    other = export("other-model", other_model)
+    foreign = export("not-an-export", None)
+    writing = export(".new.123.456.tmp", model)
+    assert sorted(embed_onnx.prune(kept)) == sorted([older, gone])
+    assert sorted(p.name for p in root.iterdir()) == sorted(p.name for p in (kept, other, foreign, writing))
 
 
 @pytest.mark.model
