@@ -127,8 +127,6 @@ def test_asking_a_question_never_imports_torch_once_the_model_is_exported(seed_i
     assert out.stdout.split() == ["5", "False", "False"]
 
 
-
-
 def test_an_export_removes_the_exports_it_supersedes_and_no_other(tmp_path):
     """Each export is ~90 MB: one made before for the same model folder, or for a folder that is gone, is removed."""
     from qa.models import embed_onnx
