@@ -18,6 +18,7 @@ import numpy as np
 from qa.engine import Engine
 from qa.measure.evalset import hit_target, load_questions, locate, overlaps_evidence
 from qa.search import lead
+from qa.search.quotable import quotable_flags
 
 
 def hit_record(h, targets) -> dict:
@@ -34,7 +35,7 @@ def main(path: str) -> None:
     out = []
     for i, q in enumerate(questions):
         text, hits, retriever, _ = engine.ranked(q.question, k=10)
-        ok = lead.quotable_flags(hits, retriever.index.docs, passages)
+        ok = quotable_flags(hits, retriever.index.docs, passages)
         cands = lead.candidates(hits, ok, passages)
         y = [overlaps_evidence(hits[c.passage].chunk.source, c.span, q.targets) for c in cands]
         out.append(dict(id=q.id, question=q.question, text=text, split=q.split, out_of_scope=q.out_of_scope,

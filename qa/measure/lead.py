@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..search import lead
+from ..search.quotable import quotable_flags
 from ..search.answer import confidence_level, lead_chance
 from .evalset import Question, overlaps_evidence
 
@@ -58,7 +59,7 @@ def collect(engine, questions: list[Question], k: int = 5, progress: bool = True
     out = []
     for q in tqdm(questions, desc="lead features", file=sys.stderr, disable=not progress or None):
         text, hits, retriever, _ = engine.ranked(q.question, k=k)
-        ok = lead.quotable_flags(hits, retriever.index.docs, passages)
+        ok = quotable_flags(hits, retriever.index.docs, passages)
         cands = lead.candidates(hits, ok, passages)
         X = lead.features(text, hits, cands)
         y = np.array([overlaps_evidence(hits[c.passage].chunk.source, c.span, q.targets) for c in cands], dtype=bool)

@@ -19,7 +19,7 @@ import numpy as np
 from ..config import AnswerSettings
 from ..records import Answer, Document, Hit, Passage, Scores, Span
 from . import lead
-from .quotable import quotable
+from .quotable import quotable, quotable_flags
 from .short import short_answer
 
 NO_ANSWER = (
@@ -193,7 +193,7 @@ def make_answer(
         raise ValueError(f"kind must be one of {SCORE_KINDS}, got {kind!r}")
     fused = None
     if settings.lead_weights and any(h.signals is not None for h in hits[: settings.lead_passages]):
-        ok = lead.quotable_flags(hits, docs, settings.lead_passages)
+        ok = quotable_flags(hits, docs, settings.lead_passages)
         fused = lead.choose(question, hits, ok, dict(settings.lead_weights), settings.lead_passages)
     order = list(range(len(hits)))  # the answer's order: the reranker's, or the lead's passage first
     if fused and settings.passage_order == "lead":

@@ -32,7 +32,6 @@ import numpy as np
 
 from ..records import Hit, LeadReason, Span
 from .question import kind_of, mentions, names
-from .quotable import quotable_flags  # noqa: F401 - the answer stage's candidates are read through lead
 from .short import short_answer
 
 FEATURES = ("second", "third", "logit_gap", "after_lead_in", "kind_match", "position", "context", "cross", "late",

@@ -9,6 +9,7 @@ import numpy as np
 from qa.config import AnswerSettings
 from qa.records import Chunk, Document, Hit, SentenceSignals
 from qa.search import lead
+from qa.search.quotable import quotable_flags
 from qa.search.answer import make_answer
 
 TEXT = ("Claire Fuller leads the Surrey partnership in the south of England. "
@@ -37,7 +38,7 @@ def hit(late, cross, context, rerank=5.0, source="d.txt", text=TEXT, answer=()) 
 
 def test_features_read_the_lead_in_the_names_and_the_position():
     doc, h = hit([0.9, 0.5, 0.6, 0.1], [3, 0, 1, -5], [2, 1, 4, -3])
-    ok = lead.quotable_flags([h], {"d.txt": doc})
+    ok = quotable_flags([h], {"d.txt": doc})
     assert ok == [[True, False, True, True]], "a lead-in that ends with a colon may not lead"
     cands = lead.candidates([h], ok)
     x = lead.features("What does Claire Fuller find hardest?", [h], cands)
@@ -53,7 +54,7 @@ def test_features_read_the_lead_in_the_names_and_the_position():
 def test_the_answer_head_is_a_z_scored_column_and_zero_when_it_did_not_run():
     col = lead.FEATURES.index("answer")
     doc, h = hit([0.9, 0.5, 0.6, 0.1], [3, 0, 1, -5], [2, 1, 4, -3], answer=[-2.0, 9.0, 1.0, 4.0])
-    ok = lead.quotable_flags([h], {"d.txt": doc})
+    ok = quotable_flags([h], {"d.txt": doc})
     cands = lead.candidates([h], ok)
     x = lead.features("What is hardest?", [h], cands)
     assert np.isclose(x[:, col].mean(), 0) and np.isclose(x[:, col].std(), 1, atol=1e-3)
@@ -66,7 +67,7 @@ def test_the_answer_head_is_a_z_scored_column_and_zero_when_it_did_not_run():
 
 def test_the_weights_decide_which_sentence_leads():
     doc, h = hit([0.9, 0.5, 0.6, 0.1], [3, 0, 1, -5], [2, 1, 4, -3])
-    ok = lead.quotable_flags([h], {"d.txt": doc})
+    ok = quotable_flags([h], {"d.txt": doc})
     q = "What does Claire Fuller find hardest?"
     by_late, p = lead.rank(q, [h], ok, {"late": 1.0})
     assert by_late[0].sentence == 0 and np.isclose(p.sum(), 1) and p[0] == p.max()
@@ -114,7 +115,7 @@ def test_the_answer_says_why_its_lead_was_chosen_feature_by_feature():
     q = "What does Claire Fuller find hardest?"
     answer = make_answer(q, [h], {"d.txt": doc}, "hybrid", AnswerSettings(lead_weights=tuple(weights.items())))
     why = answer.lead_reason
-    ok = lead.quotable_flags([h], {"d.txt": doc})
+    ok = quotable_flags([h], {"d.txt": doc})
     cands = lead.candidates([h], ok)
     x = lead.features(q, [h], cands)  # rows in candidate order: sentences 0, 2, 3
     best = [c.sentence for c in cands].index(2)
@@ -149,7 +150,7 @@ def test_the_reason_lists_every_sentence_weighed_best_first_with_its_share():
     q = "What does Claire Fuller find hardest?"
     answer = make_answer(q, [h], {"d.txt": doc}, "hybrid", AnswerSettings(lead_weights=tuple(weights.items())))
     considered = answer.lead_reason.considered
-    cands, p = lead.rank(q, [h], lead.quotable_flags([h], {"d.txt": doc}), weights)
+    cands, p = lead.rank(q, [h], quotable_flags([h], {"d.txt": doc}), weights)
     assert [(c.passage, c.span) for c in cands] == [(i, s) for i, s, _ in considered]
     assert np.allclose([x for _, _, x in considered], p) and np.isclose(sum(p), 1.0)
     assert considered[0][:2] == answer.lead and considered[0][2] == answer.lead_reason.probability

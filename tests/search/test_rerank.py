@@ -107,7 +107,7 @@ def test_the_cross_encoder_reads_only_the_sentences_that_may_lead(engine):
     other sentence gets the very numbers it gets when all are read."""
     import math
 
-    from qa.search import lead
+    from qa.search.quotable import quotable_flags
 
     skipped = 0
     for q in ("How do chairs respond when asked what authority they have?", "What does Claire Fuller say about the vision?",
@@ -115,7 +115,7 @@ def test_the_cross_encoder_reads_only_the_sentences_that_may_lead(engine):
         text, hits, retriever, _ = engine.ranked(q, k=5)
         measured = [h for h in hits if h.signals is not None]
         assert measured
-        ok = lead.quotable_flags(measured, retriever.index.docs, len(measured))
+        ok = quotable_flags(measured, retriever.index.docs, len(measured))
         every = engine.reranker.signals(text, [dataclasses.replace(h, signals=None) for h in measured], retriever.index.late)
         for h, flags, full in zip(measured, ok, every):
             for name in ("cross", "context", "answer"):

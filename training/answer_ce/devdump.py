@@ -24,6 +24,7 @@ def main(out: str) -> None:
     from qa.ingest.chunk import clean
     from qa.measure.evalset import DEFAULT_QUESTIONS, load_questions, hit_target, locate, span_overlap
     from qa.search import lead
+    from qa.search.quotable import quotable_flags
     from qa.search.question import names, topic
 
     engine = Engine()
@@ -33,7 +34,7 @@ def main(out: str) -> None:
     rows = []
     for n, q in enumerate(questions):
         text, hits, retriever, _ = engine.ranked(q.question, k=10)
-        ok = lead.quotable_flags(hits, retriever.index.docs, passages)
+        ok = quotable_flags(hits, retriever.index.docs, passages)
         cands = lead.candidates(hits, ok, passages)
         X = lead.features(text, hits, cands)
         y = np.array([any(hits[c.passage].chunk.source == t.source and span_overlap(c.span, (t.start, t.end)) > 0
